@@ -1,0 +1,113 @@
+# omzoo: `make` lists the targets. Two commands on a fresh machine: `make setup`, then `make repro`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+#################################################################################
+# GLOBALS                                                                       #
+#################################################################################
+
+PYTHON     ?= python3
+VENV       ?= .venv
+BIN        := $(VENV)/bin
+# Where pip finds the CPU build of torch (pip reads it from its config; uv needs it spelled out).
+FIND_LINKS ?= $(shell pip config get global.find-links 2>/dev/null || echo /opt/wheels)
+UV         := $(BIN)/uv pip install --python $(BIN)/python --find-links $(FIND_LINKS)
+DVC        := $(BIN)/dvc
+export PATH := $(abspath $(BIN)):$(PATH)
+export DVC_NO_ANALYTICS := 1
+BS         ?=
+MODEL      ?= *
+BASE       ?= main
+HEAD       ?=
+
+#################################################################################
+# COMMANDS                                                                      #
+#################################################################################
+
+.PHONY: help
+## Show this help
+help:
+	@awk '/^## /{h=substr($$0,4)} /^[a-zA-Z_-]+:/{if(h){split($$1,t,":");printf "  \033[36m%-16s\033[0m %s\n",t[1],h;h=""}}' $(MAKEFILE_LIST)
+
+.PHONY: setup
+## Create .venv: torch 2.13.0 (CPU) first, then omzoo and its pinned deps (constraints.txt); idempotent
+setup: $(VENV)/.installed
+	@$(BIN)/python -c "import torch, onnx, onnxruntime, onnxsim, dvc; print('omzoo env ok: torch', torch.__version__)"
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install -q "uv==0.13.9"
+	$(UV) -q -c constraints.txt torch==2.13.0
+	$(UV) -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	touch $@
+
+.PHONY: repro
+## Run the whole pipeline (unchanged stages are skipped; benchmarks are always measured, never restored)
+repro: setup
+	$(DVC) repro --no-run-cache
+	@$(DVC) status >/dev/null && echo "pipeline up to date: metrics/ and reports/summary.md"
+
+.PHONY: bench
+## Benchmark one batch size for every model and print a table: make bench BS=32 [MODEL=id] [FORCE=1]
+bench: setup
+	@test -n "$(BS)" || { echo "usage: make bench BS=<n> [MODEL=<id>] [FORCE=1]"; exit 2; }
+	@$(DVC) stage list --name-only | grep -Eq '^bench@.*-$(BS)$$' || { echo "BS=$(BS) is not in params.yaml batch_sizes; add it first"; exit 2; }
+	$(DVC) repro --no-run-cache $(if $(FORCE),-f,) --glob 'bench@$(MODEL)-$(BS)'
+	@$(BIN)/omzoo compare --bench-table --bs $(BS) --model '$(MODEL)'
+
+.PHONY: report
+## Rebuild reports/summary.md and the throughput plot from the current metrics
+report: setup
+	$(DVC) repro --no-run-cache report
+	@cat reports/summary.md
+
+.PHONY: plots
+## Render the DVC throughput plot to reports/plots/index.html (offline, no CDN)
+plots: setup
+	$(BIN)/omzoo compare --plots-only --out reports/plots
+
+.PHONY: compare
+## Compare metrics, params and plots between two branches: make compare BASE=main HEAD=cann-8.0
+compare: setup
+	@test -n "$(HEAD)" || { echo "usage: make compare BASE=<rev> HEAD=<rev>"; exit 2; }
+	$(BIN)/omzoo compare $(BASE) $(HEAD)
+
+.PHONY: link-data
+## Link real data: make link-data IMAGENET=/data/imagenet (holds val/ + val_label.txt) CIFAR=/data/cifar-10-batches-py
+link-data:
+	@mkdir -p data/raw
+	$(if $(IMAGENET),ln -sfn $(abspath $(IMAGENET)) data/raw/imagenet,)
+	$(if $(CIFAR),ln -sfn $(abspath $(CIFAR)) data/raw/cifar-10-batches-py,)
+	@ls -l data/raw
+
+.PHONY: test
+## Run the test suite (the default run: unit tests, all five models' parity, one end-to-end dvc repro)
+test: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+.PHONY: test-all
+## Run every test, slow ones included
+test-all: setup
+	$(BIN)/python -m pytest -q
+
+.PHONY: bench-preprocess
+## Preprocessing speed: the guides' one-.bin-per-image baseline vs omzoo shards, side by side
+bench-preprocess: setup
+	$(BIN)/python bench/bench_preprocess.py
+
+.PHONY: bench-infer
+## Runner overhead: infer-stage throughput vs pure bench throughput, same backend and batch size
+bench-infer: setup
+	$(BIN)/python bench/bench_infer.py
+
+.PHONY: lint
+## Lint with ruff
+lint: setup
+	$(BIN)/ruff check src tests bench
+
+.PHONY: clean
+## Remove pipeline outputs and caches (keeps .venv, the DVC cache and committed metrics)
+clean:
+	rm -rf models data/processed data/sample reports/plots .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

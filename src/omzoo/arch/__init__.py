@@ -1,0 +1,1 @@
+"""One module per architecture family; attribute names mirror the published checkpoints' keys."""

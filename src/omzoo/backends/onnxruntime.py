@@ -1,0 +1,136 @@
+"""ONNX Runtime backend: CPU by default, CUDA / TensorRT providers when the installed build has them.
+
+compile = fix the batch axis to the target batch size and save ORT's offline-optimised graph, so the
+artefact that is benchmarked is exactly the one that was evaluated (BENCHMARKING.md R5).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omzoo.backends.base import Backend, BackendUnavailable, CompileSource
+
+_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+           "all": "ORT_ENABLE_ALL"}
+_ACCELERATED = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def _ort():
+    try:
+        import onnxruntime
+    except ImportError as e:
+        raise BackendUnavailable("the onnxruntime backend needs `pip install onnxruntime` "
+                                 "(or onnxruntime-gpu for the CUDA/TensorRT providers)") from e
+    return onnxruntime
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name, for provenance (falls back to the architecture)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+class OrtBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.session = None
+        self._input_name = ""
+        self._shape: tuple[int, ...] = ()
+        self._dtype = np.dtype(np.float32)
+
+    def providers(self) -> list[str]:
+        """`providers: auto` takes TensorRT/CUDA when this onnxruntime build has them, CPU always last."""
+        wanted = self.options.get("providers", "auto")
+        available = _ort().get_available_providers()
+        if wanted == "auto":
+            return [p for p in _ACCELERATED if p in available] + ["CPUExecutionProvider"]
+        missing = [p for p in wanted if p not in available]
+        if missing:
+            raise BackendUnavailable(f"onnxruntime {_ort().__version__} lacks {missing}; it has {available}")
+        return list(wanted)
+
+    def threads(self) -> int:
+        return int(self.options.get("threads") or os.cpu_count() or 1)
+
+    def _session_options(self, level: str):
+        ort = _ort()
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = self.threads()
+        so.inter_op_num_threads = 1
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[level])
+        return so
+
+    def compile(self, src: CompileSource, batch_size: int, out_dir: Path) -> Path:
+        import onnx
+
+        onnx_path = src.onnx
+        if onnx_path is None:
+            raise ValueError("the onnxruntime backend compiles from an ONNX file; none was given")
+        model = onnx.load(str(onnx_path))
+        for value in (*model.graph.input, *model.graph.output):
+            dim = value.type.tensor_type.shape.dim[0]
+            dim.ClearField("dim_param")
+            dim.dim_value = batch_size
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fixed = out_dir / "fixed.onnx"
+        onnx.save(model, str(fixed))
+        artefact = out_dir / "model.onnx"
+        # "extended" fusions are portable across machines with this provider; layout-specific "all"
+        # optimisations are applied again at load time.
+        so = self._session_options(self.options.get("compile_level", "extended"))
+        so.optimized_model_filepath = str(artefact)
+        _ort().InferenceSession(str(fixed), so, providers=self.providers())
+        fixed.unlink()
+        return artefact
+
+    def load(self, artefact: Path, batch_size: int) -> None:
+        so = self._session_options(self.options.get("level", "all"))
+        self.session = _ort().InferenceSession(str(artefact), so, providers=self.providers())
+        inp = self.session.get_inputs()[0]
+        self._input_name = inp.name
+        self._shape = tuple(d if isinstance(d, int) else batch_size for d in inp.shape)
+        self._dtype = np.dtype(np.uint8) if inp.type == "tensor(uint8)" else np.dtype(np.float32)
+
+    def input_spec(self) -> tuple[tuple[int, ...], np.dtype]:
+        return self._shape, self._dtype
+
+    def feed(self, pixels: np.ndarray) -> np.ndarray:
+        if self._dtype == np.uint8:
+            return np.ascontiguousarray(pixels)
+        from omzoo.data.profiles import normalize
+
+        return normalize(pixels, self.profile)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self._input_name: batch})[0]
+
+    def toolkit_version(self) -> str:
+        return _ort().__version__
+
+    def describe(self) -> dict[str, str]:
+        ort = _ort()
+        providers = self.session.get_providers() if self.session else self.providers()
+        accelerated = providers[0] in _ACCELERATED
+        return {
+            "backend": self.name,
+            "onnxruntime": ort.__version__,
+            "providers": ",".join(providers),
+            "device": (f"{ort.get_device()} ({providers[0]})" if accelerated else cpu_model()),
+            "precision": "fp32",
+            "threads": f"intra_op={self.threads()} inter_op=1",
+            "graph_optimization": self.options.get("level", "all"),
+            "compute_interval": "session.run wall time (host arrays in and out)",
+        }

@@ -1,0 +1,352 @@
+"""Dataset readers: turn a folder on disk into an ordered list of (image, label) items.
+
+Layouts (DATASETS.md):
+- ``flat``: images directly in a folder plus a ``val_label.txt`` (``<file> <label>`` lines), matched by
+  file stem ``name.split('.')[0]`` as the Ascend scripts do; items sorted by file name.
+- ``imagefolder``: one sub-folder per class; class index = rank of the folder name in Python string
+  sort; sample order and extensions exactly as torchvision ``ImageFolder`` (what SPACH uses).
+- ``cifar10``: the python-version folder with ``test_batch`` (+ ``batches.meta``); row order is the
+  evaluation order.
+- an unlabelled ``flat`` folder (no labels file, no class sub-folders): the user's own images for
+  ``omzoo predict``, labels ``None``.
+
+Label-file and layout problems are *collected* (``Dataset.problems``), never raised one at a time, so the
+caller can report every bad entry in one message -- or skip them with ``--skip-bad``. Problem entries
+are not in ``Dataset.items``; ``Dataset.size`` counts both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from omzoo.data import DataError
+
+__all__ = ["IMG_EXTENSIONS", "Dataset", "Item", "read_dataset", "load_cifar_batch", "IMAGENET_CLASSES"]
+
+#: torchvision ``IMG_EXTENSIONS``, matched case-insensitively on the end of the file name.
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+#: Label range of ``val_label.txt`` files: 0-based sorted-WNID index (DATASETS.md §1.1).
+IMAGENET_CLASSES = 1000
+CIFAR_CLASSES = 10
+CIFAR_NUM_VIS = 3 * 32 * 32
+
+
+@dataclass
+class Item:
+    """One sample. ``path`` for image files, ``row`` for CIFAR rows; ``label`` None when unlabelled."""
+
+    name: str
+    label: int | None
+    path: Path | None = None
+    row: int | None = None
+
+
+@dataclass
+class Dataset:
+    """Items in dataset (= evaluation) order, plus every problem found while listing them."""
+
+    kind: Literal["flat", "imagefolder", "cifar10"]
+    root: Path
+    items: list[Item]
+    num_classes: int | None
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    class_names: list[str] | None = None
+    #: (relative name, byte size) of every source file: the content-stable input to ``source_hash``
+    files: list[tuple[str, int]] = field(default_factory=list)
+    labels_file: Path | None = None
+    _cifar: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def labelled(self) -> bool:
+        return self.kind != "flat" or self.labels_file is not None
+
+    @property
+    def size(self) -> int:
+        """Entries in the dataset, good or not: ``len(items) + len(problems)``."""
+        return len(self.items) + len(self.problems)
+
+    def pixels(self, rows: Sequence[int] | np.ndarray | slice) -> np.ndarray:
+        """CIFAR rows as uint8 NCHW RGB (row = 1024 R, 1024 G, 1024 B values, each plane row-major)."""
+        if self._cifar is None:
+            raise TypeError(f"{self.kind} dataset has no in-memory pixels; decode item.path instead")
+        return self._cifar[rows].reshape(-1, 3, 32, 32)
+
+    def source_hash(self) -> str:
+        """sha256 over the sorted (relative path, byte size) of every source file, plus the labels file's sha256.
+
+        Content-stable: mtimes are left out (a copy or ``dvc checkout`` changes them, not the data); a
+        changed label changes the hash through the labels file's own sha256.
+        """
+        labels_sha = None
+        if self.labels_file is not None and self.labels_file.is_file():
+            labels_sha = hashlib.sha256(self.labels_file.read_bytes()).hexdigest()
+        payload = {"files": sorted([n, s] for n, s in self.files), "labels_sha256": labels_sha}
+        blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def _is_image(name: str) -> bool:
+    return name.lower().endswith(IMG_EXTENSIONS)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def read_dataset(data: Path | str, labels: Path | str | None = None, num_classes: int | None = None) -> Dataset:
+    """Detect the layout of ``data`` and list its items.
+
+    ``labels`` (a ``val_label.txt``) selects the labelled flat layout; without it, a folder holding
+    ``test_batch`` is CIFAR-10 (also accepted: its parent holding ``cifar-10-batches-py/``), a folder with
+    class sub-folders is an ImageFolder, and anything else is an unlabelled flat folder. A single image
+    file is an unlabelled one-item dataset. ``num_classes`` bounds labels (default 1000 for label files,
+    10 for CIFAR, the folder count for ImageFolder).
+
+    Raises :class:`DataError` for structural problems that leave nothing to list (missing folder,
+    unreadable labels file, corrupt CIFAR batch); per-entry problems go to ``Dataset.problems``.
+    """
+    data = Path(data)
+    labels = Path(labels) if labels not in (None, "") else None
+    if not data.exists():
+        raise DataError(f"{data}: no such file or directory")
+    if data.is_file():
+        if labels is not None:
+            raise DataError(f"{data}: a labels file needs a folder of images, not a single file")
+        item = Item(data.name, None, data)
+        return Dataset("flat", data.parent, [item], None, files=[(data.name, _size(data))])
+    if labels is None:
+        for candidate in (data, data / "cifar-10-batches-py"):
+            if (candidate / "test_batch").is_file():
+                return _read_cifar(candidate, num_classes)
+    elif (data / "test_batch").is_file():
+        raise DataError(f"{data}: a CIFAR-10 batch carries its own labels; do not pass --labels ({labels})")
+    if labels is not None:
+        return _read_flat(data, labels, IMAGENET_CLASSES if num_classes is None else num_classes)
+    with os.scandir(data) as it:
+        # Dot-folders (.ipynb_checkpoints, .git) are not classes: torchvision would count them and shift
+        # every class index by one -- a silent accuracy disaster -- so they are ignored here.
+        class_dirs = sorted(e.name for e in it if e.is_dir() and not e.name.startswith("."))
+    if class_dirs:
+        return _read_imagefolder(data, class_dirs, num_classes)
+    return _read_flat(data, None, None)
+
+
+def _list_flat_images(data: Path) -> list[tuple[str, Path]]:
+    with os.scandir(data) as it:
+        names = sorted(e.name for e in it if _is_image(e.name) and not e.is_dir())
+    return [(n, data / n) for n in names]
+
+
+def _read_flat(data: Path, labels: Path | None, num_classes: int | None) -> Dataset:
+    images = _list_flat_images(data)
+    files = [(n, _size(p)) for n, p in images]
+    if labels is None:
+        items = [Item(n, None, p) for n, p in images]
+        return Dataset("flat", data, items, None, files=files)
+
+    table, problems = parse_label_file(labels, num_classes)
+    # problems are keyed by entry stem; several reasons for one entry are joined into one line
+    reasons: dict[str, list[str]] = {stem: [r] for stem, (_, r) in problems.items()}
+    display: dict[str, str] = {stem: n for stem, (n, _) in problems.items()}
+
+    by_stem: dict[str, list[tuple[str, Path]]] = {}
+    for name, path in images:
+        by_stem.setdefault(name.split(".")[0], []).append((name, path))
+
+    items: list[Item] = []
+    for stem, found in by_stem.items():
+        name, path = found[0]
+        display[stem] = name
+        if len(found) > 1:
+            others = ", ".join(n for n, _ in found)
+            reasons.setdefault(stem, []).append(f"duplicate entry: image files {others} share the stem {stem!r}")
+        if stem in reasons:
+            continue
+        if stem not in table:
+            reasons[stem] = [f"image has no label in {labels.name}"]
+            continue
+        items.append(Item(name, table[stem][1], path))
+    for stem, (name, _label, lineno) in table.items():
+        if stem not in by_stem:
+            display.setdefault(stem, name)
+            reasons.setdefault(stem, []).append(f"listed in {labels.name} line {lineno} but no image file in {data}")
+    items.sort(key=lambda it: it.name)
+    problem_list = sorted((display[s], "; ".join(r)) for s, r in reasons.items())
+    ds = Dataset("flat", data, items, num_classes, problem_list, files=files, labels_file=labels)
+    return ds
+
+
+def parse_label_file(
+    labels: Path, num_classes: int | None
+) -> tuple[dict[str, tuple[str, int, int]], dict[str, tuple[str, str]]]:
+    """Parse ``<file> <label>`` lines; returns ({stem: (name, label, line)}, {stem: (name, reason)}).
+
+    ``split()`` per line, so trailing blanks and CRLF are harmless; blank lines are ignored. Rejected,
+    with the line number: not exactly two fields, a non-integer label, a label outside
+    ``0..num_classes-1``, and a stem listed twice (both lines are rejected: which label is right is unknown).
+    """
+    try:
+        text = labels.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{labels}: cannot read labels file: {exc}") from exc
+    table: dict[str, tuple[str, int, int]] = {}
+    problems: dict[str, tuple[str, str]] = {}
+    first_line: dict[str, int] = {}
+    where = labels.name
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        name = fields[0]
+        stem = name.split(".")[0]
+        if stem in first_line:
+            table.pop(stem, None)
+            prev = problems.get(stem, (name, ""))[1]
+            msg = f"duplicate entry in {where}: lines {first_line[stem]} and {lineno}"
+            problems[stem] = (name, f"{prev}; {msg}" if prev else msg)
+            continue
+        first_line[stem] = lineno
+        if len(fields) != 2:
+            problems[stem] = (name, f"{where} line {lineno}: expected '<file> <label>', got {line.strip()!r}")
+            continue
+        try:
+            label = int(fields[1])
+        except ValueError:
+            problems[stem] = (name, f"{where} line {lineno}: label {fields[1]!r} is not an integer")
+            continue
+        if label < 0 or (num_classes is not None and label >= num_classes):
+            hi = "" if num_classes is None else f"..{num_classes - 1}"
+            problems[stem] = (name, f"{where} line {lineno}: label {label} out of range 0{hi}")
+            continue
+        table[stem] = (name, label, lineno)
+    return table, problems
+
+
+def _read_imagefolder(data: Path, classes: list[str], num_classes: int | None) -> Dataset:
+    """torchvision ``make_dataset`` order: classes sorted; per class ``sorted(os.walk(...))``, files sorted."""
+    if num_classes is not None and len(classes) > num_classes:
+        raise DataError(f"{data}: {len(classes)} class folders but the model has {num_classes} classes")
+    items: list[Item] = []
+    files: list[tuple[str, int]] = []
+    for index, cls in enumerate(classes):
+        for root, _dirs, fnames in sorted(os.walk(data / cls, followlinks=True)):
+            for fname in sorted(fnames):
+                if not _is_image(fname):
+                    continue
+                path = Path(root) / fname
+                rel = path.relative_to(data).as_posix()
+                items.append(Item(rel, index, path))
+                files.append((rel, _size(path)))
+    return Dataset(
+        "imagefolder",
+        data,
+        items,
+        len(classes) if num_classes is None else num_classes,
+        class_names=classes,
+        files=files,
+    )
+
+
+# --- CIFAR-10 python batches ------------------------------------------------------------------------
+
+_SAFE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"): ("numpy._core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"): ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"): ("numpy", "ndarray"),
+    ("numpy", "dtype"): ("numpy", "dtype"),
+    ("_codecs", "encode"): ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
+}
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only: a batch file must not be able to run code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            mod, attr = _SAFE_GLOBALS[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refusing to load global {module}.{name} from a CIFAR batch") from None
+        import importlib
+
+        return getattr(importlib.import_module(mod), attr)
+
+
+def _str_keys(obj: Any) -> Any:
+    """Python-2 ``str`` arrives as ``bytes`` (encoding='bytes') or ``str`` (latin1); normalise to ``str``."""
+    if isinstance(obj, bytes):
+        return obj.decode("latin1")
+    if isinstance(obj, dict):
+        return {_str_keys(k): (v if isinstance(v, np.ndarray) else _str_keys(v)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_str_keys(v) for v in obj]
+    return obj
+
+
+def load_cifar_batch(path: Path) -> dict[str, Any]:
+    """Load a CIFAR python batch (Python-2 cPickle) with ``encoding='latin1'``; keys returned as ``str``.
+
+    Bytes keys (a file re-pickled after ``encoding='bytes'``) and str keys are both accepted.
+    """
+    try:
+        raw = path.read_bytes()
+        obj = _CifarUnpickler(io.BytesIO(raw), encoding="latin1").load()
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
+        raise DataError(f"{path}: not a readable CIFAR python batch: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: expected a pickled dict, got {type(obj).__name__}")
+    return _str_keys(obj)
+
+
+def _read_cifar(folder: Path, num_classes: int | None) -> Dataset:
+    path = folder / "test_batch"
+    batch = load_cifar_batch(path)
+    data = batch.get("data")
+    labels = batch.get("labels")
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != CIFAR_NUM_VIS:
+        what = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataError(f"{path}: 'data' must be a uint8 array of shape (N, {CIFAR_NUM_VIS}), got {what}")
+    if isinstance(labels, np.ndarray):
+        labels = labels.tolist()
+    if not isinstance(labels, list) or len(labels) != data.shape[0]:
+        got = len(labels) if isinstance(labels, list) else type(labels).__name__
+        raise DataError(f"{path}: 'labels' must be a list of {data.shape[0]} ints (one per row), got {got}")
+
+    class_names = None
+    meta_path = folder / "batches.meta"
+    files = [("test_batch", _size(path))]
+    if meta_path.is_file():
+        meta = load_cifar_batch(meta_path)
+        names = meta.get("label_names")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise DataError(f"{meta_path}: 'label_names' must be a list of strings")
+        class_names = names
+        if meta.get("num_vis", CIFAR_NUM_VIS) != CIFAR_NUM_VIS:
+            raise DataError(f"{meta_path}: num_vis is {meta.get('num_vis')}, expected {CIFAR_NUM_VIS}")
+        files.append(("batches.meta", _size(meta_path)))
+    n_cls = num_classes if num_classes is not None else (len(class_names) if class_names else CIFAR_CLASSES)
+
+    items: list[Item] = []
+    problems: list[tuple[str, str]] = []
+    for row, label in enumerate(labels):
+        # Named like the original RAN preprocess output (image_{k}.bin); row k is evaluation position k.
+        name = f"image_{row}"
+        if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= int(label) < n_cls:
+            problems.append((name, f"test_batch row {row}: label {label!r} out of range 0..{n_cls - 1}"))
+            continue
+        items.append(Item(name, int(label), None, row))
+    return Dataset("cifar10", folder, items, n_cls, problems, class_names=class_names, files=files, _cifar=data)

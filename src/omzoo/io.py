@@ -1,0 +1,136 @@
+"""Atomic file output: a reader (or DVC) never sees a half-written file.
+
+Every writer goes to a temporary name in the *same directory* (so the final ``os.replace`` is a
+rename on one file system, which POSIX makes atomic) and only replaces the target when the write
+finished without an exception. A killed process leaves at most a ``.tmp-`` file behind, never a
+truncated target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "atomic_dir",
+    "atomic_write",
+    "remove_stale_temps",
+    "save_npy_atomic",
+    "write_bytes_atomic",
+    "write_json_atomic",
+]
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; ``os.replace`` it onto ``path`` on success.
+
+    The caller writes to the yielded path however it likes (open, np.save, a library writer). On an
+    exception the temporary file is removed and the exception propagates; ``path`` is untouched.
+    Parent directories are created.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(f"atomic_write: nothing was written to the temporary file for {target}")
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, fsync'd before the rename."""
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as stable JSON (indent 2, sorted keys, trailing newline) atomically.
+
+    ``allow_nan=False``: NaN/Infinity are not JSON and would break ``dvc metrics`` and other readers,
+    so they fail here, at the writer, instead.
+    """
+    text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def save_npy_atomic(path: str | os.PathLike[str], array: np.ndarray) -> None:
+    """``np.save`` to ``path`` atomically (no pickled objects; the ``.npy`` name is kept as given)."""
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:
+        # Writing through a file object stops np.save from appending ".npy" to the temp name.
+        np.save(f, np.asarray(array), allow_pickle=False)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only, nothing is delivered
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | os.PathLike[str]) -> None:
+    """Remove ``<path>.tmp-<pid>`` / ``<path>.old-<pid>`` siblings left by killed runs (dead pids only)."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        return
+    for sibling in target.parent.glob(f"{glob_escape(target.name)}.*-*"):
+        kind, _, pid = sibling.name[len(target.name) + 1 :].partition("-")
+        if kind in ("tmp", "old") and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(sibling, ignore_errors=True)
+
+
+def glob_escape(name: str) -> str:
+    """Escape glob metacharacters in a literal file name."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield an empty temporary directory ``<path>.tmp-<pid>``; swap it in for ``path`` on success.
+
+    A pre-existing ``path`` is replaced only after the body finished without an exception: it is renamed
+    to ``<path>.old-<pid>``, the new directory renamed onto ``path``, then the old one deleted. A process
+    killed inside the body leaves ``path`` exactly as it was (plus a ``.tmp-`` directory that the next run
+    removes). Killed between the two renames -- a window of two syscalls -- ``path`` is briefly absent but
+    never half-written; the previous output survives as ``.old-<pid>``.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(target)
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        old = target.with_name(f"{target.name}.old-{os.getpid()}")
+        if target.exists() or target.is_symlink():
+            os.replace(target, old)
+            os.replace(tmp, target)
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink()
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,192 @@
+"""The `report` stage: the tables porting guides assemble by hand, from the metrics files.
+
+Per model an accuracy table (ours, published, delta, pass) and a throughput table by batch size with the
+published 310P/310/T4 columns, our ratio to each, and the best batch size marked. The list of expected
+rows comes from params (models × batch_sizes), never from a directory glob, so stale files of a shrunk
+sweep are ignored and missing ones show as missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from omzoo import zoo
+from omzoo.io import atomic_write, write_bytes_atomic
+from omzoo.params import load_params
+
+HELP = "write reports/summary.md, throughput.csv and throughput.png from the metrics files"
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _fmt(v: Any, digits: int = 2) -> str:
+    if v is None or v == "":
+        return "–"
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def collect(metrics_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """Everything the report shows, read from metrics/ for the models and batch sizes in params."""
+    models = list(params.get("models") or {})
+    batch_sizes = [int(b) for b in params.get("batch_sizes") or []]
+    out: dict[str, Any] = {}
+    for m in models:
+        bench = {bs: (_read(metrics_dir / "bench" / f"{m}-{bs}.json"), _read(metrics_dir / "info" / "bench" / f"{m}-{bs}.json"))
+                 for bs in batch_sizes}
+        out[m] = {"eval": _read(metrics_dir / "eval" / f"{m}.json"),
+                  "eval_info": _read(metrics_dir / "info" / "eval" / f"{m}.json"), "bench": bench}
+    return out
+
+
+def throughput_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Flat rows for the CSV that `dvc plots` and the PNG read."""
+    rows = []
+    for m, d in data.items():
+        for bs, (metrics, _info) in d["bench"].items():
+            if "throughput_e2e_ips" not in metrics:
+                continue
+            rows.append({"model": m, "batch_size": bs, "config": f"{m}/bs{bs:03d}",
+                         "throughput_compute_ips": metrics.get("throughput_compute_ips", metrics["throughput_e2e_ips"]),
+                         "throughput_e2e_ips": metrics["throughput_e2e_ips"],
+                         "latency_p99_ms": metrics["e2e_ms"]["p99"]})
+    return rows
+
+
+def accuracy_table(model_id: str, ev: dict[str, Any]) -> list[list[str]]:
+    spec = zoo.get(model_id)
+    rows = []
+    for k in ("top1", "top5"):
+        published = {p: acc[k] for p, acc in spec.published_accuracy.items() if k in acc}
+        ref = published.get(spec.reference_platform)
+        delta = ev[k] - ref if (k in ev and ref is not None) else None
+        ok = "" if ref is None or ev.get("random_weights") or k not in ev else ("pass" if ev.get("pass") else "FAIL")
+        others = ", ".join(f"{p} {v}" for p, v in published.items() if p != spec.reference_platform)
+        rows.append([k, _fmt(ev.get(k)), _fmt(ref), _fmt(delta), ok, others])
+    return rows
+
+
+def throughput_table(model_id: str, bench: dict[int, tuple[dict, dict]], platforms: list[str]) -> list[list[str]]:
+    spec = zoo.get(model_id)
+    ours = {bs: m.get("throughput_compute_ips") for bs, (m, _) in bench.items()}
+    valid = {bs: v for bs, v in ours.items() if v is not None}
+    best = max(valid, key=valid.get) if valid else None
+    rows = []
+    for bs, (m, info) in bench.items():
+        row = [f"{bs} ★" if bs == best else str(bs), _fmt(ours[bs], 1), _fmt(m.get("throughput_e2e_ips"), 1),
+               _fmt(m.get("e2e_ms", {}).get("p99"))]
+        if info.get("error"):
+            row[1] = f"error: {info['error'][:40]}"
+        for p in platforms:
+            pub = spec.published_throughput.get(p, {}).get(bs)
+            row += [_fmt(pub, 1), _fmt(ours[bs] / pub if ours[bs] and pub else None)]
+        rows.append(row)
+    return rows
+
+
+def git_revision() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
+    except OSError:
+        return ""
+    return out.stdout.strip()
+
+
+def summary_markdown(data: dict[str, Any], params: dict[str, Any]) -> str:
+    from tabulate import tabulate
+
+    platforms = [p for p in (params.get("report") or {}).get("platforms", ["310P"])]
+    infos = [i for d in data.values() for _, i in d["bench"].values() if i]
+    env = infos[0] if infos else {}
+    lines = ["# omzoo summary", ""]
+    lines.append(f"Backend **{params.get('backend', 'onnxruntime')}** on {env.get('device', 'unknown device')}; "
+                 f"toolkit {env.get('onnxruntime') or env.get('torch') or env.get('cann_version') or '–'}; "
+                 f"git {git_revision() or '–'}.")
+    random = [m for m, d in data.items() if d["eval"].get("random_weights")]
+    if random:
+        lines += ["", f"> **Random weights** for {', '.join(random)}: no published checkpoint is configured, so "
+                  "their accuracy means nothing (it checks that every stage runs, not the model). Throughput is real."]
+    lines += ["", "Our throughput is `throughput_compute_ips` = 1000·bs / mean compute ms (the ais_bench and "
+              "ModelZoo formula); published columns are the guides' figures (310P/310: ais_bench fp16 .om; "
+              "T4: TensorRT fp16), so ratios across different hardware are context, not a verdict. ★ = our best "
+              "batch size."]
+    for m, d in data.items():
+        spec = zoo.get(m)
+        ev = d["eval"]
+        lines += ["", f"## {spec.title} (`{m}`)", ""]
+        if ev:
+            n = f"{ev.get('n_images')} images" + (f", {ev['n_skipped']} skipped" if ev.get("n_skipped") else "")
+            lines.append(f"Accuracy on {n}" + (" — **random weights**" if ev.get("random_weights") else "") + ":")
+            lines += ["", tabulate(accuracy_table(m, ev), ["metric", "ours", f"published {spec.reference_platform}",
+                                                         "delta", "pass (≥99 %)", "other published"],
+                                   tablefmt="github")]
+            if "fidelity_max_abs_diff" in ev:
+                lines += ["", f"Fidelity vs ONNX Runtime fp32 (first batch): max |Δlogit| "
+                          f"{ev['fidelity_max_abs_diff']:.2e}, top-1 agreement {ev['fidelity_top1_agreement']:.2f}, "
+                          f"top-5 overlap {ev['fidelity_top5_overlap']:.2f}."]
+        else:
+            lines.append("No accuracy metrics (evaluate has not run).")
+        headers = ["bs", "ours img/s", "e2e img/s", "p99 ms"]
+        for p in platforms:
+            headers += [f"{p} img/s", f"ours/{p}"]
+        lines += ["", tabulate(throughput_table(m, d["bench"], platforms), headers, tablefmt="github")]
+        if spec.notes:
+            lines += ["", f"Note: {spec.notes}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    buf = io.StringIO()
+    fields = ["model", "batch_size", "config", "throughput_compute_ips", "throughput_e2e_ips", "latency_p99_ms"]
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_bytes_atomic(path, buf.getvalue().encode())
+
+
+def write_png(rows: list[dict[str, Any]], path: Path) -> None:
+    """Throughput vs batch size, one line per model, for people who read the markdown."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for m in dict.fromkeys(r["model"] for r in rows):
+        pts = sorted((r["batch_size"], r["throughput_compute_ips"]) for r in rows if r["model"] == m)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=m)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("images / s (compute)")
+    ax.set_title("Throughput vs batch size")
+    ax.grid(True, alpha=0.3)
+    if rows:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    p.add_argument("--metrics", type=Path, default=Path("metrics"))
+    p.add_argument("--out", type=Path, default=Path("reports"))
+
+
+def run(args: argparse.Namespace) -> int:
+    params = load_params(args.params)
+    data = collect(args.metrics, params)
+    rows = throughput_rows(data)
+    write_bytes_atomic(args.out / "summary.md", summary_markdown(data, params).encode())
+    write_csv(rows, args.out / "throughput.csv")
+    write_png(rows, args.out / "throughput.png")
+    print(f"report: {len(data)} models, {len(rows)} throughput rows -> {args.out}/summary.md")
+    return 0

@@ -1,0 +1,250 @@
+"""SCNet-50 v1d and SE-ResNeXt-101 32x4d: checkpoint layout, size, ONNX parity and spec quirks (MODELS.md §1-2)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from omzoo.arch.scnet import SCConv, scnet50_v1d
+from omzoo.arch.seresnext import seresnext101_32x4d
+
+KEYS_DIR = Path(__file__).parent / "keys"
+
+MODELS: dict[str, tuple[Callable[..., nn.Module], int, str, str]] = {
+    # id: (factory, parameter count, ONNX input name, ONNX output name) as in the Ascend ports
+    "scnet50_v1d": (scnet50_v1d, 25_583_816, "input", "output"),
+    "seresnext101_32x4d": (seresnext101_32x4d, 48_955_416, "image", "class"),
+}
+
+
+def _randomise_bn(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Non-trivial BN stats/affine so that a wrong BN mapping or placement cannot hide."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
+                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=g) * 0.1)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, nn.Module]:
+    torch.manual_seed(0)
+    return {mid: _randomise_bn(spec[0]()) for mid, spec in MODELS.items()}
+
+
+def _expected_keys(model_id: str) -> dict[str, tuple[str, str]]:
+    out = {}
+    for line in (KEYS_DIR / f"{model_id}.txt").read_text().splitlines():
+        if line.strip():
+            key, shape, dtype = line.split("\t")
+            out[key] = (shape, dtype)
+    return out
+
+
+@pytest.mark.parametrize("model_id", list(MODELS))
+def test_state_dict_matches_key_list(built: dict[str, nn.Module], model_id: str) -> None:
+    got = {
+        k: (str(tuple(v.shape)), str(v.dtype).removeprefix("torch.")) for k, v in built[model_id].state_dict().items()
+    }
+    expected = _expected_keys(model_id)
+    assert set(got) == set(expected), sorted(set(got) ^ set(expected))[:10]
+    assert got == expected
+
+
+@pytest.mark.parametrize("model_id", list(MODELS))
+def test_parameter_count(built: dict[str, nn.Module], model_id: str) -> None:
+    assert sum(p.numel() for p in built[model_id].parameters()) == MODELS[model_id][1]
+
+
+@pytest.mark.parametrize("model_id", list(MODELS))
+def test_factory_rejects_unknown_options(model_id: str) -> None:
+    with pytest.raises(TypeError):
+        MODELS[model_id][0](no_such_option=1)
+
+
+@pytest.mark.parametrize("model_id", list(MODELS))
+def test_onnx_dynamic_batch_parity(built: dict[str, nn.Module], model_id: str) -> None:
+    """Export at batch 1 (opset 11, legacy exporter), run ORT at batch 2: the graph must not bake N=1."""
+    model = built[model_id]
+    _, _, in_name, out_name = MODELS[model_id]
+    buf = io.BytesIO()
+    torch.onnx.export(
+        model,
+        torch.randn(1, 3, 224, 224),
+        buf,
+        opset_version=11,
+        dynamo=False,
+        input_names=[in_name],
+        output_names=[out_name],
+        dynamic_axes={in_name: {0: "batch"}, out_name: {0: "batch"}},
+    )
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = model(x).numpy()
+    sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    got = sess.run([out_name], {in_name: x.numpy()})[0]
+    assert got.shape == (2, 1000)
+    # 1e-3 is the spec's tolerance at logit std 4; random-init logits are smaller, so scale it down.
+    tol = 1e-3 * min(1.0, float(ref.std()) / 4)
+    assert np.abs(got - ref).max() <= tol
+
+
+# --------------------------------------------------------------------------- independent references
+
+
+def _bn(x: torch.Tensor, m: nn.BatchNorm2d) -> torch.Tensor:
+    s = (1, -1, 1, 1)
+    return (x - m.running_mean.view(s)) / torch.sqrt(m.running_var.view(s) + 1e-5) * m.weight.view(s) + m.bias.view(s)
+
+
+def _conv_bn(x: torch.Tensor, seq: nn.Module, conv_i: int = 0, bn_i: int = 1) -> torch.Tensor:
+    conv = seq[conv_i]
+    return _bn(F.conv2d(x, conv.weight, None, conv.stride, conv.padding, 1, conv.groups), seq[bn_i])
+
+
+def _floor_pool4(x: torch.Tensor) -> torch.Tensor:
+    """4x4/stride-4 mean that drops trailing rows/cols (floor), written as a reshape."""
+    n, c, h, w = x.shape
+    h4, w4 = h // 4, w // 4
+    return x[:, :, : 4 * h4, : 4 * w4].reshape(n, c, h4, 4, w4, 4).mean(dim=(3, 5))
+
+
+def _legacy_nearest_index(n_in: int, n_out: int) -> list[int]:
+    return [(d * n_in) // n_out for d in range(n_out)]
+
+
+def _scconv_ref(x: torch.Tensor, sc: SCConv) -> torch.Tensor:
+    p = _floor_pool4(x)
+    p = _bn(F.conv2d(p, sc.k2[1].weight, padding=1), sc.k2[2])
+    rows = torch.tensor(_legacy_nearest_index(p.shape[2], x.shape[2]))
+    cols = torch.tensor(_legacy_nearest_index(p.shape[3], x.shape[3]))
+    up = p[:, :, rows][:, :, :, cols]
+    gate = torch.sigmoid(x + up)
+    return _conv_bn(_conv_bn(x, sc.k3) * gate, sc.k4)
+
+
+def test_legacy_nearest_mapping_3_to_14() -> None:
+    assert _legacy_nearest_index(3, 14) == [0] * 5 + [1] * 5 + [2] * 4
+    assert _legacy_nearest_index(7, 28) == [i // 4 for i in range(28)]
+    assert _legacy_nearest_index(1, 7) == [0] * 7
+
+
+@pytest.mark.parametrize("size", [14, 7, 28])
+def test_scconv_floor_pool_and_legacy_nearest(size: int) -> None:
+    """14 -> 3 ignores rows 12-13 and maps back 0-4/5-9/10-13; 7 -> 1 uses only the top-left 4x4.
+
+    ``nearest-exact``, bilinear, a ceil-mode pool or an adaptive pool would all fail this.
+    """
+    torch.manual_seed(2)
+    sc = _randomise_bn(SCConv(8), seed=3)
+    x = torch.randn(2, 8, size, size)
+    with torch.no_grad():
+        got = sc(x)
+        ref = _scconv_ref(x, sc)
+    assert got.shape == x.shape
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_scconv_onnx_resize_non_integer_scale() -> None:
+    """The 3 -> 14 Resize in ONNX Runtime follows the same legacy mapping, at a batch other than export's."""
+    torch.manual_seed(4)
+    sc = _randomise_bn(SCConv(8), seed=5)
+    buf = io.BytesIO()
+    torch.onnx.export(
+        sc,
+        torch.randn(1, 8, 14, 14),
+        buf,
+        opset_version=11,
+        dynamo=False,
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+    )
+    x = torch.randn(3, 8, 14, 14)
+    with torch.no_grad():
+        ref = _scconv_ref(x, sc).numpy()
+    got = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})
+    np.testing.assert_allclose(got[0], ref, rtol=1e-4, atol=1e-4)
+
+
+def _avd_ref(x: torch.Tensor) -> torch.Tensor:
+    """AvgPool(3, s2, p1) with zero padding counted: sum of the 3x3 zero-padded window / 9."""
+    xp = F.pad(x, (1, 1, 1, 1))
+    h_out, w_out = (x.shape[2] - 1) // 2 + 1, (x.shape[3] - 1) // 2 + 1
+    acc = torch.zeros(x.shape[0], x.shape[1], h_out, w_out)
+    for dy in range(3):
+        for dx in range(3):
+            acc += xp[:, :, dy : dy + 2 * h_out : 2, dx : dx + 2 * w_out : 2]
+    return acc / 9
+
+
+def _scnet_block_ref(x: torch.Tensor, blk: nn.Module, stride: int) -> torch.Tensor:
+    a = F.relu(_bn(F.conv2d(x, blk.conv1_a.weight), blk.bn1_a))
+    b = F.relu(_bn(F.conv2d(x, blk.conv1_b.weight), blk.bn1_b))
+    a = F.relu(_bn(F.conv2d(a, blk.k1[0].weight, padding=1), blk.k1[1]))  # stride 1, full resolution
+    b = F.relu(_scconv_ref(b, blk.scconv))
+    if stride == 2:  # avd after the ReLU, on both branches
+        a, b = _avd_ref(a), _avd_ref(b)
+    out = _bn(F.conv2d(torch.cat([a, b], 1), blk.conv3.weight), blk.bn3)
+    r = x
+    if stride == 2:  # avg-down: 2x2 mean (56, 28, 14 are even, so ceil_mode changes nothing here)
+        n, c, h, w = x.shape
+        r = x.reshape(n, c, h // 2, 2, w // 2, 2).mean(dim=(3, 5))
+    r = _bn(F.conv2d(r, blk.downsample[1].weight), blk.downsample[2])
+    return F.relu(out + r)
+
+
+@pytest.mark.parametrize(("layer", "size", "stride"), [("layer1", 56, 1), ("layer2", 56, 2)])
+def test_scnet_first_block_matches_reference(built: dict[str, nn.Module], layer: str, size: int, stride: int) -> None:
+    """Block 0: 3x3 convs at input resolution, shared avd pool after ReLU, concat a-then-b, avg-down."""
+    blk = getattr(built["scnet50_v1d"], layer)[0]
+    x = torch.randn(1, blk.conv1_a.in_channels, size, size, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        got = blk(x)
+        ref = _scnet_block_ref(x, blk, stride)
+    assert got.shape[-1] == size // stride
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_scnet_stem_bn_outside_conv1(built: dict[str, nn.Module]) -> None:
+    m = built["scnet50_v1d"]
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        s = F.relu(_bn(F.conv2d(x, m.conv1[0].weight, stride=2, padding=1), m.conv1[1]))
+        s = F.relu(_bn(F.conv2d(s, m.conv1[3].weight, padding=1), m.conv1[4]))
+        s = F.relu(_bn(F.conv2d(s, m.conv1[6].weight, padding=1), m.bn1))
+        ref = F.max_pool2d(s, 3, 2, 1)
+        got = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("layer", "size"), [("layer1", 56), ("layer4", 14)])
+def test_seresnext_block_se_before_residual(built: dict[str, nn.Module], layer: str, size: int) -> None:
+    """SE (mean -> fc1 -> relu -> fc2 -> sigmoid) scales bn3's output before the shortcut is added."""
+    blk = getattr(built["seresnext101_32x4d"], layer)[0]
+    x = torch.randn(1, blk.conv1.in_channels, size, size, generator=torch.Generator().manual_seed(8))
+    stride = blk.conv2.stride[0]
+    with torch.no_grad():
+        o = F.relu(_bn(F.conv2d(x, blk.conv1.weight), blk.bn1))
+        o = F.relu(_bn(F.conv2d(o, blk.conv2.weight, stride=stride, padding=1, groups=32), blk.bn2))
+        o = _bn(F.conv2d(o, blk.conv3.weight), blk.bn3)
+        z = o.mean(dim=(2, 3))
+        z = torch.sigmoid(F.relu(z @ blk.fc1.weight.T + blk.fc1.bias) @ blk.fc2.weight.T + blk.fc2.bias)
+        r = _bn(F.conv2d(x, blk.downsample[0].weight, stride=stride), blk.downsample[1])
+        ref = F.relu(o * z[:, :, None, None] + r)
+        got = blk(x)
+    assert blk.conv2.groups == 32 and blk.fc1.weight.shape == (blk.conv3.out_channels // 16, blk.conv3.out_channels)
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,244 @@
+"""omzoo preprocess: shards + manifest, bad-input handling, atomicity under SIGKILL, ShardSet reading."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from omzoo.data import DataError
+from omzoo.data.preprocess import add_arguments, preprocess, run
+from omzoo.data.profiles import PROFILES, load_rgb, normalize, to_pixels
+from omzoo.data.readers import read_dataset
+from omzoo.data.sample import write_sample
+from omzoo.data.shards import ShardSet
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sample") / "sample"
+    write_sample(out)
+    return out
+
+
+def _image(w: int, h: int, seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize((w, h), Image.Resampling.BICUBIC)
+
+
+def test_preprocess_sample_imagenet(sample: Path, tmp_path: Path):
+    data, labels = sample / "imagenet/val", sample / "imagenet/val_label.txt"
+    m = preprocess("bilinear224", data, labels, tmp_path / "out", workers=2, shard_size=10, progress=False)
+    assert m["count"] == m["dataset_size"] == 32 and m["n_skipped"] == 0 and m["skipped"] == []
+    assert [s["count"] for s in m["shards"]] == [10, 10, 10, 2]
+    assert m["pixels"] == "bilinear224" and m["shape"] == [3, 224, 224]
+    text = (tmp_path / "out/manifest.json").read_text()
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temp dirs left behind
+
+    shards = ShardSet(tmp_path / "out")
+    shards.verify()
+    ds = read_dataset(data, labels)
+    assert len(shards) == 32 and shards.names == [it.name for it in ds.items]
+    np.testing.assert_array_equal(shards.labels, [it.label for it in ds.items])
+    assert shards.labels.dtype == np.int64
+    batches = list(shards.iter_batches(7))  # crosses shard boundaries; last batch short
+    assert [len(b) for b in batches] == [7, 7, 7, 7, 4]
+    allpix = np.concatenate(batches)
+    for k in (0, 3, 8, 9, 10, 31):  # includes the grayscale (9th) and CMYK (10th) JPEGs
+        np.testing.assert_array_equal(allpix[k], to_pixels(load_rgb(ds.items[k].path), PROFILES["imagenet"]))
+    np.testing.assert_array_equal(shards.read(9, 12), allpix[9:12])
+
+    # same pixels with one worker in-process, and the same manifest except nothing
+    m1 = preprocess("imagenet", data, labels, tmp_path / "one", workers=1, shard_size=10, progress=False)
+    assert m1["shards"] == m["shards"] and m1["source_hash"] == m["source_hash"]
+    assert m1["profile"] == "imagenet" and m1["pixels"] == "bilinear224"
+
+
+def test_preprocess_cifar(sample: Path, tmp_path: Path):
+    m = preprocess("cifar32", sample / "cifar-10-batches-py", None, tmp_path / "c", progress=False)
+    assert m["count"] == 64 and m["shape"] == [3, 32, 32] and m["num_classes"] == 10
+    shards = ShardSet(tmp_path / "c")
+    ds = read_dataset(sample / "cifar-10-batches-py", None)
+    pix = next(shards.iter_batches(100))
+    np.testing.assert_array_equal(pix, ds.pixels(np.arange(64)))
+    np.testing.assert_array_equal(normalize(pix, PROFILES["cifar"]), pix.astype(np.float32) / np.float32(255))
+    with pytest.raises(DataError, match="cifar profile"):
+        preprocess("imagenet", sample / "cifar-10-batches-py", None, tmp_path / "x", progress=False)
+
+
+def test_preprocess_model_id_and_unlabelled(tmp_path: Path):
+    for k, (w, h) in enumerate([(300, 200), (200, 300)]):
+        _image(w, h, k).save(tmp_path / f"im{k}.png")
+    m = preprocess("smlpnet_tiny", tmp_path, None, tmp_path.parent / f"{tmp_path.name}-out", progress=False)
+    assert m["profile"] == "smlp" and m["pixels"] == "bicubic224" and m["labels"] is None
+    assert ShardSet(tmp_path.parent / f"{tmp_path.name}-out").labels is None
+
+
+@pytest.fixture()
+def bad_set(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """Good files in every colour mode, plus one of each bad case; returns (data, labels, bad name → keyword)."""
+    val = tmp_path / "val"
+    val.mkdir()
+    lines = []
+
+    def add(k: int, label: int | None = None) -> str:
+        name = f"ILSVRC2012_val_{k:08d}.JPEG"
+        if label is not None:
+            lines.append(f"{name} {label}")
+        return name
+
+    _image(300, 280, 1).save(val / add(1, 1), format="JPEG")
+    _image(300, 280, 2).convert("L").save(val / add(2, 2), format="JPEG")  # grayscale JPEG
+    _image(300, 280, 3).convert("CMYK").save(val / add(3, 3), format="JPEG")  # CMYK JPEG
+    _image(300, 280, 4).save(val / add(4, 4), format="PNG")  # a PNG named .JPEG: decoded by content
+    rgba = _image(260, 300, 5).convert("RGBA")
+    rgba.putalpha(128)
+    rgba.save(val / add(5, 5), format="PNG")
+    _image(260, 300, 6).quantize(32).save(val / add(6, 6), format="PNG")  # palette
+    cut = val / add(7, 7)
+    _image(640, 480, 7).save(cut, format="JPEG")
+    cut.write_bytes(cut.read_bytes()[:3000])  # truncated JPEG
+    (val / add(8, 8)).write_bytes(b"")  # zero-byte file
+    add(9, 9)  # labelled, image missing
+    _image(300, 280, 10).save(val / add(10), format="JPEG")  # image without label
+    _image(300, 280, 11).save(val / add(11, 1000), format="JPEG")  # label out of range
+    _image(300, 280, 12).save(val / add(12, 12), format="JPEG")
+    lines.append(f"{add(12)} 13")  # duplicated entry
+    _image(300, 280, 13).save(val / add(13, 13), format="JPEG")
+    lines.append(f"{add(14)} 1 2")  # malformed line (no image either)
+    labels = tmp_path / "val_label.txt"
+    labels.write_text("\n".join(lines) + "\n")
+    bad = {add(7): "truncated", add(8): "0 bytes", add(9): "no image", add(10): "no label",
+           add(11): "out of range", add(12): "duplicate", add(14): "expected"}  # fmt: skip
+    return val, labels, bad
+
+
+def test_bad_inputs_fail_with_one_message(bad_set, tmp_path: Path):
+    val, labels, bad = bad_set
+    out = tmp_path / "out"
+    with pytest.raises(DataError) as info:
+        preprocess("imagenet", val, labels, out, workers=2, progress=False)
+    msg = str(info.value)
+    assert msg.startswith(f"{len(bad)} bad input(s)")
+    for name, keyword in bad.items():
+        line = next(ln for ln in msg.splitlines() if ln.strip().startswith(name))
+        assert keyword in line, (name, line)
+    for k in (1, 2, 3, 4, 5, 6, 13):
+        assert f"ILSVRC2012_val_{k:08d}.JPEG" not in msg
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["val", "val_label.txt"]
+
+
+def test_bad_inputs_cli_exit_2(bad_set, tmp_path: Path, capsys):
+    val, labels, _ = bad_set
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--profile", "bilinear224", "--data", str(val), "--labels", str(labels),
+                              "--out", str(tmp_path / "o"), "--quiet", "--workers", "1"])  # fmt: skip
+    assert run(args) == 2
+    assert "7 bad input(s)" in capsys.readouterr().err
+
+
+def test_skip_bad_lists_and_counts(bad_set, tmp_path: Path):
+    val, labels, bad = bad_set
+    m = preprocess("imagenet", val, labels, tmp_path / "out", workers=2, skip_bad=True, shard_size=4, progress=False)
+    assert {s["name"] for s in m["skipped"]} == set(bad)
+    assert m["n_skipped"] == len(bad) == 7 and m["dataset_size"] == 14
+    assert m["count"] == m["dataset_size"] - m["n_skipped"] == 7
+    shards = ShardSet(tmp_path / "out")
+    assert shards.names == [f"ILSVRC2012_val_{k:08d}.JPEG" for k in (1, 2, 3, 4, 5, 6, 13)]
+    assert shards.labels.tolist() == [1, 2, 3, 4, 5, 6, 13]
+    pix = np.concatenate(list(shards.iter_batches(3)))
+    for k, name in enumerate(shards.names):
+        expected = np.asarray(Image.open(val / name).convert("RGB"))  # what every original pipeline decodes
+        np.testing.assert_array_equal(pix[k], to_pixels(Image.fromarray(expected), PROFILES["imagenet"]))
+
+
+def test_skip_bad_cli_flag_forms():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    base = ["--profile", "cifar32", "--data", "d", "--out", "o"]
+    assert parser.parse_args(base).skip_bad is False
+    assert parser.parse_args([*base, "--skip-bad"]).skip_bad is True
+    assert parser.parse_args([*base, "--skip-bad", "false"]).skip_bad is False  # the dvc.yaml form
+    assert parser.parse_args([*base, "--skip-bad", "True"]).skip_bad is True
+    assert parser.parse_args([*base, "--labels", ""]).labels == ""
+
+
+def test_shardset_errors(sample: Path, tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match="no manifest.json"):
+        ShardSet(tmp_path)
+    out = tmp_path / "out"
+    preprocess("cifar32", sample / "cifar-10-batches-py", None, out, shard_size=30, progress=False)
+    (out / "shard-00001.npy").rename(tmp_path / "moved.npy")
+    with pytest.raises(FileNotFoundError, match="shard-00001.npy"):
+        ShardSet(out)
+    np.save(out / "shard-00001.npy", np.zeros((29, 3, 32, 32), np.uint8))
+    with pytest.raises(ValueError, match="shard-00001.npy"):
+        ShardSet(out)
+    np.save(out / "shard-00001.npy", np.zeros((30, 3, 32, 32), np.uint8))
+    with pytest.raises(ValueError, match="sha256"):
+        ShardSet(out).verify()
+
+
+# --- atomicity -------------------------------------------------------------------------------------------
+
+
+def _slow_set(root: Path, n: int = 40) -> Path:
+    """Large JPEGs: ~20-40 ms each to decode and resize, so a run lasts about a second."""
+    root.mkdir()
+    for k in range(n):
+        _image(1400, 1000, k).save(root / f"img_{k:03d}.jpg", quality=95)
+    return root
+
+
+def test_killed_run_leaves_previous_output_untouched(sample: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    preprocess("bilinear224", sample / "imagenet/val", sample / "imagenet/val_label.txt", out, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    slow = _slow_set(tmp_path / "slow")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+
+    def cmd(dst: Path) -> list[str]:
+        return [sys.executable, "-m", "omzoo.data.preprocess", "--profile", "bilinear224", "--data", str(slow),
+                "--labels", "", "--out", str(dst), "--workers", "1", "--shard-size", "2", "--quiet"]  # fmt: skip
+
+    proc = subprocess.Popen(cmd(out), env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    first_shard = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list(tmp_path.glob("out.tmp-*/shard-00000.npy"))
+        if found:
+            first_shard = found[0]
+            break
+        time.sleep(0.005)
+    assert first_shard is not None, f"no shard appeared; rc={proc.poll()} {proc.stderr.read() if proc.stderr else ''}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    # the previous output is byte-identical; the killed run's temp dir has shards but no manifest
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    tmp_dirs = list(tmp_path.glob("out.tmp-*"))
+    assert len(tmp_dirs) == 1 and not (tmp_dirs[0] / "manifest.json").exists()
+    # a fresh output killed mid-run has no manifest at all
+    fresh = tmp_path / "fresh"
+    proc = subprocess.Popen(cmd(fresh), env=env)
+    while proc.poll() is None and not list(tmp_path.glob("fresh.tmp-*/shard-00000.npy")):
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    assert not (fresh / "manifest.json").exists()
+    # the next successful run replaces the output and removes the dead run's temp dirs
+    m = preprocess("bilinear224", slow, None, out, workers=1, shard_size=16, progress=False)
+    assert m["count"] == 40 and ShardSet(out).names[0] == "img_000.jpg"
+    assert not list(tmp_path.glob("out.tmp-*"))

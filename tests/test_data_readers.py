@@ -1,0 +1,241 @@
+"""Dataset layouts (DATASETS.md): flat + val_label.txt, ImageFolder, CIFAR-10 python, unlabelled folders."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from omzoo.data import DataError
+from omzoo.data.readers import load_cifar_batch, read_dataset
+from omzoo.data.sample import py2_pickle, write_sample
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sample") / "sample"
+    write_sample(out)
+    return out
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def _imagefolder_from_flat(sample: Path, dst: Path) -> None:
+    """Flat → ImageFolder: one folder per class index (all 1000, so folder rank == label)."""
+    for k in range(1000):
+        (dst / f"n{k:08d}").mkdir(parents=True)
+    for line in (sample / "imagenet/val_label.txt").read_text().splitlines():
+        name, label = line.split()
+        shutil.copy(sample / "imagenet/val" / name, dst / f"n{int(label):08d}" / name)
+
+
+def test_flat_layout(sample: Path):
+    ds = read_dataset(sample / "imagenet/val", sample / "imagenet/val_label.txt")
+    assert ds.kind == "flat" and ds.num_classes == 1000 and ds.problems == [] and ds.size == 32
+    names = [it.name for it in ds.items]
+    assert names == sorted(names) and len(names) == 32
+    assert all(0 <= it.label < 1000 and it.path.is_file() for it in ds.items)
+
+
+def test_flat_and_imagefolder_give_same_pairs(sample: Path, tmp_path: Path):
+    flat = read_dataset(sample / "imagenet/val", sample / "imagenet/val_label.txt")
+    _imagefolder_from_flat(sample, tmp_path / "val")
+    tree = read_dataset(tmp_path / "val", None)
+    assert tree.kind == "imagefolder" and tree.num_classes == 1000 and tree.problems == []
+    assert len(tree.class_names) == 1000
+    pairs = {(_md5(it.path), it.label) for it in flat.items}
+    assert pairs == {(_md5(it.path), it.label) for it in tree.items}
+    assert len(pairs) == 32
+    # ImageFolder order: by class, then file name
+    assert [(it.label, it.name) for it in tree.items] == sorted((it.label, it.name) for it in tree.items)
+    assert all(it.name.startswith(f"n{it.label:08d}/") for it in tree.items)
+
+
+def test_imagefolder_torchvision_order_and_extensions(tmp_path: Path):
+    img = Image.new("RGB", (8, 8))
+    for rel in ["b/z.JPG", "b/a.png", "b/sub2/c.jpeg", "b/sub1/d.WEBP", "a/x.bmp", "a/notes.txt", "a/y.gif",
+                "c/q.TIFF", ".ipynb_checkpoints/junk.png"]:  # fmt: skip
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if rel.endswith((".txt", ".gif")):
+            path.write_bytes(b"x")
+        else:
+            img.save(path, format="PNG")
+    ds = read_dataset(tmp_path, None)
+    assert ds.kind == "imagefolder" and ds.class_names == ["a", "b", "c"]  # dot-folder is not a class
+    # sorted(os.walk): the class folder itself, then sub1, then sub2; files sorted within each
+    assert [(it.name, it.label) for it in ds.items] == [
+        ("a/x.bmp", 0), ("b/a.png", 1), ("b/z.JPG", 1), ("b/sub1/d.WEBP", 1), ("b/sub2/c.jpeg", 1), ("c/q.TIFF", 2),
+    ]  # fmt: skip
+
+
+def test_label_file_format_tolerance(tmp_path: Path):
+    (tmp_path / "val").mkdir()
+    for k in (1, 2, 3):
+        Image.new("RGB", (4, 4)).save(tmp_path / "val" / f"ILSVRC2012_val_{k:08d}.JPEG", format="JPEG")
+    labels = tmp_path / "val_label.txt"
+    # CRLF, trailing blanks, a blank line; the label file may name the image by another extension (stem match)
+    labels.write_bytes(b"ILSVRC2012_val_00000001.JPEG 65\r\nILSVRC2012_val_00000002.JPEG 0   \r\n\r\n"
+                       b"ILSVRC2012_val_00000003.png 999\r\n")  # fmt: skip
+    ds = read_dataset(tmp_path / "val", labels)
+    assert ds.problems == []
+    assert [(it.name, it.label) for it in ds.items] == [
+        ("ILSVRC2012_val_00000001.JPEG", 65),
+        ("ILSVRC2012_val_00000002.JPEG", 0),
+        ("ILSVRC2012_val_00000003.JPEG", 999),
+    ]
+
+
+def test_label_file_problems_are_collected(tmp_path: Path):
+    (tmp_path / "val").mkdir()
+    for k in range(1, 9):
+        Image.new("RGB", (4, 4)).save(tmp_path / "val" / f"img_{k}.JPEG", format="JPEG")
+    Image.new("RGB", (4, 4)).save(tmp_path / "val" / "img_8.png")  # second file with stem img_8
+    labels = tmp_path / "val_label.txt"
+    labels.write_text(
+        "img_1.JPEG 1\n"
+        "img_2.JPEG 1000\n"  # out of range
+        "img_3.JPEG -1\n"  # out of range
+        "img_4.JPEG 4\nimg_4.JPEG 4\n"  # duplicate entry (even with the same label)
+        "img_5.JPEG five\n"  # not an integer
+        "img_6.JPEG 6 extra\n"  # three fields
+        "img_9.JPEG 9\n"  # listed, no image
+        "img_8.JPEG 8\n"  # two images share the stem
+    )  # img_7 has no label
+    ds = read_dataset(tmp_path / "val", labels)
+    assert [it.name for it in ds.items] == ["img_1.JPEG"]
+    reasons = dict(ds.problems)
+    assert set(reasons) == {f"img_{k}.JPEG" for k in range(2, 10)}
+    assert "line 2" in reasons["img_2.JPEG"] and "out of range" in reasons["img_2.JPEG"]
+    assert "out of range" in reasons["img_3.JPEG"]
+    assert "duplicate" in reasons["img_4.JPEG"] and "lines 4 and 5" in reasons["img_4.JPEG"]
+    assert "not an integer" in reasons["img_5.JPEG"] and "line 6" in reasons["img_5.JPEG"]
+    assert "line 7" in reasons["img_6.JPEG"]
+    assert "no label" in reasons["img_7.JPEG"]
+    assert "no image" in reasons["img_9.JPEG"]
+    assert "duplicate" in reasons["img_8.JPEG"]
+    assert ds.size == 9
+
+
+def test_unlabelled_flat_folder(tmp_path: Path):
+    for name in ["b.png", "a.JPEG", "c.jpg", "readme.txt"]:
+        path = tmp_path / name
+        if name.endswith(".txt"):
+            path.write_text("x")
+        else:
+            Image.new("RGB", (4, 4)).save(path, format="PNG" if name.endswith("png") else "JPEG")
+    ds = read_dataset(tmp_path, None)
+    assert ds.kind == "flat" and not ds.labelled and ds.num_classes is None
+    assert [(it.name, it.label) for it in ds.items] == [("a.JPEG", None), ("b.png", None), ("c.jpg", None)]
+    one = read_dataset(tmp_path / "b.png", None)
+    assert [it.name for it in one.items] == ["b.png"]
+
+
+def test_source_hash_is_content_stable(sample: Path, tmp_path: Path):
+    shutil.copytree(sample / "imagenet", tmp_path / "imagenet")
+    a = read_dataset(sample / "imagenet/val", sample / "imagenet/val_label.txt").source_hash()
+    copy = tmp_path / "imagenet"
+    first = copy / "val" / "ILSVRC2012_val_00000001.JPEG"
+    os.utime(first, (1, 1))  # mtime is not content
+    assert read_dataset(copy / "val", copy / "val_label.txt").source_hash() == a
+    lines = (copy / "val_label.txt").read_text().splitlines()
+    lines[0] = lines[0].split()[0] + " 3"
+    (copy / "val_label.txt").write_text("\n".join(lines) + "\n")
+    assert read_dataset(copy / "val", copy / "val_label.txt").source_hash() != a
+
+
+# --- CIFAR-10 -------------------------------------------------------------------------------------------
+
+
+def _cifar_dict(n: int = 20, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {
+        "batch_label": "testing batch 1 of 1",
+        "labels": [int(v) for v in rng.integers(0, 10, n)],
+        "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        "filenames": [f"f{k}.png" for k in range(n)],
+    }
+
+
+def _bytes_keys(d: dict) -> dict:
+    return {k.encode(): ([v.encode() for v in val] if k == "filenames" else val.encode() if isinstance(val, str)
+                         else val) for k, val in d.items()}  # fmt: skip
+
+
+@pytest.mark.parametrize("flavour", ["py2", "py3-str", "py3-bytes"])
+def test_cifar_key_flavours(tmp_path: Path, flavour: str):
+    d = _cifar_dict()
+    blob = {
+        "py2": lambda: py2_pickle(d),
+        "py3-str": lambda: pickle.dumps(d, protocol=2),
+        "py3-bytes": lambda: pickle.dumps(_bytes_keys(d), protocol=4),
+    }[flavour]()
+    (tmp_path / "test_batch").write_bytes(blob)
+    ds = read_dataset(tmp_path, None)
+    assert ds.kind == "cifar10" and ds.num_classes == 10 and ds.problems == []
+    assert [it.label for it in ds.items] == d["labels"]
+    assert [it.row for it in ds.items] == list(range(20))
+    np.testing.assert_array_equal(ds.pixels(np.arange(20)), d["data"].reshape(20, 3, 32, 32))
+    assert load_cifar_batch(tmp_path / "test_batch")["filenames"][3] == "f3.png"
+
+
+def test_cifar_sample_loads_with_both_encodings(sample: Path):
+    folder = sample / "cifar-10-batches-py"
+    for enc, key in (("bytes", b"data"), ("latin1", "data")):
+        with open(folder / "test_batch", "rb") as f:
+            d = pickle.load(f, encoding=enc)
+        assert d[key].dtype == np.uint8 and d[key].shape == (64, 3072)
+    ds = read_dataset(sample, None)  # the parent of cifar-10-batches-py is accepted too
+    assert ds.kind == "cifar10" and len(ds.items) == 64
+    assert ds.class_names[0] == "airplane" and len(ds.class_names) == 10
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda d: d.update(data=d["data"].astype(np.int16)), "uint8"),
+        (lambda d: d.update(data=d["data"][:, :3000]), "3072"),
+        (lambda d: d.update(labels=d["labels"][:-1]), "one per row"),
+        (lambda d: d.pop("labels"), "labels"),
+    ],
+)
+def test_cifar_structure_errors(tmp_path: Path, mutate, match):
+    d = _cifar_dict()
+    mutate(d)
+    (tmp_path / "test_batch").write_bytes(pickle.dumps(d, protocol=2))
+    with pytest.raises(DataError, match=match):
+        read_dataset(tmp_path, None)
+
+
+def test_cifar_label_out_of_range_is_a_problem(tmp_path: Path):
+    d = _cifar_dict()
+    d["labels"][5] = 10
+    (tmp_path / "test_batch").write_bytes(py2_pickle(d))
+    ds = read_dataset(tmp_path, None)
+    assert ds.problems == [("image_5", "test_batch row 5: label 10 out of range 0..9")]
+    assert len(ds.items) == 19 and ds.size == 20
+
+
+def test_cifar_refuses_code_in_pickles(tmp_path: Path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    (tmp_path / "test_batch").write_bytes(pickle.dumps({"data": Evil()}, protocol=2))
+    with pytest.raises(DataError, match="refusing"):
+        read_dataset(tmp_path, None)
+
+
+def test_missing_data_and_labels_with_cifar(tmp_path: Path, sample: Path):
+    with pytest.raises(DataError, match="no such"):
+        read_dataset(tmp_path / "nope", None)
+    with pytest.raises(DataError, match="its own labels"):
+        read_dataset(sample / "cifar-10-batches-py", sample / "imagenet/val_label.txt")
