@@ -68,3 +68,14 @@ def test_remove_stale_temps_only_dead_pids(tmp_path: Path):
         d.mkdir()
     remove_stale_temps(out)
     assert not dead.exists() and alive.exists() and other.exists()
+
+
+def test_atomic_write_with_suffix_appending_writer(tmp_path: Path):
+    """np.save(path) appends .npy unless the name ends with it: the temp name keeps the suffix."""
+    target = tmp_path / "a.npy"
+    with atomic_write(target) as tmp:
+        np.save(tmp, np.arange(3))
+    np.testing.assert_array_equal(np.load(target), np.arange(3))
+    with pytest.raises(FileNotFoundError, match="nothing was written"), atomic_write(tmp_path / "b.txt"):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]

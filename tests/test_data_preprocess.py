@@ -20,7 +20,7 @@ from omzoo.data.preprocess import add_arguments, preprocess, run
 from omzoo.data.profiles import PROFILES, load_rgb, normalize, to_pixels
 from omzoo.data.readers import read_dataset
 from omzoo.data.sample import write_sample
-from omzoo.data.shards import ShardSet
+from omzoo.data.shards import ShardSet, ShardWriter, sha256_file
 
 
 @pytest.fixture(scope="module")
@@ -155,12 +155,25 @@ def test_skip_bad_lists_and_counts(bad_set, tmp_path: Path):
     assert m["n_skipped"] == len(bad) == 7 and m["dataset_size"] == 14
     assert m["count"] == m["dataset_size"] - m["n_skipped"] == 7
     shards = ShardSet(tmp_path / "out")
+    shards.verify()  # the last shard's header was rewritten after the skips: its sha256 must still hold
+    assert [s["count"] for s in m["shards"]] == [4, 3]
     assert shards.names == [f"ILSVRC2012_val_{k:08d}.JPEG" for k in (1, 2, 3, 4, 5, 6, 13)]
     assert shards.labels.tolist() == [1, 2, 3, 4, 5, 6, 13]
     pix = np.concatenate(list(shards.iter_batches(3)))
     for k, name in enumerate(shards.names):
         expected = np.asarray(Image.open(val / name).convert("RGB"))  # what every original pipeline decodes
         np.testing.assert_array_equal(pix[k], to_pixels(Image.fromarray(expected), PROFILES["imagenet"]))
+
+
+def test_empty_or_all_bad_input_fails(tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no images found"):
+        preprocess("imagenet", tmp_path / "empty", None, tmp_path / "o1", progress=False)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "a.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(DataError, match=r"every input is bad(.|\n)*a\.jpg"):
+        preprocess("imagenet", tmp_path / "bad", None, tmp_path / "o2", skip_bad=True, progress=False)
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
 
 
 def test_skip_bad_cli_flag_forms():
@@ -172,6 +185,33 @@ def test_skip_bad_cli_flag_forms():
     assert parser.parse_args([*base, "--skip-bad", "false"]).skip_bad is False  # the dvc.yaml form
     assert parser.parse_args([*base, "--skip-bad", "True"]).skip_bad is True
     assert parser.parse_args([*base, "--labels", ""]).labels == ""
+
+
+@pytest.mark.parametrize(("expected", "skips"), [(None, 0), (11, 0), (14, 3), (20, 9)])
+def test_shard_writer_files_equal_np_save(tmp_path: Path, expected, skips):
+    """Streamed shards are byte-identical to np.save of the same images, whatever ``expected`` guessed."""
+    x = np.random.default_rng(0).integers(0, 256, (11, 3, 5, 4), dtype=np.uint8)
+    with ShardWriter(tmp_path, (3, 5, 4), shard_size=4, expected=expected) as w:
+        for k, img in enumerate(x):
+            w.add(img)
+            if k == 8:
+                for _ in range(skips):
+                    w.skip()
+        records = w.finish()
+    assert [r["count"] for r in records] == [4, 4, 3]
+    for r, part in zip(records, (x[:4], x[4:8], x[8:]), strict=True):
+        np.save(tmp_path / "ref.npy", part)
+        assert (tmp_path / r["file"]).read_bytes() == (tmp_path / "ref.npy").read_bytes()
+        assert sha256_file(tmp_path / r["file"]) == r["sha256"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ref.npy", *(r["file"] for r in records)]
+
+
+def test_shard_writer_error_leaves_no_partial_shard(tmp_path: Path):
+    with pytest.raises(RuntimeError), ShardWriter(tmp_path, (3, 2, 2), shard_size=4) as w:
+        for _ in range(6):
+            w.add(np.zeros((3, 2, 2), np.uint8))
+        raise RuntimeError
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shard-00000.npy"]
 
 
 def test_shardset_errors(sample: Path, tmp_path: Path):
@@ -193,7 +233,7 @@ def test_shardset_errors(sample: Path, tmp_path: Path):
 # --- atomicity -------------------------------------------------------------------------------------------
 
 
-def _slow_set(root: Path, n: int = 40) -> Path:
+def _slow_set(root: Path, n: int = 30) -> Path:
     """Large JPEGs: ~20-40 ms each to decode and resize, so a run lasts about a second."""
     root.mkdir()
     for k in range(n):
@@ -239,6 +279,6 @@ def test_killed_run_leaves_previous_output_untouched(sample: Path, tmp_path: Pat
     proc.wait()
     assert not (fresh / "manifest.json").exists()
     # the next successful run replaces the output and removes the dead run's temp dirs
-    m = preprocess("bilinear224", slow, None, out, workers=1, shard_size=16, progress=False)
-    assert m["count"] == 40 and ShardSet(out).names[0] == "img_000.jpg"
+    m = preprocess("bilinear224", slow, None, out, workers=2, shard_size=16, progress=False)
+    assert m["count"] == 30 and ShardSet(out).names[0] == "img_000.jpg"
     assert not list(tmp_path.glob("out.tmp-*"))

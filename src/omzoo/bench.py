@@ -10,6 +10,7 @@ Two throughputs, each naming its interval:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -129,6 +130,19 @@ def environment(backend: Backend, meta: dict[str, Any], art_dir: Path, cfg: Benc
                             "omp_num_threads": os.environ.get("OMP_NUM_THREADS", ""),
                             "throughput_compute": "1000*bs/mean(compute_ms)",
                             "throughput_e2e": "bs*iters/sum(e2e_ms)"}
+    # What a toolkit comparison needs to trust the numbers (issue "Reports", item 5): the runtime that compiled
+    # the artefact, the packages that ran it, the code revision and the precision, whatever the backend reports.
+    from importlib import metadata
+
+    from omzoo.report import git_revision
+
+    versions = []
+    for dist in ("onnxruntime", "onnxruntime-gpu", "torch", "onnx", "numpy"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions.append(f"{dist}={metadata.version(dist)}")
+    info.update({"toolkit_version": str(meta.get("toolkit_version", "")), "versions": " ".join(versions),
+                 "compiled_from": meta.get("sources", {}), "git_revision": git_revision()})
+    info.setdefault("precision", str(info.get("precision_mode") or (meta.get("options") or {}).get("precision", "")))
     gpu = _gpu_state()
     if gpu:
         info["gpu_before"] = gpu

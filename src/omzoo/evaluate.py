@@ -40,7 +40,7 @@ def fidelity(logits: np.ndarray, reference: np.ndarray) -> dict[str, float]:
             "top5_overlap": float(np.mean(overlap))}
 
 
-def reference_logits(onnx_path: Path, shards: ShardSet, n: int) -> tuple[np.ndarray, int]:
+def reference_logits(model_id: str, onnx_path: Path, shards: ShardSet, n: int) -> tuple[np.ndarray, int]:
     """ONNX Runtime CPU fp32 logits of the exported graph on the first `n` images."""
     from omzoo.export import ort_logits
 
@@ -53,7 +53,8 @@ def reference_logits(onnx_path: Path, shards: ShardSet, n: int) -> tuple[np.ndar
     else:
         from omzoo.data.profiles import get_profile, normalize
 
-        x = normalize(pixels, get_profile(shards.manifest["profile"]))
+        profile = get_profile(zoo.get(model_id).profile)  # the shards hold pixels only; the model says how to scale
+        x = normalize(pixels, profile)
     return ort_logits(onnx_path, x), len(pixels)
 
 
@@ -95,18 +96,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from omzoo.report import git_revision
+
     shards = ShardSet(args.shards)
     logits = np.load(args.infer / "logits.npy")
     weights = json.loads(args.weights.read_text())
-    reference = reference_logits(args.reference, shards, args.fidelity_images) if args.reference else None
+    reference = reference_logits(args.model, args.reference, shards, args.fidelity_images) if args.reference else None
     metrics = evaluate(args.model, logits, shards, weights, reference)
     write_json_atomic(args.out, metrics)
     infer_info = json.loads((args.infer / "infer.json").read_text())
+    platform = zoo.get(args.model).reference_platform
     write_json_atomic(args.info, {"model": args.model, "backend": infer_info["backend"],
                                   "weights": weights.get("weights"), "checkpoint_sha256": weights.get("sha256"),
+                                  "weights_source": weights.get("source") or f"random, seed {weights.get('seed')}",
+                                  "git_revision": git_revision(),
                                   "dataset": str(shards.manifest.get("source")), "dataset_manifest": shards.hash,
                                   "profile": shards.manifest.get("profile"),
-                                  "pass_rule": f"ours >= {PASS_RATIO} x published ({zoo.get(args.model).reference_platform})",
+                                  "pass_rule": f"ours >= {PASS_RATIO} x published ({platform})",
                                   "ranking": "argsort(-logits), stable: ties go to the lower class index",
                                   "skipped": shards.manifest.get("skipped", [])})
     note = " (random weights: accuracy means nothing)" if metrics["random_weights"] else ""

@@ -65,6 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     backend, meta = load_compiled(args.compiled)
     shards = ShardSet(args.shards)
+    if shards.manifest["pixels"] != backend.profile.pixels:
+        raise ValueError(f"{args.shards} holds {shards.manifest['pixels']} pixels but {meta['model']} needs "
+                         f"{backend.profile.pixels} (see `shards` in params.yaml)")
     try:
         logits, timing = run_shards(backend, shards, meta["batch_size"])
     finally:

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,9 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    # pid + thread id: concurrent writers of one path never share a temp file. The target's suffix is kept
+    # at the end so suffix-appending writers (np.save adds ".npy") write exactly the yielded path.
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{threading.get_ident()}{target.suffix}")
     try:
         yield tmp
         if not tmp.exists():

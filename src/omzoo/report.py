@@ -1,7 +1,9 @@
 """The `report` stage: the tables porting guides assemble by hand, from the metrics files.
 
 Per model an accuracy table (ours, published, delta, pass) and a throughput table by batch size with the
-published 310P/310/T4 columns, our ratio to each, and the best batch size marked. The list of expected
+published 310P columns (and 310/T4 where the guides publish them), our ratio to each, and the best batch size
+marked; above them the provenance the info files carry (backend, runtime versions, device, precision, git
+revision; weights and dataset manifest per model) and a plain warning when weights are random. The list of expected
 rows comes from params (models × batch_sizes), never from a directory glob, so stale files of a shrunk
 sweep are ignored and missing ones show as missing.
 """
@@ -33,14 +35,22 @@ def _fmt(v: Any, digits: int = 2) -> str:
     return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
+def _ratio(ours: float | None, published: float | None) -> str:
+    """ours/published: two decimals, or two significant digits for CPU runs far below an accelerator."""
+    if not ours or not published:
+        return "–"
+    r = ours / published
+    return f"{r:.2f}" if r >= 0.1 else f"{r:.2g}"
+
+
 def collect(metrics_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
     """Everything the report shows, read from metrics/ for the models and batch sizes in params."""
     models = list(params.get("models") or {})
     batch_sizes = [int(b) for b in params.get("batch_sizes") or []]
     out: dict[str, Any] = {}
     for m in models:
-        bench = {bs: (_read(metrics_dir / "bench" / f"{m}-{bs}.json"), _read(metrics_dir / "info" / "bench" / f"{m}-{bs}.json"))
-                 for bs in batch_sizes}
+        bench = {bs: (_read(metrics_dir / "bench" / f"{m}-{bs}.json"),
+                      _read(metrics_dir / "info" / "bench" / f"{m}-{bs}.json")) for bs in batch_sizes}
         out[m] = {"eval": _read(metrics_dir / "eval" / f"{m}.json"),
                   "eval_info": _read(metrics_dir / "info" / "eval" / f"{m}.json"), "bench": bench}
     return out
@@ -73,6 +83,12 @@ def accuracy_table(model_id: str, ev: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def published_platforms(model_id: str, platforms: list[str]) -> list[str]:
+    """The configured platforms this model has published throughput for; 310P always (the guides' target)."""
+    spec = zoo.get(model_id)
+    return [p for p in platforms if p == "310P" or p in spec.published_throughput]
+
+
 def throughput_table(model_id: str, bench: dict[int, tuple[dict, dict]], platforms: list[str]) -> list[list[str]]:
     spec = zoo.get(model_id)
     ours = {bs: m.get("throughput_compute_ips") for bs, (m, _) in bench.items()}
@@ -86,33 +102,84 @@ def throughput_table(model_id: str, bench: dict[int, tuple[dict, dict]], platfor
             row[1] = f"error: {info['error'][:40]}"
         for p in platforms:
             pub = spec.published_throughput.get(p, {}).get(bs)
-            row += [_fmt(pub, 1), _fmt(ours[bs] / pub if ours[bs] and pub else None)]
+            row += [_fmt(pub, 1), _ratio(ours[bs], pub)]
         rows.append(row)
     return rows
 
 
 def git_revision() -> str:
+    """Short commit of the working tree ("" outside git); bench and evaluate record it in their info files."""
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
-    except OSError:
+    except (OSError, subprocess.TimeoutExpired):
         return ""
-    return out.stdout.strip()
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def _distinct(values: list[Any], limit: int = 4) -> str:
+    """Unique non-empty values in first-seen order: one value when a run was homogeneous, all when not."""
+    seen = list(dict.fromkeys(str(v) for v in values if v not in (None, "", {}, [])))
+    if not seen:
+        return "–"
+    more = f" (+{len(seen) - limit} more)" if len(seen) > limit else ""
+    return "; ".join(seen[:limit]) + more
+
+
+def provenance_fields(info: dict[str, Any]) -> dict[str, str]:
+    """The provenance one bench info file carries, as the summary's rows (older info files give "")."""
+    def kv(*keys: str) -> str:
+        return " ".join(f"{k.removesuffix('_version')}={info[k]}" for k in keys if info.get(k))
+
+    return {"backend": str(info.get("backend", "")),
+            "installed toolkit": str(info.get("toolkit_version") or info.get("cann_version") or ""),
+            "runtime versions": " ".join(filter(None, [str(info.get("versions") or info.get("onnxruntime") or ""),
+                                                       kv("cann_version", "driver_version", "aclruntime_version")])),
+            "device / SoC": " ".join(filter(None, [str(info.get("device", "")), kv("soc_version")])),
+            "precision": str(info.get("precision") or info.get("precision_mode") or ""),
+            "measured at git": str(info.get("git_revision", ""))}
+
+
+def provenance_markdown(data: dict[str, Any], params: dict[str, Any]) -> list[str]:
+    """Where the numbers come from (issue item 5), summarised from metrics/info: the environment of the
+    benchmarks, then per model the weights and dataset that the accuracy was measured on."""
+    from tabulate import tabulate
+
+    infos = [i for d in data.values() for _, i in d["bench"].values() if i]
+    rows = [["toolkit branch pins", str((params.get("toolkit") or {}).get("version") or "any installed version")]]
+    fields = [provenance_fields(i) for i in infos]
+    for label in provenance_fields({}):
+        rows.append([label, _distinct([f[label] for f in fields])])
+    measured = sorted({int(i["batch_size"]) for i in infos if "batch_size" in i})
+    rows.append(["batch sizes", f"{params.get('batch_sizes')} in params; measured {measured or 'none'}"])
+    lines = ["## Provenance", "", tabulate(rows, ["what", "value"], tablefmt="github", disable_numparse=True), ""]
+    per_model = []
+    for m, d in data.items():
+        ei = d["eval_info"]
+        source = ei.get("weights_source") or ei.get("weights") or "–"
+        per_model.append([m, source, str(ei.get("checkpoint_sha256") or "–")[:16], ei.get("dataset") or "–",
+                          str(ei.get("dataset_manifest") or "–")[:16]])
+    lines.append(tabulate(per_model, ["model", "weights", "checkpoint sha256", "dataset", "dataset manifest"],
+                          tablefmt="github", disable_numparse=True))
+    return lines
 
 
 def summary_markdown(data: dict[str, Any], params: dict[str, Any]) -> str:
     from tabulate import tabulate
 
-    platforms = [p for p in (params.get("report") or {}).get("platforms", ["310P"])]
+    # str(): YAML reads the bare 310 in `platforms: [310P, 310, T4]` as an int, the registry keys are strings
+    platforms = [str(p) for p in (params.get("report") or {}).get("platforms", ["310P"])]
     infos = [i for d in data.values() for _, i in d["bench"].values() if i]
     env = infos[0] if infos else {}
     lines = ["# omzoo summary", ""]
     lines.append(f"Backend **{params.get('backend', 'onnxruntime')}** on {env.get('device', 'unknown device')}; "
-                 f"toolkit {env.get('onnxruntime') or env.get('torch') or env.get('cann_version') or '–'}; "
+                 f"toolkit {env.get('toolkit_version') or env.get('onnxruntime') or env.get('cann_version') or '–'}; "
                  f"git {git_revision() or '–'}.")
     random = [m for m, d in data.items() if d["eval"].get("random_weights")]
     if random:
-        lines += ["", f"> **Random weights** for {', '.join(random)}: no published checkpoint is configured, so "
-                  "their accuracy means nothing (it checks that every stage runs, not the model). Throughput is real."]
+        lines += ["", f"> **Random weights: accuracy means nothing** for {', '.join(random)}. No published checkpoint "
+                  "is configured, so their accuracy only checks that every stage runs, not the model. "
+                  "Throughput is real."]
+    lines += [""] + provenance_markdown(data, params)
     lines += ["", "Our throughput is `throughput_compute_ips` = 1000·bs / mean compute ms (the ais_bench and "
               "ModelZoo formula); published columns are the guides' figures (310P/310: ais_bench fp16 .om; "
               "T4: TensorRT fp16), so ratios across different hardware are context, not a verdict. ★ = our best "
@@ -123,7 +190,9 @@ def summary_markdown(data: dict[str, Any], params: dict[str, Any]) -> str:
         lines += ["", f"## {spec.title} (`{m}`)", ""]
         if ev:
             n = f"{ev.get('n_images')} images" + (f", {ev['n_skipped']} skipped" if ev.get("n_skipped") else "")
-            lines.append(f"Accuracy on {n}" + (" — **random weights**" if ev.get("random_weights") else "") + ":")
+            if ev.get("random_weights"):
+                lines += ["Random weights: accuracy means nothing.", ""]
+            lines.append(f"Accuracy on {n}:")
             lines += ["", tabulate(accuracy_table(m, ev), ["metric", "ours", f"published {spec.reference_platform}",
                                                          "delta", "pass (≥99 %)", "other published"],
                                    tablefmt="github")]
@@ -133,10 +202,12 @@ def summary_markdown(data: dict[str, Any], params: dict[str, Any]) -> str:
                           f"top-5 overlap {ev['fidelity_top5_overlap']:.2f}."]
         else:
             lines.append("No accuracy metrics (evaluate has not run).")
+        shown = published_platforms(m, platforms)
         headers = ["bs", "ours img/s", "e2e img/s", "p99 ms"]
-        for p in platforms:
+        for p in shown:
             headers += [f"{p} img/s", f"ours/{p}"]
-        lines += ["", tabulate(throughput_table(m, d["bench"], platforms), headers, tablefmt="github")]
+        lines += ["", tabulate(throughput_table(m, d["bench"], shown), headers, tablefmt="github",
+                               disable_numparse=True)]
         if spec.notes:
             lines += ["", f"Note: {spec.notes}"]
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ never leaves a complete-looking manifest and never damages a previous complete o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import sys
@@ -29,15 +30,24 @@ from tqdm import tqdm
 
 from omzoo.data import DataError
 from omzoo.data.profiles import Profile, get_profile, load_rgb, to_pixels
-from omzoo.data.readers import Dataset, Item, read_dataset
+from omzoo.data.readers import IMG_EXTENSIONS, Dataset, Item, read_dataset
 from omzoo.data.shards import DEFAULT_SHARD_SIZE, FORMAT, ShardWriter, write_manifest
 from omzoo.io import atomic_dir
 
-__all__ = ["HELP", "DataError", "add_arguments", "preprocess", "run"]
+__all__ = ["HELP", "DataError", "add_arguments", "available_cpus", "preprocess", "run"]
 
 HELP = "decode, resize and centre-crop a dataset into uint8 NCHW shards + manifest.json"
 
 SOURCE_HASH_FIELDS = "sha256 of sorted (relative path, byte size) of every source file + sha256 of the labels file"
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (respects taskset/cpusets, unlike ``os.cpu_count``)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
 
 # --- worker side ---------------------------------------------------------------------------------------
 
@@ -62,19 +72,28 @@ def _pixels_or_reason(path: Path) -> np.ndarray | str:
         return f"{type(exc).__name__}: {exc}"
 
 
-def _image_results(items: list[Item], profile: Profile, workers: int) -> Iterator[np.ndarray | str]:
-    """Results in item order. ``workers <= 1`` runs in this process (no pool start-up, easy debugging)."""
+def _in_process(paths: list[Path], profile: Profile) -> Iterator[np.ndarray | str]:
+    _init_worker(profile)
+    for p in paths:
+        yield _pixels_or_reason(p)
+
+
+@contextlib.contextmanager
+def _image_results(items: list[Item], profile: Profile, workers: int) -> Iterator[Iterator[np.ndarray | str]]:
+    """Yields an iterator of results in item order; ``workers <= 1`` decodes in this process.
+
+    A context manager so the pool exists before the progress bar's monitor thread (forking a
+    multi-threaded process is deadlock-prone) and is torn down on any error.
+    """
     paths = [it.path for it in items]
     if workers <= 1 or len(items) <= 1:
-        _init_worker(profile)
-        for p in paths:
-            yield _pixels_or_reason(p)  # type: ignore[arg-type]
+        yield _in_process(paths, profile)  # type: ignore[arg-type]
         return
     workers = min(workers, len(items))
     # Chunks amortise IPC without starving a worker at the end: ~16 chunks per worker, at most 32 items.
     chunksize = max(1, min(32, len(items) // (workers * 16)))
     with multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(profile,)) as pool:
-        yield from pool.imap(_pixels_or_reason, paths, chunksize=chunksize)  # imap keeps the input order
+        yield pool.imap(_pixels_or_reason, paths, chunksize=chunksize)  # imap keeps the input order
 
 
 def _check_compatible(ds: Dataset, profile: Profile) -> None:
@@ -105,7 +124,7 @@ def preprocess(
     """Preprocess ``data`` (+ ``labels``) with ``profile`` into shards under ``out``; return the manifest.
 
     ``profile`` is a profile name, a pixels name or a model id (only its pixel recipe is used here).
-    ``workers``: processes decoding in parallel; None or 0 = ``os.cpu_count()``, 1 = in this process.
+    ``workers``: processes decoding in parallel; None or 0 = one per available CPU, 1 = in this process.
     Raises :class:`DataError` listing every bad input unless ``skip_bad``.
     """
     prof = get_profile(profile)
@@ -113,19 +132,23 @@ def preprocess(
     labels = Path(labels) if labels not in (None, "") else None
     out = Path(out)
     if workers is None or workers <= 0:
-        workers = os.cpu_count() or 1
+        workers = available_cpus()
 
     ds = read_dataset(data, labels)
     _check_compatible(ds, prof)
+    if ds.size == 0:
+        raise DataError(f"{data}: no images found (extensions: {', '.join(IMG_EXTENSIONS)})")
     problems: list[tuple[str, str]] = list(ds.problems)
 
-    with atomic_dir(out) as tmp:
-        writer = ShardWriter(tmp, prof.shape, shard_size)
+    with atomic_dir(out) as tmp, ShardWriter(tmp, prof.shape, shard_size, expected=len(ds.items)) as writer:
         names: list[str] = []
         item_labels: list[int | None] = []
-        bar = tqdm(total=len(ds.items), desc=f"preprocess {prof.pixels}", unit="img", file=sys.stderr,
-                   disable=not progress, dynamic_ncols=True)  # fmt: skip
-        with bar:
+        n_workers = 1 if ds.kind == "cifar10" else workers  # CIFAR rows need no decoding
+        with (
+            _image_results(ds.items, prof, n_workers) as decoded,  # the pool starts before tqdm's thread
+            tqdm(total=len(ds.items), desc=f"preprocess {prof.pixels}", unit="img", file=sys.stderr,
+                 disable=not progress, dynamic_ncols=True) as bar,
+        ):  # fmt: skip
             if ds.kind == "cifar10":
                 for start in range(0, len(ds.items), 1024):
                     chunk = ds.items[start : start + 1024]
@@ -135,10 +158,11 @@ def preprocess(
                         item_labels += [it.label for it in chunk]
                     bar.update(len(chunk))
             else:
-                for item, result in zip(ds.items, _image_results(ds.items, prof, workers), strict=True):
+                for item, result in zip(ds.items, decoded, strict=True):
                     bar.update(1)
                     if isinstance(result, str):
                         problems.append((item.name, result))
+                        writer.skip()
                     elif not problems or skip_bad:  # after a fatal problem: keep decoding, to report all
                         writer.add(result)
                         names.append(item.name)
@@ -146,6 +170,8 @@ def preprocess(
         problems.sort()
         if problems and not skip_bad:
             raise DataError(_format_problems(problems, data))
+        if writer.count == 0:
+            raise DataError(_format_problems(problems, data).replace("(nothing written;", "(every input is bad;"))
         shards = writer.finish()
         manifest: dict[str, Any] = {
             "format": FORMAT,
@@ -188,13 +214,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", required=True,
                         help="profile (imagenet, tresnet, smlp, cifar), pixels name (bilinear224, bicubic224, "
                              "cifar32) or model id")  # fmt: skip
-    parser.add_argument("--data", type=Path, required=True,
-                        help="image folder (flat or ImageFolder), CIFAR-10 python folder, or one image")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="image folder (flat or ImageFolder), CIFAR-10 python folder, or one image",
+    )
     parser.add_argument("--labels", default=None, help='val_label.txt for a flat folder; "" = none')
     parser.add_argument("--out", type=Path, required=True, help="output shard directory (replaced on success)")
     parser.add_argument("--workers", type=int, default=None, help="decoder processes; 0 = one per core (default)")
-    parser.add_argument("--skip-bad", type=_bool, nargs="?", const=True, default=False, metavar="BOOL",
-                        help="skip bad inputs and list them in the manifest instead of failing")
+    parser.add_argument(
+        "--skip-bad",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="BOOL",
+        help="skip bad inputs and list them in the manifest instead of failing",
+    )
     parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="images per shard file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -13,7 +13,6 @@ subtraction-then-division) are deliberate and tested -- do not "simplify" them.
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,54 +146,6 @@ def crop_box(w: int, h: int, size: int) -> tuple[int, int, int, int]:
     return left, top, left + size, top + size
 
 
-def _resize_crop_plain(img: Image.Image, new: tuple[int, int], size: int, resample: int) -> Image.Image:
-    return img.resize(new, resample).crop(crop_box(*new, size))
-
-
-def _resize_crop_split(img: Image.Image, new: tuple[int, int], size: int, resample: int) -> Image.Image:
-    """The same pixels as ``_resize_crop_plain`` with less work, using Pillow's own two passes separately.
-
-    Pillow resizes in two separable passes -- horizontal first, into an 8-bit intermediate, then vertical --
-    and each pass's coefficients depend only on that axis's sizes. So ``resize((nw, H))`` then
-    ``resize((nw, nh))`` is bit-identical to ``resize((nw, nh))``, and because the vertical pass treats every
-    column independently, the columns the crop discards can be dropped *between* the passes. That skips
-    ~1/3 of the vertical pass for a 4:3 landscape image. Resizing a sub-box instead would change the
-    coefficients' floating-point values (and pixels), so the horizontal pass stays whole.
-    """
-    w, h = img.size
-    nw, nh = new
-    left, top, right, bottom = crop_box(nw, nh, size)
-    if nw != w:
-        img = img.resize((nw, h), resample)  # horizontal pass only
-    if (left, right) != (0, nw):
-        img = img.crop((left, 0, right, h))
-    if nh != h:
-        img = img.resize((size, nh), resample)  # vertical pass only, on the kept columns
-    if (top, bottom) != (0, nh):
-        img = img.crop((0, top, size, bottom))
-    return img
-
-
-@functools.cache
-def _split_is_exact() -> bool:
-    """Check once per process that this Pillow still resizes horizontal-first (else use the plain path)."""
-    rng = np.random.default_rng(0)
-    img = Image.fromarray(rng.integers(0, 256, size=(47, 61, 3), dtype=np.uint8), "RGB")
-    for resample in _FILTERS.values():
-        for new, size in (((83, 64), 50), ((40, 30), 24), ((30, 40), 24), ((61, 77), 55)):
-            a = np.asarray(_resize_crop_split(img, new, size, resample))
-            if not np.array_equal(a, np.asarray(_resize_crop_plain(img, new, size, resample))):
-                return False
-    return True
-
-
-def _resize_crop(img: Image.Image, new: tuple[int, int], size: int, resample: int) -> Image.Image:
-    """``img.resize(new, resample)`` then the centre crop, bit for bit."""
-    if _split_is_exact():
-        return _resize_crop_split(img, new, size, resample)
-    return _resize_crop_plain(img, new, size, resample)
-
-
 def to_pixels(img: Image.Image, profile: Profile) -> np.ndarray:
     """Resize and centre-crop an RGB image to the profile's uint8 CHW pixels (MODELS.md §0.3 steps 2-3).
 
@@ -215,9 +166,9 @@ def to_pixels(img: Image.Image, profile: Profile) -> np.ndarray:
             raise DataError(f"profile {profile.name!r}: resized image {new[0]}x{new[1]} is smaller than the {s} crop")
         if new != (w, h):
             assert profile.interpolation is not None
-            img = _resize_crop(img, new, s, _FILTERS[profile.interpolation])
-        elif (w, h) != (s, s):
-            img = img.crop(crop_box(w, h, s))
+            img = img.resize(new, _FILTERS[profile.interpolation])
+        if new != (s, s):
+            img = img.crop(crop_box(*new, s))
     hwc = np.asarray(img, dtype=np.uint8)
     return np.ascontiguousarray(hwc.transpose(2, 0, 1))
 

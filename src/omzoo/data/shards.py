@@ -22,6 +22,7 @@ size of every source file and the labels file's sha256; mtimes excluded because 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from omzoo.io import atomic_write, write_json_atomic
+from omzoo.io import write_json_atomic
 
 __all__ = ["FORMAT", "MANIFEST", "ShardSet", "ShardWriter", "sha256_file", "write_manifest"]
 
@@ -60,51 +61,118 @@ class _HashingWriter:
 
 
 class ShardWriter:
-    """Accumulates uint8 CHW images in dataset order and writes full shards as they fill.
+    """Streams uint8 CHW images, in dataset order, into shard files of ``shard_size`` images.
 
-    Each shard is written to a temporary name and renamed (``omzoo.io.atomic_write``), so a shard file
-    that exists is complete. ``finish`` flushes the last, short shard and returns the shard records for
-    the manifest; the manifest itself is the caller's to write, last.
+    Images go straight to the open shard file (and its running sha256) as they arrive: no shard-sized
+    buffer, whose first touch costs more than the write itself (a 300 MB fresh allocation faults in
+    transparent huge pages). The ``.npy`` header needs the shard's count up front: it is ``shard_size``,
+    or fewer for the last shard when ``expected`` (images to come if none is dropped; call :meth:`skip`
+    for each dropped one) says so. Only when that guess was wrong -- dropped images in the last shard --
+    is the header rewritten and the file re-hashed.
+
+    Each shard is written under a temporary name and renamed when complete, so a ``shard-*.npy`` that
+    exists is whole. :meth:`finish` closes the last shard and returns the records for the manifest, which
+    the caller writes last. Use as a context manager so an error closes the open file.
     """
 
-    def __init__(self, out: Path, shape: tuple[int, int, int], shard_size: int = DEFAULT_SHARD_SIZE) -> None:
+    def __init__(
+        self,
+        out: Path,
+        shape: tuple[int, int, int],
+        shard_size: int = DEFAULT_SHARD_SIZE,
+        expected: int | None = None,
+    ) -> None:
         if shard_size < 1:
             raise ValueError(f"shard_size must be >= 1, got {shard_size}")
         self.out = Path(out)
         self.shape = tuple(shape)
         self.shard_size = shard_size
-        self._buf = np.empty((shard_size, *self.shape), dtype=np.uint8)
-        self._n = 0
+        self.expected = expected
         self.count = 0
         self.shards: list[dict[str, Any]] = []
+        self._f: BinaryIO | None = None
+        self._hw: _HashingWriter | None = None
+        self._tmp: Path | None = None
+        self._n = 0
+        self._header_n = 0
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close an unfinished shard without publishing it (its temporary file is removed)."""
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+            if self._tmp is not None:
+                self._tmp.unlink(missing_ok=True)
+
+    def _header(self, n: int) -> bytes:
+        d = {"descr": np.dtype(np.uint8).str, "fortran_order": False, "shape": (n, *self.shape)}
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buf, d)
+        return buf.getvalue()
+
+    def _open(self) -> None:
+        name = f"shard-{len(self.shards):05d}.npy"
+        self._tmp = self.out / f".{name}.tmp-{os.getpid()}"
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._f = open(self._tmp, "wb")  # noqa: SIM115 -- spans many add() calls; closed in _close/close
+        self._hw = _HashingWriter(self._f)
+        n = self.shard_size
+        if self.expected is not None:
+            n = max(1, min(n, self.expected - self.count))
+        self._header_n = n
+        self._hw.write(self._header(n))
+        self._n = 0
 
     def add(self, chw: np.ndarray) -> None:
         if chw.shape != self.shape or chw.dtype != np.uint8:
             raise ValueError(f"expected uint8 {self.shape}, got {chw.dtype} {chw.shape}")
-        self._buf[self._n] = chw
+        if self._f is None:
+            self._open()
+        assert self._hw is not None
+        self._hw.write(memoryview(np.ascontiguousarray(chw)).cast("B"))
         self._n += 1
         self.count += 1
         if self._n == self.shard_size:
-            self._flush()
+            self._close()
 
     def add_batch(self, nchw: np.ndarray) -> None:
         for chw in nchw:
             self.add(chw)
 
-    def _flush(self) -> None:
-        if self._n == 0:
-            return
-        name = f"shard-{len(self.shards):05d}.npy"
-        with atomic_write(self.out / name) as tmp, open(tmp, "wb") as f:
-            hw = _HashingWriter(f)
-            np.lib.format.write_array(hw, self._buf[: self._n], allow_pickle=False)  # type: ignore[arg-type]
+    def skip(self) -> None:
+        """An image that ``expected`` counted will not come (it was bad and is being skipped)."""
+        if self.expected is not None:
+            self.expected -= 1
+
+    def _close(self) -> None:
+        assert self._f is not None and self._hw is not None and self._tmp is not None
+        f, digest = self._f, self._hw.h.hexdigest()
+        if self._n != self._header_n:  # fewer images than the header promised: fix it, hash again
+            header = self._header(self._n)
+            if len(header) != len(self._header(self._header_n)):
+                raise AssertionError("npy header length changed")  # cannot happen: headers pad to 64 bytes
+            f.seek(0)
+            f.write(header)
+            f.truncate(len(header) + self._n * int(np.prod(self.shape)))
             f.flush()
-            os.fsync(f.fileno())
-        self.shards.append({"file": name, "count": self._n, "sha256": hw.h.hexdigest()})
-        self._n = 0
+            digest = sha256_file(self._tmp)
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        self._f = None
+        name = self._tmp.name.split(".tmp-")[0].lstrip(".")
+        os.replace(self._tmp, self.out / name)
+        self.shards.append({"file": name, "count": self._n, "sha256": digest})
 
     def finish(self) -> list[dict[str, Any]]:
-        self._flush()
+        if self._f is not None and self._n > 0:
+            self._close()
         return self.shards
 
 

@@ -1,0 +1,82 @@
+"""`omzoo predict`: classify your own images with a model's exact evaluation preprocessing.
+
+The same code paths as the pipeline: the images are decoded and preprocessed into temporary uint8 shards
+(bad files are reported, never skipped silently) and run through the torch backend (from a checkpoint)
+or the ONNX Runtime backend (from an ONNX file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from omzoo import zoo
+from omzoo.backends.base import Backend, get_backend
+from omzoo.data.preprocess import preprocess
+from omzoo.data.shards import ShardSet
+from omzoo.evaluate import topk_accuracy
+from omzoo.infer import run_shards, topk
+from omzoo.io import save_npy_atomic
+
+HELP = "classify a folder of images (or a CIFAR-10 batch folder) and write float32 logits in dataset order"
+
+
+def open_backend(model_id: str, checkpoint: Path | None, onnx: Path | None, batch_size: int) -> Backend:
+    if (checkpoint is None) == (onnx is None):
+        raise ValueError("give exactly one of --checkpoint and --onnx")
+    if onnx is not None:
+        backend, artefact = get_backend("onnxruntime"), onnx
+    else:
+        backend, artefact = get_backend("torch", {"device": "auto", "precision": "fp32"}), checkpoint
+    backend.spec = zoo.get(model_id)
+    backend.load(artefact, batch_size)
+    return backend
+
+
+def predict(model_id: str, data: Path, labels: Path | None, checkpoint: Path | None = None,
+            onnx: Path | None = None, batch_size: int = 16, workers: int | None = None
+            ) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    """Logits (N×classes float32), image names, and labels (or None) in dataset order."""
+    spec = zoo.get(model_id)
+    backend = open_backend(model_id, checkpoint, onnx, batch_size)
+    try:
+        with tempfile.TemporaryDirectory(prefix="omzoo-predict-") as tmp:
+            preprocess(spec.profile, data, labels, Path(tmp) / "shards", workers=workers)
+            shards = ShardSet(Path(tmp) / "shards")
+            logits, _ = run_shards(backend, shards, batch_size)
+            return logits, list(shards.names), shards.labels
+    finally:
+        backend.close()
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model id from the registry")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="published-container checkpoint (runs in PyTorch)")
+    src.add_argument("--onnx", type=Path, help="ONNX file from `omzoo export` (runs in ONNX Runtime)")
+    p.add_argument("--data", type=Path, required=True,
+                   help="folder of images (sorted by file name), ImageFolder tree, or CIFAR-10 python folder")
+    p.add_argument("--labels", type=Path, help="val_label.txt for a flat folder (prints top-1/top-5)")
+    p.add_argument("--output", type=Path, required=True, help="logits .npy to write")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--workers", type=int, help="decoder processes (default: one per core)")
+    p.add_argument("--top", type=int, default=5, help="print the top-k classes of the first images")
+
+
+def run(args: argparse.Namespace) -> int:
+    logits, names, labels = predict(args.model, args.data, args.labels, args.checkpoint, args.onnx,
+                                    args.batch_size, args.workers)
+    save_npy_atomic(args.output, logits.astype(np.float32))
+    best = topk(logits, args.top)
+    for name, row in list(zip(names, best, strict=True))[:20]:
+        print(f"{name}: " + " ".join(str(c) for c in row))
+    if len(names) > 20:
+        print(f"... ({len(names)} images)")
+    if labels is not None:
+        acc = topk_accuracy(topk(logits), labels)
+        print(f"top-1 {acc['top1']:.2f} %  top-5 {acc['top5']:.2f} %  on {len(names)} images")
+    print(f"logits {logits.shape} -> {args.output}")
+    return 0

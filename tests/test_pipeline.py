@@ -1,0 +1,141 @@
+"""End to end: the real dvc.yaml on a copy of the repository, tiny settings, two branches.
+
+This is the newcomer's path (`make repro` on the embedded sample) shrunk to one model so that it fits the
+default test run: every stage runs, every output and metric is checked, a second `dvc repro` does nothing,
+and a toolchain parameter changed on a second branch shows up in `dvc metrics diff`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = "ran92_cifar10"
+
+pytestmark = pytest.mark.pipeline
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="omzoo test", GIT_AUTHOR_EMAIL="test@omzoo.invalid",
+               GIT_COMMITTER_NAME="omzoo test", GIT_COMMITTER_EMAIL="test@omzoo.invalid")
+    return env
+
+
+def sh(cwd: Path, *cmd: str) -> str:
+    r = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
+    assert r.returncode == 0, f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r.stdout + r.stderr
+
+
+def _copy_repo(dst: Path) -> None:
+    """The tracked files only (what a fresh clone has), plus the working-tree edits of this checkout."""
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split("\0")
+    for f in filter(None, files):
+        src = ROOT / f
+        if src.is_file() and not f.startswith(("metrics/", "reports/")) and f != "dvc.lock":
+            (dst / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / f)
+
+
+def _tiny(params: dict) -> dict:
+    params["models"] = {MODEL: params["models"][MODEL]}
+    params["batch_sizes"] = [1, 4]
+    params["infer"]["batch_size"] = 4
+    params["bench"] = {"warmup_iters": 2, "warmup_s": 0.05, "min_iters": 3, "min_s": 0.2, "max_s": 20.0, "seed": 0}
+    params["onnxruntime"]["threads"] = 2
+    return params
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _leaves(obj: object) -> list[object]:
+    return [x for v in obj.values() for x in _leaves(v)] if isinstance(obj, dict) else [obj]
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("omzoo-repo")
+    _copy_repo(d)
+    params = _tiny(yaml.safe_load((d / "params.yaml").read_text()))
+    (d / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(d, "git", "init", "-q", "-b", "main")
+    sh(d, "git", "add", "-A")
+    sh(d, "git", "commit", "-qm", "tiny omzoo")
+    out = sh(d, "dvc", "repro", "--no-run-cache")
+    (d / "first-repro.log").write_text(out)
+    sh(d, "git", "add", "-A")
+    sh(d, "git", "commit", "-qm", "results")
+    return d
+
+
+def test_every_stage_ran_and_wrote_its_outputs(repo: Path) -> None:
+    log = (repo / "first-repro.log").read_text()
+    for stage in ["sample-data", f"weights@{MODEL}", "preprocess@cifar32", "preprocess@bilinear224",
+                  f"export@{MODEL}", f"simplify@{MODEL}", f"compile@{MODEL}-1", f"compile@{MODEL}-4",
+                  f"infer@{MODEL}", f"evaluate@{MODEL}", f"bench@{MODEL}-1", f"bench@{MODEL}-4", "report"]:
+        assert f"Running stage '{stage}'" in log
+    manifest = _json(repo / "data/processed/cifar32/manifest.json")
+    assert manifest["count"] == manifest["dataset_size"] == 64 and manifest["n_skipped"] == 0
+    assert _json(repo / "data/processed/bilinear224/manifest.json")["count"] == 32
+    assert (repo / f"models/onnx/{MODEL}.sim.onnx").is_file()
+    for bs in (1, 4):
+        assert _json(repo / f"models/compiled/{MODEL}-{bs}/meta.json")["batch_size"] == bs
+    import numpy as np
+
+    logits = np.load(repo / f"models/infer/{MODEL}/logits.npy")
+    assert logits.shape == (64, 10) and logits.dtype == np.float32
+
+
+def test_metrics_are_numbers_and_marked_random(repo: Path) -> None:
+    ev = _json(repo / f"metrics/eval/{MODEL}.json")
+    assert ev["n_images"] == 64 and ev["random_weights"] == 1 and "pass" not in ev
+    assert 0 <= ev["top1"] <= ev["top5"] <= 100
+    assert ev["fidelity_max_abs_diff"] < 1e-3 and ev["fidelity_top1_agreement"] == 1.0
+    for bs in (1, 4):
+        b = _json(repo / f"metrics/bench/{MODEL}-{bs}.json")
+        assert b["bs"] == bs and b["throughput_compute_ips"] > 0 and b["iters"] >= 3 and b["capped"] == 0
+        assert b["e2e_ms"]["min"] <= b["e2e_ms"]["p50"] <= b["e2e_ms"]["p99"] <= b["e2e_ms"]["max"]
+        for path in (repo / f"metrics/bench/{MODEL}-{bs}.json", repo / f"metrics/eval/{MODEL}.json"):
+            assert all(isinstance(v, int | float) for v in _leaves(_json(path))), f"non-numbers in {path}"
+        info = _json(repo / f"metrics/info/bench/{MODEL}-{bs}.json")
+        assert info["backend"] == "onnxruntime" and info["onnxruntime"]
+    summary = (repo / "reports/summary.md").read_text()
+    assert "Random weights" in summary and "310P img/s" in summary
+    assert (repo / "reports/throughput.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_second_repro_does_nothing(repo: Path) -> None:
+    out = sh(repo, "dvc", "repro", "--no-run-cache")
+    assert "Running stage" not in out
+    assert "up to date" in out
+
+
+def test_changed_toolchain_parameter_shows_in_metrics_diff(repo: Path) -> None:
+    sh(repo, "git", "checkout", "-q", "-b", "ort-1thread")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["onnxruntime"]["threads"] = 1
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = sh(repo, "dvc", "repro", "--no-run-cache")
+    assert f"Running stage 'bench@{MODEL}-4'" in out and "Running stage 'preprocess" not in out
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "one ORT thread")
+    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--json", "main", "ort-1thread"))
+    bench = diff[f"metrics/bench/{MODEL}-4.json"]
+    assert bench["throughput_compute_ips"]["diff"] != 0
+    assert f"metrics/eval/{MODEL}.json" not in diff or "top1" not in diff[f"metrics/eval/{MODEL}.json"]
+    params_diff = json.loads(sh(repo, "dvc", "params", "diff", "--json", "main", "ort-1thread"))
+    threads = params_diff["params.yaml"]["onnxruntime.threads"]
+    assert (threads["old"], threads["new"]) == (2, 1)
