@@ -32,14 +32,14 @@ help:
 .PHONY: setup
 ## Create .venv: torch 2.13.0 (CPU) first, then omzoo and its pinned deps (constraints.txt); idempotent
 setup: $(VENV)/.installed
-	@$(BIN)/python -c "import torch, onnx, onnxruntime, onnxsim, dvc; print('omzoo env ok: torch', torch.__version__)"
+	@echo "environment ready: $(VENV) (activate with: source $(BIN)/activate)"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(BIN)/uv || $(BIN)/python -m pip install -q "uv==0.13.9"
 	$(UV) -q -c constraints.txt torch==2.13.0
 	$(UV) -q -c constraints.txt -e '.[dev]'
-	$(BIN)/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	$(BIN)/python -c "import torch, onnx, onnxruntime, onnxsim, dvc; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $@
 
 .PHONY: repro
@@ -53,7 +53,7 @@ repro: setup
 bench: setup
 	@test -n "$(BS)" || { echo "usage: make bench BS=<n> [MODEL=<id>] [FORCE=1]"; exit 2; }
 	@$(DVC) stage list --name-only | grep -Eq '^bench@.*-$(BS)$$' || { echo "BS=$(BS) is not in params.yaml batch_sizes; add it first"; exit 2; }
-	$(DVC) repro --no-run-cache $(if $(FORCE),-f,) --glob 'bench@$(MODEL)-$(BS)'
+	$(DVC) repro --no-run-cache $(if $(FORCE),-f -s,) --glob 'bench@$(MODEL)-$(BS)'
 	@$(BIN)/omzoo compare --bench-table --bs $(BS) --model '$(MODEL)'
 
 .PHONY: report

@@ -260,7 +260,7 @@ class Sweep:
             fid = self.fidelity.get(model_id, {}).get("c", {})
             rows.append([model_id, bs, a, b, c, ratio(c, a), ratio(c, b), ratio(c, best_b), self.util(model_id, best),
                          fid.get("max_abs"), fid.get("top1_agree"), fid.get("top5_overlap")])
-        head = ["model", "best bs (c)", "a", "b", "c", "c/a", "c/b", "c/max(b)", "FLOP util %", "fp16 max|Δ|",
+        head = ["model", "best bs (c)", "a", "b", "c", "c/a", "c/b", "c/max(b)", "FLOP util %", "c max|Δ| vs fp32",
                 "top-1 agree", "top-5 overlap"]
         return tabulate(rows, head, floatfmt=".3g", missingval="-")
 

@@ -54,6 +54,7 @@ def main() -> None:
         pure = benchmark(backend, args.bs, BenchConfig(warmup_iters=2, warmup_s=0.5, min_iters=10, min_s=args.min_s))
         backend.close()
     infer_ips, bench_ips = timing["throughput_ips"], pure["throughput_e2e_ips"]
+    print(f"infer loop: {timing['wall_s']:.2f} s wall, {timing['run_s']:.2f} s inside backend.run")
     print(tabulate([[args.model, "onnxruntime", args.bs, args.images, f"{infer_ips:.1f}", f"{bench_ips:.1f}",
                      f"{infer_ips / bench_ips:.3f}"]],
                    ["model", "backend", "bs", "images", "infer img/s", "bench img/s", "infer/bench (target >= 0.90)"],

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_matches_keys, onnx_export, ort_run, param_count, randomise_norms
 from torch import nn
 
 from omzoo.arch.ran import Upsample, ran92_cifar10, rewrite_resize_nearest
 
 MODEL_ID = "ran92_cifar10"
-KEYS = Path(__file__).parent / "keys" / f"{MODEL_ID}.txt"
 # residual blocks whose conv4 runs (shape change); the other 41 conv4 must stay idle
 USED_CONV4 = {f"residual_block{i}.conv4" for i in (1, 2, 3, 4)}
 
@@ -33,14 +32,7 @@ def _randomise(model: nn.Module, seed: int = 0) -> nn.Module:
         for name, mod in model.named_modules():
             if ".conv1_1_blocks." in name and isinstance(mod, nn.Conv2d):
                 mod.weight.mul_(3.0)
-        for mod in model.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                c = mod.num_features
-                mod.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
-                mod.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
-                mod.weight.copy_(torch.rand(c, generator=g) + 0.5)
-                mod.bias.copy_(torch.randn(c, generator=g) * 0.1)
-        model.eval()
+        randomise_norms(model, g)  # same generator: BN draws follow the conv draws; puts the model in eval
         x = torch.rand(2, 3, 32, 32, generator=g)
         model.fc.bias.zero_()
         model.fc.weight.mul_(4.0 / model(x).std())
@@ -53,19 +45,8 @@ def model() -> nn.Module:
 
 
 @pytest.fixture(scope="module")
-def onnx_bytes(model: nn.Module, tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    f = tmp_path_factory.mktemp("ran") / "ran92.onnx"
-    torch.onnx.export(
-        model.eval(),
-        torch.randn(1, 3, 32, 32),
-        str(f),
-        opset_version=11,
-        dynamo=False,
-        input_names=["image"],
-        output_names=["class"],
-        dynamic_axes={"image": {0: "batch"}, "class": {0: "batch"}},
-    )
-    return f.read_bytes()
+def onnx_bytes(model: nn.Module) -> bytes:
+    return onnx_export(model.eval(), torch.randn(1, 3, 32, 32), "image", "class")
 
 
 @pytest.fixture(scope="module")
@@ -79,25 +60,12 @@ def y_bilinear(model: nn.Module, x: torch.Tensor) -> np.ndarray:
         return model(x).numpy()
 
 
-def _ort(data: bytes, x: torch.Tensor) -> np.ndarray:
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return sess.run(None, {"image": x.numpy()})[0]
-
-
 def test_keys_shapes_dtypes(model: nn.Module) -> None:
-    expected = {}
-    for line in KEYS.read_text().splitlines():
-        key, shape, dtype = line.split("\t")
-        expected[key] = (shape, dtype)
-    sd = model.state_dict()
-    got = {k: (str(tuple(v.shape)), str(v.dtype).removeprefix("torch.")) for k, v in sd.items()}
-    assert got == expected
+    assert_matches_keys(model, MODEL_ID)
 
 
 def test_param_count_and_unused_conv4(model: nn.Module, x: torch.Tensor) -> None:
-    assert sum(p.numel() for p in model.parameters()) == 19_920_362
+    assert param_count(model) == 19_920_362
     conv4 = {n: m for n, m in model.named_modules() if n.endswith(".conv4")}
     assert len(conv4) == 45
     ran: set[str] = set()
@@ -126,7 +94,7 @@ def test_onnx_parity_dynamic_batch(onnx_bytes: bytes, x: torch.Tensor, y_bilinea
     for n in resizes:
         attrs = {a.name: a.s.decode() for a in n.attribute if a.type == onnx.AttributeProto.STRING}
         assert attrs["mode"] == "linear" and attrs["coordinate_transformation_mode"] == "align_corners"
-    out = _ort(onnx_bytes, x)  # exported at batch 1, run at batch 2
+    out = ort_run(onnx_bytes, x, "image")  # exported at batch 1, run at batch 2
     assert out.shape == (2, 10)
     assert np.abs(out - y_bilinear).max() <= 1e-3
 
@@ -149,7 +117,7 @@ def test_nearest_rewrite_matches_torch_nearest(
     nearest.eval()
     with torch.no_grad():
         y_near = nearest(x).numpy()
-    out = _ort(proto.SerializeToString(), x)
+    out = ort_run(proto.SerializeToString(), x, "image")
     assert np.abs(out - y_near).max() <= 1e-3
     # the rewrite changes the maths on purpose: far outside the parity tolerance
     assert np.abs(y_near - y_bilinear).max() > 5e-2

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_matches_keys, onnx_export, ort_run, param_count, randomise_norms
 from torch import nn
 
 from omzoo.arch.scnet import SCConv, scnet50_v1d
 from omzoo.arch.seresnext import seresnext101_32x4d
-
-KEYS_DIR = Path(__file__).parent / "keys"
 
 MODELS: dict[str, tuple[Callable[..., nn.Module], int, str, str]] = {
     # id: (factory, parameter count, ONNX input name, ONNX output name) as in the Ascend ports
@@ -25,48 +21,20 @@ MODELS: dict[str, tuple[Callable[..., nn.Module], int, str, str]] = {
 }
 
 
-def _randomise_bn(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Non-trivial BN stats/affine so that a wrong BN mapping or placement cannot hide."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.1)
-    return model.eval()
-
-
 @pytest.fixture(scope="module")
 def built() -> dict[str, nn.Module]:
     torch.manual_seed(0)
-    return {mid: _randomise_bn(spec[0]()) for mid, spec in MODELS.items()}
-
-
-def _expected_keys(model_id: str) -> dict[str, tuple[str, str]]:
-    out = {}
-    for line in (KEYS_DIR / f"{model_id}.txt").read_text().splitlines():
-        if line.strip():
-            key, shape, dtype = line.split("\t")
-            out[key] = (shape, dtype)
-    return out
+    return {mid: randomise_norms(spec[0]()) for mid, spec in MODELS.items()}
 
 
 @pytest.mark.parametrize("model_id", list(MODELS))
 def test_state_dict_matches_key_list(built: dict[str, nn.Module], model_id: str) -> None:
-    got = {
-        k: (str(tuple(v.shape)), str(v.dtype).removeprefix("torch.")) for k, v in built[model_id].state_dict().items()
-    }
-    expected = _expected_keys(model_id)
-    assert set(got) == set(expected), sorted(set(got) ^ set(expected))[:10]
-    assert got == expected
+    assert_matches_keys(built[model_id], model_id)
 
 
 @pytest.mark.parametrize("model_id", list(MODELS))
 def test_parameter_count(built: dict[str, nn.Module], model_id: str) -> None:
-    assert sum(p.numel() for p in built[model_id].parameters()) == MODELS[model_id][1]
+    assert param_count(built[model_id]) == MODELS[model_id][1]
 
 
 @pytest.mark.parametrize("model_id", list(MODELS))
@@ -80,22 +48,11 @@ def test_onnx_dynamic_batch_parity(built: dict[str, nn.Module], model_id: str) -
     """Export at batch 1 (opset 11, legacy exporter), run ORT at batch 2: the graph must not bake N=1."""
     model = built[model_id]
     _, _, in_name, out_name = MODELS[model_id]
-    buf = io.BytesIO()
-    torch.onnx.export(
-        model,
-        torch.randn(1, 3, 224, 224),
-        buf,
-        opset_version=11,
-        dynamo=False,
-        input_names=[in_name],
-        output_names=[out_name],
-        dynamic_axes={in_name: {0: "batch"}, out_name: {0: "batch"}},
-    )
+    onnx_bytes = onnx_export(model, torch.randn(1, 3, 224, 224), in_name, out_name)
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ref = model(x).numpy()
-    sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
-    got = sess.run([out_name], {in_name: x.numpy()})[0]
+    got = ort_run(onnx_bytes, x, in_name, out_name)
     assert got.shape == (2, 1000)
     # 1e-3 is the spec's tolerance at logit std 4; random-init logits are smaller, so scale it down.
     tol = 1e-3 * min(1.0, float(ref.std()) / 4)
@@ -149,7 +106,7 @@ def test_scconv_floor_pool_and_legacy_nearest(size: int) -> None:
     ``nearest-exact``, bilinear, a ceil-mode pool or an adaptive pool would all fail this.
     """
     torch.manual_seed(2)
-    sc = _randomise_bn(SCConv(8), seed=3)
+    sc = randomise_norms(SCConv(8), seed=3)
     x = torch.randn(2, 8, size, size)
     with torch.no_grad():
         got = sc(x)
@@ -161,23 +118,12 @@ def test_scconv_floor_pool_and_legacy_nearest(size: int) -> None:
 def test_scconv_onnx_resize_non_integer_scale() -> None:
     """The 3 -> 14 Resize in ONNX Runtime follows the same legacy mapping, at a batch other than export's."""
     torch.manual_seed(4)
-    sc = _randomise_bn(SCConv(8), seed=5)
-    buf = io.BytesIO()
-    torch.onnx.export(
-        sc,
-        torch.randn(1, 8, 14, 14),
-        buf,
-        opset_version=11,
-        dynamo=False,
-        input_names=["x"],
-        output_names=["y"],
-        dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
-    )
+    sc = randomise_norms(SCConv(8), seed=5)
+    onnx_bytes = onnx_export(sc, torch.randn(1, 8, 14, 14), "x", "y")
     x = torch.randn(3, 8, 14, 14)
     with torch.no_grad():
         ref = _scconv_ref(x, sc).numpy()
-    got = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})
-    np.testing.assert_allclose(got[0], ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ort_run(onnx_bytes, x, "x"), ref, rtol=1e-4, atol=1e-4)
 
 
 def _avd_ref(x: torch.Tensor) -> torch.Tensor:

@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import assert_matches_keys, onnx_export, ort_run, param_count, randomise_norms
 from torch import nn
 
 from omzoo.arch.smlp import SparseMLPBlock, smlpnet_tiny
 
 MODEL_ID = "smlpnet_tiny"
 PARAMS = 24_123_584
-
-
-def _randomise_norms(model: nn.Module, seed: int = 0) -> None:
-    """Give every BN/LN non-trivial stats and affine params so a wrong mapping can't hide."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                n = mod.num_features
-                mod.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
-                mod.running_var.copy_(torch.rand(n, generator=gen) * 1.5 + 0.5)
-            if isinstance(mod, (nn.BatchNorm2d, nn.LayerNorm)):
-                n = mod.weight.numel()
-                mod.weight.copy_(torch.rand(n, generator=gen) + 0.5)
-                mod.bias.copy_(torch.randn(n, generator=gen) * 0.1)
-
-
-def _read_keys() -> dict[str, tuple[tuple[int, ...], str]]:
-    out = {}
-    text = (Path(__file__).parent / "keys" / f"{MODEL_ID}.txt").read_text()
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        key, shape, dtype = line.split("\t")
-        dims = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
-        out[key] = (dims, dtype)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +23,11 @@ def model() -> nn.Module:
 
 
 def test_state_dict_matches_key_list(model: nn.Module) -> None:
-    want = _read_keys()
-    got = {k: (tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in model.state_dict().items()}
-    assert len(want) == 583
-    assert set(got) - set(want) == set(), "unexpected keys"
-    assert set(want) - set(got) == set(), "missing keys"
-    assert got == want
+    assert len(assert_matches_keys(model, MODEL_ID)) == 583
 
 
 def test_parameter_count(model: nn.Module) -> None:
-    assert sum(p.numel() for p in model.parameters()) == PARAMS
+    assert param_count(model) == PARAMS
 
 
 def test_factory_rejects_unknown_options() -> None:
@@ -107,7 +74,7 @@ def _reference_block(block: SparseMLPBlock, x: np.ndarray, swap: bool = False) -
 def small_block() -> tuple[SparseMLPBlock, torch.Tensor]:
     torch.manual_seed(1)
     block = SparseMLPBlock(grid=7, channels=5).eval()
-    _randomise_norms(block, seed=1)
+    randomise_norms(block, seed=1)
     x = torch.randn(2, 5, 7, 7)
     return block, x
 
@@ -141,8 +108,8 @@ def test_swapped_projections_are_detected(small_block: tuple[SparseMLPBlock, tor
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_onnx_parity_dynamic_batch(model: nn.Module) -> None:
     onnx = pytest.importorskip("onnx")
-    ort = pytest.importorskip("onnxruntime")
-    _randomise_norms(model, seed=2)
+    pytest.importorskip("onnxruntime")
+    randomise_norms(model, seed=2)
     x2 = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         # scale the head so logits have std ~4, as in the spec's tolerance measurements (§0.4)
@@ -152,25 +119,14 @@ def test_onnx_parity_dynamic_batch(model: nn.Module) -> None:
         model.mlp_head[0].weight.mul_(scale)
         model.mlp_head[0].bias.mul_(scale)
         ref = (logits * scale).numpy()
-    buf = io.BytesIO()
-    torch.onnx.export(
-        model.eval(),
-        torch.randn(1, 3, 224, 224),
-        buf,
-        opset_version=11,
-        dynamo=False,
-        input_names=["input"],
-        output_names=["output"],
-        dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-    )
-    graph = onnx.load_from_string(buf.getvalue()).graph
+    onnx_bytes = onnx_export(model.eval(), torch.randn(1, 3, 224, 224), "input", "output")
+    graph = onnx.load_from_string(onnx_bytes).graph
     ops = [n.op_type for n in graph.node]
     assert ops.count("Erf") == 78  # exact GELU survives export
     assert ops.count("BatchNormalization") == 27  # pre-activation BNs + final BN are not folded
     assert graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
     assert graph.output[0].type.tensor_type.shape.dim[0].dim_param == "batch"
-    sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
-    got = sess.run(["output"], {"input": x2.numpy()})[0]
+    got = ort_run(onnx_bytes, x2, "input", "output")
     assert got.shape == (2, 1000)
     diff = float(np.abs(got - ref).max())
     print(f"max |torch-ORT| = {diff:.3g}, nodes = {len(ops)}")

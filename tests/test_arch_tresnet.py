@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_matches_keys, onnx_export, ort_run, param_count, randomise_norm
 from onnx import TensorProto, helper
 from torch import nn
 
 from omzoo.arch.tresnet import AntiAliasDownsample, BasicBlock, Bottleneck, SpaceToDepth, tresnet_m
 
-KEYS = Path(__file__).parent / "keys" / "tresnet_m.txt"
 N_PARAMS = 31_389_032
 
 
@@ -26,10 +23,7 @@ def _randomise(model: nn.Module, seed: int = 0) -> nn.Module:
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) * 1.5 + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+                randomise_norm(m, g)
             elif isinstance(m, (nn.Conv2d, nn.Linear)):
                 fan_in = m.weight[0].numel()
                 m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5)
@@ -45,17 +39,11 @@ def model() -> nn.Module:
 
 
 def test_state_dict_matches_key_list(model: nn.Module) -> None:
-    expected = {}
-    for line in KEYS.read_text().splitlines():
-        key, shape, dtype = line.split("\t")
-        expected[key] = (shape, dtype)
-    got = {k: (str(tuple(v.shape)), str(v.dtype).removeprefix("torch.")) for k, v in model.state_dict().items()}
-    assert got == expected
-    assert len(got) == 434
+    assert len(assert_matches_keys(model, "tresnet_m")) == 434
 
 
 def test_parameter_count(model: nn.Module) -> None:
-    assert sum(p.numel() for p in model.parameters()) == N_PARAMS
+    assert param_count(model) == N_PARAMS
 
 
 def test_factory_rejects_unknown_options() -> None:
@@ -64,27 +52,16 @@ def test_factory_rejects_unknown_options() -> None:
 
 
 def test_onnx_dynamic_batch_parity(model: nn.Module) -> None:
-    f = io.BytesIO()
-    torch.onnx.export(
-        model,
-        torch.randn(1, 3, 224, 224),
-        f,
-        opset_version=11,
-        dynamo=False,
-        input_names=["image"],
-        output_names=["class"],
-        dynamic_axes={"image": {0: "batch"}, "class": {0: "batch"}},
-    )
-    proto = onnx.load_from_string(f.getvalue())
+    onnx_bytes = onnx_export(model, torch.randn(1, 3, 224, 224), "image", "class")
+    proto = onnx.load_from_string(onnx_bytes)
     ops = [n.op_type for n in proto.graph.node]
     assert "Pad" not in ops  # the patched blur zero-pads inside the Conv
     assert ops.count("LeakyRelu") == 36 and ops.count("Relu") == 39
-    sess = ort.InferenceSession(f.getvalue(), providers=["CPUExecutionProvider"])
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ref = model(x).numpy()
-    out2 = sess.run(None, {"image": x.numpy()})[0]
-    out1 = sess.run(None, {"image": x[:1].numpy()})[0]
+    out2 = ort_run(onnx_bytes, x, "image")
+    out1 = ort_run(onnx_bytes, x[:1], "image")
     assert out2.shape == (2, 1000) and out1.shape == (1, 1000)
     # Random deep residual nets have huge logits; judge the error at logit std 4 (MODELS.md §0.4),
     # i.e. as if head.fc were rescaled, which scales the error by the same factor.
@@ -115,18 +92,8 @@ def test_space_to_depth_matches_index_formula() -> None:
 
 def test_space_to_depth_onnx_dynamic_batch_equals_onnx_op() -> None:
     """Our traced export keeps the batch dynamic and equals ONNX's own SpaceToDepth(blocksize=4)."""
-    f = io.BytesIO()
-    torch.onnx.export(
-        SpaceToDepth(4),
-        torch.randn(1, 3, 16, 16),
-        f,
-        opset_version=11,
-        dynamo=False,
-        input_names=["x"],
-        output_names=["y"],
-        dynamic_axes={"x": {0: "b"}, "y": {0: "b"}},
-    )
-    ours = ort.InferenceSession(f.getvalue(), providers=["CPUExecutionProvider"])
+    ours = ort.InferenceSession(onnx_export(SpaceToDepth(4), torch.randn(1, 3, 16, 16), "x", "y"),
+                                providers=["CPUExecutionProvider"])
     node = helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=4)
     graph = helper.make_graph(
         [node],

@@ -339,7 +339,7 @@ def test_detect_environment_home_path_install_info(tmp_path: Path) -> None:
 
 def test_registered_and_options() -> None:
     b = get_backend("acl", {"soc_version": "Ascend310P3"})
-    assert isinstance(b, AclBackend) and b.name == "acl" and b.static_batch
+    assert isinstance(b, AclBackend) and b.name == "acl"
     assert b.options["precision_mode"] == "force_fp16" and b.options["aipp"] is True
     with pytest.raises(ValueError, match="unknown options"):
         AclBackend({"soc": "x"})
@@ -374,24 +374,20 @@ def _toolkit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str)
     monkeypatch.setenv("ASCEND_TOOLKIT_HOME", str(home))
 
 
-def test_toolkit_version_mismatch_fails_compile(tmp_path: Path, fake_atc: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_toolkit_version_mismatch_fails_compile_before_atc(tmp_path: Path, fake_atc: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from omzoo.compile import ToolkitMismatch, compile_model
+
     _toolkit_home(tmp_path, monkeypatch, "8.0.RC3")
     spec = zoo.get("scnet50_v1d")
-    src = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec))
-    with pytest.raises(RuntimeError, match=r"installed CANN is 8\.0\.RC3.*'8\.1\.RC1'"):
-        backend(toolkit_version="8.1.RC1").compile(src, 1, tmp_path / "out")
+    onnx_path = tiny_onnx(tmp_path / "m.onnx", spec)
+    params = {"backend": "acl", "acl": {"soc_version": "Ascend310P3"}, "toolkit": {"version": "8.1.RC1"}}
+    with pytest.raises(ToolkitMismatch, match=r"'8\.1\.RC1' but this machine has acl 8\.0\.RC3"):
+        compile_model(spec.id, 1, tmp_path / "out", params, onnx_path, None)
     assert not fake_atc.exists()  # atc never ran
-    assert backend(toolkit_version="8.0.rc3").compile(src, 1, tmp_path / "out").is_file()
-    assert backend().toolkit_version() == "8.0.RC3"
-
-
-def test_toolkit_version_through_the_compile_stage_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    compile_stage = pytest.importorskip("omzoo.compile")
-    _toolkit_home(tmp_path, monkeypatch, "8.0.RC3")
-    assert compile_stage.check_toolkit(backend(), "8.0.RC3") == "8.0.RC3"
-    with pytest.raises(compile_stage.ToolkitMismatch):
-        compile_stage.check_toolkit(backend(), "8.1.RC1")
+    params["toolkit"]["version"] = "8.0.RC3"
+    meta = compile_model(spec.id, 1, tmp_path / "out", params, onnx_path, None)
+    assert meta["toolkit_version"] == "8.0.RC3" and (tmp_path / "out" / meta["artefact"]).is_file()
 
 
 def test_undetectable_cann_is_backend_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:

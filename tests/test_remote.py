@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_compare import BASE, HEAD, MODELS, dvc, init_pipeline, omzoo, pipeline_env, run_branch, sh
+from dvc_helpers import BASE, HEAD, MODELS, dvc, init_pipeline, omzoo, pipeline_env, run_branch, sh
 
 pytestmark = pytest.mark.pipeline
 

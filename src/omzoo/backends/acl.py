@@ -55,7 +55,6 @@ DEFAULTS: dict[str, Any] = {
     "aipp": True,
     "device_id": 0,
     "log": "error",
-    "toolkit_version": "",  # params.yaml toolkit.version; "" skips the installed-CANN check
     "atc": "atc",
     "output_type": "FP32",  # logits stay fp32 whatever the last op computes in (§5.1); "" omits the flag
 }
@@ -302,10 +301,6 @@ def detect_environment(
     return result
 
 
-def _versions_match(expected: str, found: str) -> bool:
-    return expected.strip().lower() == found.strip().lower()
-
-
 def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
@@ -343,7 +338,6 @@ class AclBackend(Backend):
     """atc-compiled `.om` files run through aclruntime; one static `.om` per batch size, like the guides."""
 
     name = "acl"
-    static_batch = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         unknown = set(options or {}) - set(DEFAULTS)
@@ -385,22 +379,6 @@ class AclBackend(Backend):
             raise BackendUnavailable(f"acl: atc not found (atc option {self.options['atc']!r}); {SETUP_HINT}")
         return exe
 
-    def check_toolkit(self) -> None:
-        """An .om is only valid for its CANN version, which DVC cannot see: refuse to compile on a mismatch.
-
-        Same rule as omzoo.compile.check_toolkit (installed version starts with the pinned one), for callers
-        that pin through this backend's own `toolkit_version` option.
-        """
-        expected = str(self.options["toolkit_version"] or "")
-        if not expected:
-            return
-        found = self.toolkit_version()
-        if not found.lower().startswith(expected.strip().lower()):
-            raise RuntimeError(
-                f"acl: installed CANN is {found} ({self.environment()['cann_version_source']}) but params.yaml "
-                f"pins toolkit version {expected!r}; compile on the toolkit branch that matches this machine, "
-                f"or source the set_env.sh of CANN {expected}")
-
     def soc_version(self) -> str:
         soc = str(self.options["soc_version"] or "") or self.environment()["soc_version"]
         if soc == UNKNOWN:
@@ -413,7 +391,6 @@ class AclBackend(Backend):
     def compile(self, src: CompileSource, batch_size: int, out_dir: Path) -> Path:
         """Run atc for one static batch size; keep its argv, stdout and stderr next to the .om."""
         atc = self._atc_path()
-        self.check_toolkit()
         spec = src.spec
         if src.onnx is None:
             raise ValueError(f"acl: {spec.id} has no ONNX file to compile")
