@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import platform
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from omzoo.backends.base import Backend
+from omzoo.backends.base import Backend, nvidia_smi
 from omzoo.compile import load_compiled
 from omzoo.io import write_json_atomic
 from omzoo.params import load_params
@@ -108,12 +107,8 @@ def benchmark(backend: Backend, batch_size: int, cfg: BenchConfig) -> dict[str, 
 
 
 def _gpu_state() -> str:
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,utilization.gpu,memory.used", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.strip()
+    """Utilisation and memory in use, recorded before and after a run (BENCHMARKING.md R6 idle check)."""
+    return nvidia_smi("name,utilization.gpu,memory.used")
 
 
 def environment(backend: Backend, meta: dict[str, Any], art_dir: Path, cfg: BenchConfig) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from omzoo.backends.base import Backend, BackendUnavailable, CompileSource
+from omzoo.backends.base import Backend, BackendUnavailable, CompileSource, nvidia_smi
 
 if TYPE_CHECKING:
     import torch
@@ -315,11 +315,5 @@ class TorchBackend(Backend):
 
 
 def _driver_version() -> str:
-    import subprocess
-
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.strip().splitlines()[0] if out.stdout.strip() else ""
+    out = nvidia_smi("driver_version")
+    return out.splitlines()[0] if out else ""
