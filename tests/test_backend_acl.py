@@ -674,7 +674,7 @@ def test_describe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     info = backend(aipp=False, precision_mode="must_keep_origin_dtype").describe()
     assert info["backend"] == "acl" and info["cann_version"] == "8.0.RC3"
     assert info["soc_version"] == "Ascend310P3" and info["aipp"] == "0"
-    assert info["precision_mode"] == "must_keep_origin_dtype"
+    assert info["precision_mode"] == info["precision"] == "must_keep_origin_dtype"
     assert {"driver_version", "aclruntime_version", "ais_bench_version"} <= set(info)
     assert all(isinstance(v, str) for v in info.values())
 

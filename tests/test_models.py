@@ -13,7 +13,8 @@ import torch
 from omzoo import zoo
 from omzoo.checkpoints import CheckpointError, load_strict, save_container
 from omzoo.data.profiles import get_profile, normalize
-from omzoo.export import export_onnx, load_model, ort_logits, simplify
+from omzoo.export import export_onnx, load_model, ort_logits
+from omzoo.simplify import simplify
 from omzoo.weights import random_model
 
 MODELS = list(zoo.REGISTRY)

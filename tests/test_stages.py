@@ -17,9 +17,9 @@ from omzoo.bench import BenchConfig, benchmark, latency_stats, random_input, tim
 from omzoo.checkpoints import file_sha256
 from omzoo.compile import ToolkitMismatch, compile_model, load_compiled
 from omzoo.data.profiles import get_profile, normalize
-from omzoo.evaluate import evaluate, fidelity, topk_accuracy
+from omzoo.evaluate import evaluate, fidelity, topk, topk_accuracy
 from omzoo.export import export_onnx, load_model
-from omzoo.infer import run_shards, topk
+from omzoo.infer import run_shards
 from omzoo.weights import materialise, random_checkpoint
 
 MODEL = "ran92_cifar10"

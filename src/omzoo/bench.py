@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from omzoo.backends.base import Backend, nvidia_smi
+from omzoo.backends.base import Backend
 from omzoo.compile import load_compiled
 from omzoo.io import write_json_atomic
 from omzoo.params import load_params
+from omzoo.provenance import git_revision, nvidia_smi
 
 HELP = "benchmark a compiled model at its batch size: throughput (compute, e2e) and latency percentiles"
 
@@ -129,15 +130,12 @@ def environment(backend: Backend, meta: dict[str, Any], art_dir: Path, cfg: Benc
     # the artefact, the packages that ran it, the code revision and the precision, whatever the backend reports.
     from importlib import metadata
 
-    from omzoo.report import git_revision
-
     versions = []
     for dist in ("onnxruntime", "onnxruntime-gpu", "torch", "onnx", "numpy"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions.append(f"{dist}={metadata.version(dist)}")
     info.update({"toolkit_version": str(meta.get("toolkit_version", "")), "versions": " ".join(versions),
                  "compiled_from": meta.get("sources", {}), "git_revision": git_revision()})
-    info.setdefault("precision", str(info.get("precision_mode") or (meta.get("options") or {}).get("precision", "")))
     gpu = _gpu_state()
     if gpu:
         info["gpu_before"] = gpu

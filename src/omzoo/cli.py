@@ -10,21 +10,21 @@ import argparse
 import importlib
 import sys
 
-#: verb -> (module, help attribute, add_arguments function, run function)
-VERBS: dict[str, tuple[str, str, str, str]] = {
-    "sample-data": ("omzoo.data.sample", "HELP", "add_arguments", "run"),
-    "weights": ("omzoo.weights", "HELP", "add_arguments", "run"),
-    "preprocess": ("omzoo.data.preprocess", "HELP", "add_arguments", "run"),
-    "export": ("omzoo.export", "HELP", "add_arguments", "run"),
-    "simplify": ("omzoo.export", "SIMPLIFY_HELP", "add_simplify_arguments", "run_simplify"),
-    "compile": ("omzoo.compile", "HELP", "add_arguments", "run"),
-    "infer": ("omzoo.infer", "HELP", "add_arguments", "run"),
-    "evaluate": ("omzoo.evaluate", "HELP", "add_arguments", "run"),
-    "bench": ("omzoo.bench", "HELP", "add_arguments", "run"),
-    "report": ("omzoo.report", "HELP", "add_arguments", "run"),
-    "predict": ("omzoo.predict", "HELP", "add_arguments", "run"),
-    "compare": ("omzoo.compare", "HELP", "add_arguments", "run"),
-    "models": ("omzoo.zoo", "HELP", "add_arguments", "run"),
+#: verb -> module; each module has HELP, add_arguments(parser) and run(args)
+VERBS: dict[str, str] = {
+    "sample-data": "omzoo.data.sample",
+    "weights": "omzoo.weights",
+    "preprocess": "omzoo.data.preprocess",
+    "export": "omzoo.export",
+    "simplify": "omzoo.simplify",
+    "compile": "omzoo.compile",
+    "infer": "omzoo.infer",
+    "evaluate": "omzoo.evaluate",
+    "bench": "omzoo.bench",
+    "report": "omzoo.report",
+    "predict": "omzoo.predict",
+    "compare": "omzoo.compare",
+    "models": "omzoo.zoo",
 }
 
 
@@ -40,15 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in VERBS:
         _top_parser().parse_args(argv[:1] or ["--help"])
     verb, rest = argv[0], argv[1:]
-    module_name, help_attr, add_name, run_name = VERBS[verb]
-    module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"omzoo {verb}", description=getattr(module, help_attr))
-    getattr(module, add_name)(parser)
+    module = importlib.import_module(VERBS[verb])
+    parser = argparse.ArgumentParser(prog=f"omzoo {verb}", description=module.HELP)
+    module.add_arguments(parser)
     args = parser.parse_args(rest)
     from omzoo.backends.base import BackendUnavailable
 
     try:
-        return int(getattr(module, run_name)(args) or 0)
+        return int(module.run(args) or 0)
     except (ValueError, FileNotFoundError, BackendUnavailable) as e:
         # Library errors carry the file and the reason; a traceback adds nothing for a user.
         print(f"omzoo {verb}: error: {e}", file=sys.stderr)

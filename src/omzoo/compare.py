@@ -29,7 +29,7 @@ from typing import Any
 from omzoo import zoo
 from omzoo.io import atomic_write, write_bytes_atomic, write_json_atomic
 from omzoo.params import load_params
-from omzoo.report import _fmt, _ratio, _read
+from omzoo.report import fmt, ratio, read_json
 
 HELP = "compare metrics, params and the throughput plot between two revisions (or print the bench table)"
 
@@ -159,10 +159,10 @@ def metrics_tables(rows: list[Row], base: str, head: str) -> str:
     from tabulate import tabulate
 
     old, new = f"old ({base})", f"new ({head})"
-    acc = [[r.model, r.metric, _fmt(r.old), _fmt(r.new), _signed(r.delta, 2), _signed(r.pct, 1, " %")]
+    acc = [[r.model, r.metric, fmt(r.old), fmt(r.new), _signed(r.delta, 2), _signed(r.pct, 1, " %")]
            for r in rows if r.kind == "accuracy"]
-    tput = [[r.model, r.bs, r.metric, _fmt(r.old, 2 if r.metric.endswith("ms.p99") else 1),
-             _fmt(r.new, 2 if r.metric.endswith("ms.p99") else 1),
+    tput = [[r.model, r.bs, r.metric, fmt(r.old, 2 if r.metric.endswith("ms.p99") else 1),
+             fmt(r.new, 2 if r.metric.endswith("ms.p99") else 1),
              _signed(r.delta, 2 if r.metric.endswith("ms.p99") else 1), _signed(r.pct, 1, " %")]
             for r in rows if r.kind == "throughput"]
     parts = ["### Accuracy", ""]
@@ -330,20 +330,20 @@ def bench_table(params: dict[str, Any], metrics_dir: Path, bs: int, pattern: str
         raise ValueError(f"no model in params.yaml matches {pattern!r} (have: {', '.join(params.get('models') or {})})")
     rows = []
     for m in models:
-        metrics = _read(metrics_dir / "bench" / f"{m}-{bs}.json")
-        info = _read(metrics_dir / "info" / "bench" / f"{m}-{bs}.json")
+        metrics = read_json(metrics_dir / "bench" / f"{m}-{bs}.json")
+        info = read_json(metrics_dir / "info" / "bench" / f"{m}-{bs}.json")
         published = zoo.REGISTRY[m].published_throughput if m in zoo.REGISTRY else {}
         ours = metrics.get("throughput_compute_ips")
         lat = metrics.get("e2e_ms", {})
-        row: list[Any] = [m, bs, _fmt(ours, 1), _fmt(metrics.get("throughput_e2e_ips"), 1), _fmt(lat.get("p50")),
-                          _fmt(lat.get("p99"))]
+        row: list[Any] = [m, bs, fmt(ours, 1), fmt(metrics.get("throughput_e2e_ips"), 1), fmt(lat.get("p50")),
+                          fmt(lat.get("p99"))]
         if info.get("error"):
             row[2] = f"error: {info['error'][:40]}"
         elif not metrics:
             row[2] = "not measured"
         for platform in ("310P", "T4"):
             pub = published.get(platform, {}).get(bs)
-            row += [_fmt(pub, 1), _ratio(ours, pub)]
+            row += [fmt(pub, 1), ratio(ours, pub)]
         rows.append(row)
     return tabulate(rows, ["model", "bs", "compute img/s", "e2e img/s", "p50 ms", "p99 ms", "310P img/s", "ours/310P",
                            "T4 img/s", "ours/T4"], tablefmt="github", disable_numparse=True)

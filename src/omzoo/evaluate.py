@@ -17,10 +17,16 @@ import numpy as np
 from omzoo import zoo
 from omzoo.data.shards import ShardSet
 from omzoo.io import write_json_atomic
+from omzoo.provenance import git_revision
 
 HELP = "score inferred logits: top-1..5, delta to the published accuracy, fidelity to ONNX Runtime fp32"
 
 PASS_RATIO = 0.99  # the Ascend guides' acceptance: accuracy drop within 1 % of the published figure
+
+
+def topk(logits: np.ndarray, k: int = 5) -> np.ndarray:
+    """Indices of the k largest logits per row, best first; exact ties go to the lower class index."""
+    return np.argsort(-logits, axis=1, kind="stable")[:, :k]
 
 
 def topk_accuracy(top5: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -31,8 +37,6 @@ def topk_accuracy(top5: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
 def fidelity(logits: np.ndarray, reference: np.ndarray) -> dict[str, float]:
     """How far a compiled model's logits are from the fp32 reference on the same inputs."""
-    from omzoo.infer import topk
-
     ours, ref = topk(logits), topk(reference)
     overlap = [len(set(a) & set(b)) / 5 for a, b in zip(ours, ref, strict=True)]
     return {"max_abs_diff": float(np.abs(logits - reference).max()),
@@ -67,8 +71,6 @@ def evaluate(model_id: str, logits: np.ndarray, shards: ShardSet, weights: dict[
     if logits.shape[0] != expected or len(shards) != expected:
         raise ValueError(f"scored {logits.shape[0]} images but the dataset has {shards.manifest['dataset_size']} "
                          f"of which {shards.manifest['n_skipped']} were skipped")
-    from omzoo.infer import topk
-
     metrics: dict[str, float] = {**topk_accuracy(topk(logits), shards.labels), "n_images": int(logits.shape[0]),
                                  "n_skipped": int(shards.manifest["n_skipped"]),
                                  "random_weights": int(weights.get("weights") == "random")}
@@ -96,8 +98,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from omzoo.report import git_revision
-
     shards = ShardSet(args.shards)
     logits = np.load(args.infer / "logits.npy")
     weights = json.loads(args.weights.read_text())

@@ -1,4 +1,4 @@
-"""The `export` and `simplify` stages: checkpoint → ONNX (opset 11 by default) → onnxsim.
+"""The `export` stage: checkpoint → ONNX (opset 11 by default), float32 or uint8 input.
 
 Export uses the legacy TorchScript exporter (`dynamo=False`): since torch 2.9 the default dynamo exporter
 ignores opsets below 18, and every Ascend toolchain of the guides wants opset 11. The batch axis stays
@@ -71,13 +71,8 @@ def export_onnx(model: torch.nn.Module, spec: zoo.ModelSpec, out: Path, opset: i
             input_names=[spec.input_name], output_names=[spec.output_name],
             dynamic_axes={spec.input_name: {0: "batch"}, spec.output_name: {0: "batch"}},
         )
-    return {"nodes": node_count(out), "ops": op_histogram(out), "opset": opset, "input_dtype": input_dtype}
-
-
-def node_count(path: Path) -> int:
-    import onnx
-
-    return len(onnx.load(str(path), load_external_data=False).graph.node)
+    ops = op_histogram(out)
+    return {"nodes": sum(ops.values()), "ops": ops, "opset": opset, "input_dtype": input_dtype}
 
 
 def op_histogram(path: Path) -> dict[str, int]:
@@ -93,39 +88,6 @@ def ort_logits(path: Path, x: np.ndarray) -> np.ndarray:
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return sess.run(None, {sess.get_inputs()[0].name: x})[0]
-
-
-def simplify(src: Path, out: Path, check_batch: int = 2, seed: int = 0) -> dict[str, Any]:
-    """onnxsim with the batch kept dynamic; falls back to the raw graph (recorded) if onnxsim fails.
-
-    The outputs of both graphs are compared in onnxruntime on a seeded batch of `check_batch`, so a
-    simplification that changed the numbers is caught here, not in the accuracy figures.
-    """
-    import onnx
-    import onnxsim
-
-    model = onnx.load(str(src))
-    before = len(model.graph.node)
-    inp = model.graph.input[0]
-    shape = [d.dim_value or check_batch for d in inp.type.tensor_type.shape.dim]
-    elem = inp.type.tensor_type.elem_type
-    rng = np.random.default_rng(seed)
-    if elem == onnx.TensorProto.UINT8:
-        x = rng.integers(0, 256, size=shape, dtype=np.uint8)
-    else:
-        x = rng.standard_normal(shape).astype(np.float32)
-    error = ""
-    try:
-        simplified, ok = onnxsim.simplify(model, test_input_shapes={inp.name: shape})
-        if not ok:
-            raise RuntimeError("onnxsim's own output check failed")
-    except Exception as e:  # noqa: BLE001 - onnxsim fails in many ways (ASCEND.md §8); all mean "use raw"
-        simplified, error = model, f"{type(e).__name__}: {e}"
-    with atomic_write(out) as tmp:
-        onnx.save(simplified, str(tmp))
-    diff = float(np.abs(ort_logits(src, x) - ort_logits(out, x)).max())
-    return {"nodes_before": before, "nodes_after": len(simplified.graph.node), "simplified": int(not error),
-            "max_abs_diff": diff, "error": error}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -150,22 +112,4 @@ def run(args: argparse.Namespace) -> int:
     write_json_atomic(args.info or args.output.with_suffix(".json"),
                       {"model": args.model, "options": options, **summary})
     print(f"{args.model}: {summary['nodes']} nodes, opset {args.opset}, {args.input_dtype} input -> {args.output}")
-    return 0
-
-
-SIMPLIFY_HELP = "simplify an ONNX file with onnxsim (batch kept dynamic), reporting node counts"
-
-
-def add_simplify_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", type=Path, help="ONNX file from `omzoo export`")
-    p.add_argument("--output", type=Path, required=True)
-    p.add_argument("--info", type=Path, help="write a JSON summary here (default: <output>.json)")
-
-
-def run_simplify(args: argparse.Namespace) -> int:
-    info = simplify(args.input, args.output)
-    write_json_atomic(args.info or args.output.with_suffix(".json"), info)
-    status = "simplified" if info["simplified"] else f"NOT simplified ({info['error']}); raw graph kept"
-    print(f"{args.input.name}: {info['nodes_before']} -> {info['nodes_after']} nodes, {status}, "
-          f"max |diff| {info['max_abs_diff']:.2e}")
     return 0

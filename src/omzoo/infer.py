@@ -18,14 +18,10 @@ import numpy as np
 from omzoo.backends.base import Backend, pad_batch
 from omzoo.compile import load_compiled
 from omzoo.data.shards import ShardSet
+from omzoo.evaluate import topk
 from omzoo.io import save_npy_atomic, write_json_atomic
 
 HELP = "run a compiled model over preprocessed shards; write logits and top-5 indices in dataset order"
-
-
-def topk(logits: np.ndarray, k: int = 5) -> np.ndarray:
-    """Indices of the k largest logits per row, best first; exact ties go to the lower class index."""
-    return np.argsort(-logits, axis=1, kind="stable")[:, :k]
 
 
 def run_shards(backend: Backend, shards: ShardSet, batch_size: int) -> tuple[np.ndarray, dict[str, Any]]:

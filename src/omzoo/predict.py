@@ -17,8 +17,8 @@ from omzoo import zoo
 from omzoo.backends.base import Backend, get_backend
 from omzoo.data.preprocess import preprocess
 from omzoo.data.shards import ShardSet
-from omzoo.evaluate import topk_accuracy
-from omzoo.infer import run_shards, topk
+from omzoo.evaluate import topk, topk_accuracy
+from omzoo.infer import run_shards
 from omzoo.io import save_npy_atomic
 
 HELP = "classify a folder of images (or a CIFAR-10 batch folder) and write float32 logits in dataset order"

@@ -14,28 +14,30 @@ import argparse
 import csv
 import io
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from omzoo import zoo
 from omzoo.io import atomic_write, write_bytes_atomic
 from omzoo.params import load_params
+from omzoo.provenance import git_revision
 
 HELP = "write reports/summary.md, throughput.csv and throughput.png from the metrics files"
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """A metrics or info file, or {} where its stage has not run (shown as missing, never as zero)."""
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _fmt(v: Any, digits: int = 2) -> str:
+def fmt(v: Any, digits: int = 2) -> str:
+    """A table cell: floats to `digits` decimals, "–" for a missing value."""
     if v is None or v == "":
         return "–"
     return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
-def _ratio(ours: float | None, published: float | None) -> str:
+def ratio(ours: float | None, published: float | None) -> str:
     """ours/published: two decimals, or two significant digits for CPU runs far below an accelerator."""
     if not ours or not published:
         return "–"
@@ -49,10 +51,10 @@ def collect(metrics_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
     batch_sizes = [int(b) for b in params.get("batch_sizes") or []]
     out: dict[str, Any] = {}
     for m in models:
-        bench = {bs: (_read(metrics_dir / "bench" / f"{m}-{bs}.json"),
-                      _read(metrics_dir / "info" / "bench" / f"{m}-{bs}.json")) for bs in batch_sizes}
-        out[m] = {"eval": _read(metrics_dir / "eval" / f"{m}.json"),
-                  "eval_info": _read(metrics_dir / "info" / "eval" / f"{m}.json"), "bench": bench}
+        bench = {bs: (read_json(metrics_dir / "bench" / f"{m}-{bs}.json"),
+                      read_json(metrics_dir / "info" / "bench" / f"{m}-{bs}.json")) for bs in batch_sizes}
+        out[m] = {"eval": read_json(metrics_dir / "eval" / f"{m}.json"),
+                  "eval_info": read_json(metrics_dir / "info" / "eval" / f"{m}.json"), "bench": bench}
     return out
 
 
@@ -79,7 +81,7 @@ def accuracy_table(model_id: str, ev: dict[str, Any]) -> list[list[str]]:
         delta = ev[k] - ref if (k in ev and ref is not None) else None
         ok = "" if ref is None or ev.get("random_weights") or k not in ev else ("pass" if ev.get("pass") else "FAIL")
         others = ", ".join(f"{p} {v}" for p, v in published.items() if p != spec.reference_platform)
-        rows.append([k, _fmt(ev.get(k)), _fmt(ref), _fmt(delta), ok, others])
+        rows.append([k, fmt(ev.get(k)), fmt(ref), fmt(delta), ok, others])
     return rows
 
 
@@ -96,24 +98,15 @@ def throughput_table(model_id: str, bench: dict[int, tuple[dict, dict]], platfor
     best = max(valid, key=valid.get) if valid else None
     rows = []
     for bs, (m, info) in bench.items():
-        row = [f"{bs} ★" if bs == best else str(bs), _fmt(ours[bs], 1), _fmt(m.get("throughput_e2e_ips"), 1),
-               _fmt(m.get("e2e_ms", {}).get("p99"))]
+        row = [f"{bs} ★" if bs == best else str(bs), fmt(ours[bs], 1), fmt(m.get("throughput_e2e_ips"), 1),
+               fmt(m.get("e2e_ms", {}).get("p99"))]
         if info.get("error"):
             row[1] = f"error: {info['error'][:40]}"
         for p in platforms:
             pub = spec.published_throughput.get(p, {}).get(bs)
-            row += [_fmt(pub, 1), _ratio(ours[bs], pub)]
+            row += [fmt(pub, 1), ratio(ours[bs], pub)]
         rows.append(row)
     return rows
-
-
-def git_revision() -> str:
-    """Short commit of the working tree ("" outside git); bench and evaluate record it in their info files."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def _distinct(values: list[Any], limit: int = 4) -> str:
@@ -131,11 +124,11 @@ def provenance_fields(info: dict[str, Any]) -> dict[str, str]:
         return " ".join(f"{k.removesuffix('_version')}={info[k]}" for k in keys if info.get(k))
 
     return {"backend": str(info.get("backend", "")),
-            "installed toolkit": str(info.get("toolkit_version") or info.get("cann_version") or ""),
+            "installed toolkit": str(info.get("toolkit_version", "")),
             "runtime versions": " ".join(filter(None, [str(info.get("versions") or info.get("onnxruntime") or ""),
                                                        kv("cann_version", "driver_version", "aclruntime_version")])),
             "device / SoC": " ".join(filter(None, [str(info.get("device", "")), kv("soc_version")])),
-            "precision": str(info.get("precision") or info.get("precision_mode") or ""),
+            "precision": str(info.get("precision", "")),
             "measured at git": str(info.get("git_revision", ""))}
 
 
@@ -172,7 +165,7 @@ def summary_markdown(data: dict[str, Any], params: dict[str, Any]) -> str:
     env = infos[0] if infos else {}
     lines = ["# omzoo summary", ""]
     lines.append(f"Backend **{params.get('backend', 'onnxruntime')}** on {env.get('device', 'unknown device')}; "
-                 f"toolkit {env.get('toolkit_version') or env.get('onnxruntime') or env.get('cann_version') or '–'}; "
+                 f"toolkit {env.get('toolkit_version') or '–'}; "
                  f"git {git_revision() or '–'}.")
     random = [m for m, d in data.items() if d["eval"].get("random_weights")]
     if random:

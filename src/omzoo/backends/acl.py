@@ -545,6 +545,7 @@ class AclBackend(Backend):
             "driver_version": env["driver_version"],
             "soc_version": str(self.options["soc_version"] or "") or env["soc_version"],
             "device": f"npu:{self.device_id}",
+            "precision": str(self.options["precision_mode"] or "force_fp16 (atc default)"),
             "precision_mode": str(self.options["precision_mode"] or "atc default"),
             "aipp": str(int(self.aipp)),
             "output_type": str(self.options["output_type"] or "atc default"),

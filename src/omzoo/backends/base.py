@@ -8,7 +8,6 @@ are imported only when asked for, so a missing runtime never breaks the others.
 from __future__ import annotations
 
 import importlib
-import subprocess
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -127,13 +126,3 @@ def pad_batch(x: np.ndarray, batch_size: int) -> tuple[np.ndarray, int]:
         raise ValueError("cannot pad an empty batch")
     pad = np.repeat(x[-1:], batch_size - n, axis=0)
     return np.concatenate([x, pad], axis=0), n
-
-
-def nvidia_smi(fields: str) -> str:
-    """`nvidia-smi --query-gpu=FIELDS` as CSV text; empty where there is no NVIDIA driver."""
-    try:
-        out = subprocess.run(["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""

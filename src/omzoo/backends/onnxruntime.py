@@ -7,13 +7,13 @@ artefact that is benchmarked is exactly the one that was evaluated (BENCHMARKING
 from __future__ import annotations
 
 import os
-import platform
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from omzoo.backends.base import Backend, BackendUnavailable, CompileSource
+from omzoo.provenance import cpu_model
 
 _LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
            "all": "ORT_ENABLE_ALL"}
@@ -27,18 +27,6 @@ def _ort():
         raise BackendUnavailable("the onnxruntime backend needs `pip install onnxruntime` "
                                  "(or onnxruntime-gpu for the CUDA/TensorRT providers)") from e
     return onnxruntime
-
-
-def cpu_model() -> str:
-    """The CPU's marketing name, for provenance (falls back to the architecture)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 class OrtBackend(Backend):

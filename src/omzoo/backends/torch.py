@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from omzoo.backends.base import Backend, BackendUnavailable, CompileSource, nvidia_smi
+from omzoo.backends.base import Backend, BackendUnavailable, CompileSource
+from omzoo.provenance import cpu_model, nvidia_smi
 
 if TYPE_CHECKING:
     import torch
@@ -283,8 +284,6 @@ class TorchBackend(Backend):
 
     def describe(self) -> dict[str, str]:
         torch = _torch()
-        from omzoo.backends.onnxruntime import cpu_model
-
         dev = self.device or self.resolve_device()
         cuda = dev.type == "cuda"
         compiled = (f"{self.opts['compile_mode']} freezing={int(bool(self.opts['freezing']))} "
