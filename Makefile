@@ -54,7 +54,7 @@ bench: setup
 	@test -n "$(BS)" || { echo "usage: make bench BS=<n> [MODEL=<id>] [FORCE=1]"; exit 2; }
 	@$(DVC) stage list --name-only | grep -Eq '^bench@.*-$(BS)$$' || { echo "BS=$(BS) is not in params.yaml batch_sizes; add it first"; exit 2; }
 	$(DVC) repro --no-run-cache $(if $(FORCE),-f -s,) --glob 'bench@$(MODEL)-$(BS)'
-	@$(BIN)/omzoo compare --bench-table --bs $(BS) --model '$(MODEL)'
+	@$(BIN)/omzoo report --bench-table $(BS) --model '$(MODEL)'
 
 .PHONY: report
 ## Rebuild reports/summary.md and the throughput plot from the current metrics
@@ -94,17 +94,17 @@ test-all: setup
 .PHONY: bench-preprocess
 ## Preprocessing speed: the guides' one-.bin-per-image baseline vs omzoo shards, side by side
 bench-preprocess: setup
-	$(BIN)/python bench/bench_preprocess.py
+	$(BIN)/python benchmarks/bench_preprocess.py
 
 .PHONY: bench-infer
 ## Runner overhead: infer-stage throughput vs pure bench throughput, same backend and batch size
 bench-infer: setup
-	$(BIN)/python bench/bench_infer.py
+	$(BIN)/python benchmarks/bench_infer.py
 
 .PHONY: lint
 ## Lint with ruff
 lint: setup
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests benchmarks
 
 .PHONY: clean
 ## Remove pipeline outputs and caches (keeps .venv, the DVC cache and committed metrics)

@@ -1,7 +1,8 @@
 """Shared by test_compare.py and test_remote.py: a small git+DVC pipeline whose stages run no model.
 
 A stand-in stage (FAKE_STAGE, written to fake_stage.py) writes metrics, info files and a "compiled" artefact in
-the real shapes from params.yaml; the real `omzoo report` stage runs on them.
+the real shapes from params.yaml, its metrics generated from omzoo.metrics.SCHEMA; the real `omzoo report` stage
+runs on them.
 """
 
 from __future__ import annotations
@@ -14,13 +15,19 @@ from pathlib import Path
 MODELS = ("scnet50_v1d", "ran92_cifar10")  # registry ids: the report reads their published figures
 BASE, HEAD = "main", "cann-8.1"
 
-FAKE_STAGE = '''"""Stand-in for omzoo compile / bench+evaluate: realistic-shape outputs from params.yaml, no model."""
+FAKE_STAGE = '''"""Stand-in for omzoo compile / bench+evaluate: outputs in the real shapes from params.yaml, no model.
+
+Every metric it writes is a metric of omzoo.metrics.SCHEMA, valued from its unit and name, so a renamed or added
+metric changes what the fake writes and the tests that read it through report and compare see the change.
+"""
 import json
 import os
 import sys
 from pathlib import Path
 
 import yaml
+
+from omzoo import metrics, paths
 
 step = sys.argv[1]
 p = yaml.safe_load(Path("params.yaml").read_text())
@@ -35,31 +42,46 @@ def dump(path, obj):
     Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\\n")
 
 
+LATENCY = {"mean": 1.0, "median": 1.0, "p50": 1.0, "p90": 1.1, "p99": 1.2, "min": 0.9, "max": 1.3, "std": 0.01}
+ACCURACY = {"top1": 12.5, "top2": 20.0, "top3": 25.0, "top4": 31.25, "top5": 37.5}
+
+
+def value(m, bs, ips):
+    """A plausible value for schema metric `m` of a run at `ips` img/s compute (e2e is 10 % slower)."""
+    leaf = m.name.rpartition(".")[2]
+    if m.unit == "img/s":
+        return round(ips * (0.9 if "e2e" in m.name else 1.0), 4)
+    if m.unit == "ms":
+        return round(1000.0 * bs / ips * LATENCY[leaf], 4)
+    if m.unit == "%":
+        return ACCURACY.get(m.name)
+    return {"bs": bs, "n_images": 16, "random_weights": 1, "iters": 20, "count": 20, "warmup_iters_done": 5,
+            "duration_s": 2.0}.get(leaf, 0)
+
+
+def fake(stage, bs=0, ips=0.0):
+    flat = {m.name: value(m, bs, ips) for m in metrics.of(stage)}
+    return metrics.record(stage, {k: v for k, v in flat.items() if v is not None})
+
+
 for i, m in enumerate(p["models"]):
     for bs in p["batch_sizes"]:
-        art = f"models/compiled/{m}-{bs}/meta.json"
+        art = paths.compiled(m, bs) / "meta.json"
         if step == "compile":
             dump(art, {"model": m, "batch_size": bs, "backend": "onnxruntime", "toolkit_version": tk["version"]})
             continue
         if step != "measure":
             continue
         meta = json.loads(Path(art).read_text())
-        ips = round(100.0 * (i + 1) * bs * tk["speedup"], 4)
-        ms = 1000.0 * bs / ips
-        lat = {k: round(ms * f, 4) for k, f in
-               (("mean", 1.0), ("median", 1.0), ("p50", 1.0), ("p90", 1.1), ("p99", 1.2), ("min", 0.9), ("max", 1.3))}
-        dump(f"metrics/bench/{m}-{bs}.json", {
-            "bs": bs, "iters": 20, "duration_s": 2.0, "warmup_iters_done": 5, "capped": 0,
-            "throughput_compute_ips": ips, "throughput_e2e_ips": round(0.9 * ips, 4),
-            "e2e_ms": {**lat, "std": 0.01, "count": 20}, "compute_ms": {**lat, "std": 0.01, "count": 20}})
-        dump(f"metrics/info/bench/{m}-{bs}.json", {
-            "model": m, "batch_size": bs, "backend": meta["backend"], "toolkit_version": meta["toolkit_version"],
-            "versions": f"onnxruntime={meta['toolkit_version']} numpy=2.0", "device": "test cpu", "precision": "fp32",
-            "git_revision": "abc1234"})
+        dump(paths.bench_metrics(m, bs), fake("bench", bs, 100.0 * (i + 1) * bs * tk["speedup"]))
+        dump(paths.bench_info(m, bs), {
+            "model": m, "batch_size": bs, "backend": meta["backend"], "runtime": "onnxruntime",
+            "runtime_version": meta["toolkit_version"], "toolkit_version": meta["toolkit_version"],
+            "device": "test cpu", "precision": "fp32", "threads": "intra_op=2 inter_op=1",
+            "extra": {"driver_version": "570.1"}, "git_revision": "abc1234"})
     if step == "measure":
-        dump(f"metrics/eval/{m}.json", {"top1": 12.5, "top2": 20.0, "top3": 25.0, "top4": 31.25, "top5": 37.5,
-                                        "n_images": 16, "n_skipped": 0, "random_weights": 1})
-        dump(f"metrics/info/eval/{m}.json", {
+        dump(paths.eval_metrics(m), fake("eval"))
+        dump(paths.eval_info(m), {
             "model": m, "backend": "onnxruntime", "weights": "random", "weights_source": "random, seed 0",
             "checkpoint_sha256": "c0ffee" * 10 + "abcd", "dataset": "data/sample/imagenet/val",
             "dataset_manifest": "d1a7a5e7" * 8, "git_revision": "abc1234"})
@@ -97,9 +119,15 @@ plots:
 
 
 def params_yaml(version: str, speedup: float) -> str:
-    models = "\n".join(f"  {m}: {{checkpoint: ''}}" for m in MODELS)
-    return (f'toolkit: {{version: "{version}", speedup: {speedup}}}\nbackend: onnxruntime\nmodels:\n{models}\n'
-            "batch_sizes: [1, 8]\nreport: {platforms: [310P, 310, T4]}\n")
+    """A valid params.yaml (omzoo report validates it) plus the fake's own `toolkit.speedup`."""
+    from omzoo import zoo
+
+    pixels = {zoo.get(m).recipe.pixels for m in MODELS}
+    shards = "\n".join(f"  {p}: {{data: data/{p}, labels: data/{p}}}" for p in sorted(pixels))
+    models = "\n".join(f"  {m}: {{checkpoint: '', shards: {zoo.get(m).recipe.pixels}}}" for m in MODELS)
+    return (f'toolkit: {{version: "{version}", speedup: {speedup}}}\nbackend: onnxruntime\nshards:\n{shards}\n'
+            f"models:\n{models}\nbatch_sizes: [1, 8]\ninfer: {{batch_size: 8}}\n"
+            "report: {platforms: [310P, 310, T4]}\n")
 
 
 def pipeline_env(log: Path | None = None) -> dict[str, str]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_matches_keys, onnx_export, ort_run, param_count, randomise_norms
+from archtools import assert_matches_keys, onnx_export, ort_run, param_count, randomise_norms
 from torch import nn
 
 from omzoo.arch.ran import Upsample, ran92_cifar10, rewrite_resize_nearest

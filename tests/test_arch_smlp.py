@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import assert_matches_keys, onnx_export, ort_run, param_count, randomise_norms
+from archtools import assert_matches_keys, onnx_export, ort_run, param_count, randomise_norms
 from torch import nn
 
 from omzoo.arch.smlp import SparseMLPBlock, smlpnet_tiny

@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_matches_keys, onnx_export, ort_run, param_count, randomise_norm
+from archtools import assert_matches_keys, onnx_export, ort_run, param_count, randomise_norm
 from onnx import TensorProto, helper
 from torch import nn
 

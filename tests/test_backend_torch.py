@@ -10,14 +10,13 @@ import pytest
 import torch
 
 from omzoo import zoo
+from omzoo.backends.artefact import compile_artefact, load_compiled
 from omzoo.backends.base import BackendUnavailable, CompileSource, get_backend
 from omzoo.backends.torch import TorchBackend, clear_compiled_cache
-from omzoo.bench import BenchConfig, benchmark, random_input
 from omzoo.checkpoints import CheckpointError, read_checkpoint, save_container
-from omzoo.compile import compile_model, load_compiled
-from omzoo.data.profiles import get_profile, normalize
-from omzoo.export import load_model
-from omzoo.weights import random_checkpoint
+from omzoo.data.recipe import normalize
+from omzoo.measure import BenchConfig, benchmark, random_input
+from omzoo.model import load_model, random_checkpoint
 
 MODEL = "ran92_cifar10"
 BS = 4
@@ -27,7 +26,7 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "model_92_sgd.pkl"
-    random_checkpoint(MODEL, path, seed=0)
+    random_checkpoint(zoo.get(MODEL), path, seed=0)
     return path
 
 
@@ -38,14 +37,13 @@ def pixels() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def reference(checkpoint: Path, pixels: np.ndarray) -> np.ndarray:
-    x = torch.from_numpy(normalize(pixels, get_profile(zoo.get(MODEL).profile)))
+    x = torch.from_numpy(normalize(pixels, zoo.get(MODEL).recipe))
     with torch.inference_mode():
-        return load_model(MODEL, checkpoint)(x).numpy()
+        return load_model(zoo.get(MODEL), checkpoint)(x).numpy()
 
 
 def _compiled(tmp_path: Path, checkpoint: Path, options: dict) -> TorchBackend:
-    params = {"backend": "torch", "torch": options}
-    meta = compile_model(MODEL, BS, tmp_path / "art", params, None, checkpoint)
+    meta = compile_artefact(zoo.get(MODEL), BS, tmp_path / "art", "torch", options, checkpoint=checkpoint)
     assert meta["backend"] == "torch" and meta["toolkit_version"] == torch.__version__
     backend, _ = load_compiled(tmp_path / "art")
     assert isinstance(backend, TorchBackend)
@@ -101,9 +99,8 @@ def test_cuda_without_gpu_is_unavailable(tmp_path, checkpoint, device):
     backend = get_backend("torch", {"device": device})
     with pytest.raises(BackendUnavailable, match="sees no CUDA GPU"):
         backend.compile(CompileSource(spec=zoo.get(MODEL), checkpoint=checkpoint), BS, tmp_path)
-    backend.spec = zoo.get(MODEL)
     with pytest.raises(BackendUnavailable):
-        backend.load(checkpoint, BS)
+        backend.load(checkpoint, BS, zoo.get(MODEL))
     assert TorchBackend({"device": "auto"}).resolve_device().type == "cpu"
 
 
@@ -115,8 +112,8 @@ def test_step_bench_and_describe(tmp_path, checkpoint, pixels):
     metrics = benchmark(backend, BS, cfg)
     assert metrics["iters"] >= 3 and metrics["throughput_compute_ips"] > 0 and metrics["throughput_e2e_ips"] > 0
     info = backend.describe()
-    assert info["backend"] == "torch" and info["torch"] == torch.__version__
-    assert info["precision"] == "fp32" and info["cuda_graphs"] == "0" and info["threads"].startswith("torch=1")
+    assert info["backend"] == "torch" and info["runtime_version"] == torch.__version__
+    assert info["precision"] == "fp32" and info["extra"]["cuda_graphs"] == "0" and info["threads"].startswith("torch=1")
     with pytest.raises(ValueError, match="expected uint8"):
         backend.run(pixels[:2])
     with pytest.raises(TypeError):
@@ -139,7 +136,7 @@ def test_cuda_fp16_graphs_close_to_fp32(tmp_path, checkpoint, pixels, reference,
     overlap = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(top5, ref5, strict=True)])
     assert overlap >= 0.9
     assert backend.step(backend.feed(pixels)) > 0
-    assert backend.describe()["cuda_graphs"] == "1"
+    assert backend.describe()["extra"]["cuda_graphs"] == "1"
     backend.close()
 
 

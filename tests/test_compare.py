@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from dvc_helpers import BASE, HEAD, MODELS, dvc, init_pipeline, omzoo, pipeline_env, run_branch, sh
 
-from omzoo.compare import Row, assert_offline, parse_metrics_diff
+from omzoo.compare import Row, parse_metrics_diff
+from omzoo.plots import assert_offline
 
 Compared = tuple[subprocess.CompletedProcess, Path]  # `omzoo compare` result and its --out directory
 
@@ -154,14 +155,14 @@ def test_revision_without_metrics_is_reported(repo: tuple[Path, dict[str, str]],
 def test_bench_table_and_plots_only(repo: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     """The two workspace modes the Makefile calls (`make bench`, `make plots`)."""
     path, env = repo
-    table = omzoo(path, env, "compare", "--bench-table", "--bs", "8", "--model", "scnet*").stdout
+    table = omzoo(path, env, "report", "--bench-table", "8", "--model", "scnet*").stdout
     assert "scnet50_v1d" in table and "ran92_cifar10" not in table
     # ours 800 img/s at bs8 (workspace = main) against the 310P guide's 2094: ratio 0.38; no T4 figure
     assert re.search(r"\| scnet50_v1d +\| 8 +\| 800\.0 +\| 720\.0 +\| 10\.00 +\| 12\.00 +\| 2094 +\| 0\.38 +\| – ",
                      table), table
-    table = omzoo(path, env, "compare", "--bench-table", "--bs", "1").stdout
+    table = omzoo(path, env, "report", "--bench-table", "1").stdout
     assert "ran92_cifar10" in table and "713.4" in table  # published T4 at bs1
-    r = omzoo(path, env, "compare", "--bench-table", "--bs", "8", "--model", "resnet*", ok=False)
+    r = omzoo(path, env, "report", "--bench-table", "8", "--model", "resnet*", ok=False)
     assert r.returncode == 2 and "no model in params.yaml matches 'resnet*'" in r.stderr
     omzoo(path, env, "compare", "--plots-only", "--out", str(tmp_path / "plots"))
     page = (tmp_path / "plots" / "index.html").read_text()
@@ -175,7 +176,7 @@ def test_report_summary(repo: tuple[Path, dict[str, str]]) -> None:
     text = (path / "reports" / "summary.md").read_text()
     assert text.count("Random weights: accuracy means nothing") >= 1 + len(MODELS)
     assert "## Provenance" in text
-    for fact in ("onnxruntime=8.0 numpy=2.0", "test cpu", "fp32", "abc1234", "c0ffeec0ffeec0ff", "d1a7a5e7d1a7a5e7",
+    for fact in ("onnxruntime=8.0 driver=570.1", "test cpu", "fp32", "abc1234", "c0ffeec0ffeec0ff", "d1a7a5e7d1a7a5e7",
                  "[1, 8] in params; measured [1, 8]", "random, seed 0"):
         assert fact in text, fact
     scnet = text.split("(`scnet50_v1d`)")[1].split("## ")[0]

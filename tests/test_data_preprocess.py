@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -15,12 +14,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from omzoo import cli, zoo
 from omzoo.data import DataError
-from omzoo.data.preprocess import add_arguments, preprocess, run
-from omzoo.data.profiles import PROFILES, load_rgb, normalize, to_pixels
+from omzoo.data.preprocess import preprocess
 from omzoo.data.readers import read_dataset
+from omzoo.data.recipe import load_rgb, normalize, to_pixels
 from omzoo.data.sample import write_sample
-from omzoo.data.shards import ShardSet, ShardWriter, sha256_file
+from omzoo.data.shards import ShardSet
+
+IMAGENET = zoo.get("scnet50_v1d").recipe  # bilinear224 pixels, ImageNet mean/std
+CIFAR = zoo.get("ran92_cifar10").recipe  # cifar32 pixels, x/255 only
+SMLP = zoo.get("smlpnet_tiny").recipe  # bicubic224 pixels
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +42,7 @@ def _image(w: int, h: int, seed: int) -> Image.Image:
 
 def test_preprocess_sample_imagenet(sample: Path, tmp_path: Path):
     data, labels = sample / "imagenet/val", sample / "imagenet/val_label.txt"
-    m = preprocess("bilinear224", data, labels, tmp_path / "out", workers=2, shard_size=10, progress=False)
+    m = preprocess(IMAGENET, data, labels, tmp_path / "out", workers=2, shard_size=10, progress=False)
     assert m["count"] == m["dataset_size"] == 32 and m["n_skipped"] == 0 and m["skipped"] == []
     assert [s["count"] for s in m["shards"]] == [10, 10, 10, 2]
     assert m["pixels"] == "bilinear224" and m["shape"] == [3, 224, 224]
@@ -55,32 +60,32 @@ def test_preprocess_sample_imagenet(sample: Path, tmp_path: Path):
     assert [len(b) for b in batches] == [7, 7, 7, 7, 4]
     allpix = np.concatenate(batches)
     for k in (0, 3, 8, 9, 10, 31):  # includes the grayscale (9th) and CMYK (10th) JPEGs
-        np.testing.assert_array_equal(allpix[k], to_pixels(load_rgb(ds.items[k].path), PROFILES["imagenet"]))
+        np.testing.assert_array_equal(allpix[k], to_pixels(load_rgb(ds.items[k].path), IMAGENET))
     np.testing.assert_array_equal(shards.read(9, 12), allpix[9:12])
 
     # same pixels with one worker in-process, and the same manifest except nothing
-    m1 = preprocess("imagenet", data, labels, tmp_path / "one", workers=1, shard_size=10, progress=False)
+    m1 = preprocess(IMAGENET, data, labels, tmp_path / "one", workers=1, shard_size=10, progress=False)
     assert m1["shards"] == m["shards"] and m1["source_hash"] == m["source_hash"]
-    assert m1["profile"] == "imagenet" and m1["pixels"] == "bilinear224"
+    assert m1["pixels"] == "bilinear224"
 
 
 def test_preprocess_cifar(sample: Path, tmp_path: Path):
-    m = preprocess("cifar32", sample / "cifar-10-batches-py", None, tmp_path / "c", progress=False)
+    m = preprocess(CIFAR, sample / "cifar-10-batches-py", None, tmp_path / "c", progress=False)
     assert m["count"] == 64 and m["shape"] == [3, 32, 32] and m["num_classes"] == 10
     shards = ShardSet(tmp_path / "c")
     ds = read_dataset(sample / "cifar-10-batches-py", None)
     pix = next(shards.iter_batches(100))
     np.testing.assert_array_equal(pix, ds.pixels(np.arange(64)))
-    np.testing.assert_array_equal(normalize(pix, PROFILES["cifar"]), pix.astype(np.float32) / np.float32(255))
-    with pytest.raises(DataError, match="cifar profile"):
-        preprocess("imagenet", sample / "cifar-10-batches-py", None, tmp_path / "x", progress=False)
+    np.testing.assert_array_equal(normalize(pix, CIFAR), pix.astype(np.float32) / np.float32(255))
+    with pytest.raises(DataError, match="use the cifar32 pixels"):
+        preprocess(IMAGENET, sample / "cifar-10-batches-py", None, tmp_path / "x", progress=False)
 
 
 def test_preprocess_model_id_and_unlabelled(tmp_path: Path):
     for k, (w, h) in enumerate([(300, 200), (200, 300)]):
         _image(w, h, k).save(tmp_path / f"im{k}.png")
-    m = preprocess("smlpnet_tiny", tmp_path, None, tmp_path.parent / f"{tmp_path.name}-out", progress=False)
-    assert m["profile"] == "smlp" and m["pixels"] == "bicubic224" and m["labels"] is None
+    m = preprocess(SMLP, tmp_path, None, tmp_path.parent / f"{tmp_path.name}-out", progress=False)
+    assert m["pixels"] == "bicubic224" and m["labels"] is None
     assert ShardSet(tmp_path.parent / f"{tmp_path.name}-out").labels is None
 
 
@@ -127,7 +132,7 @@ def test_bad_inputs_fail_with_one_message(bad_set, tmp_path: Path):
     val, labels, bad = bad_set
     out = tmp_path / "out"
     with pytest.raises(DataError) as info:
-        preprocess("imagenet", val, labels, out, workers=2, progress=False)
+        preprocess(IMAGENET, val, labels, out, workers=2, progress=False)
     msg = str(info.value)
     assert msg.startswith(f"{len(bad)} bad input(s)")
     for name, keyword in bad.items():
@@ -140,17 +145,14 @@ def test_bad_inputs_fail_with_one_message(bad_set, tmp_path: Path):
 
 def test_bad_inputs_cli_exit_2(bad_set, tmp_path: Path, capsys):
     val, labels, _ = bad_set
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args(["--profile", "bilinear224", "--data", str(val), "--labels", str(labels),
-                              "--out", str(tmp_path / "o"), "--quiet", "--workers", "1"])  # fmt: skip
-    assert run(args) == 2
+    assert cli.main(["preprocess", "--pixels", "bilinear224", "--data", str(val), "--labels", str(labels),
+                     "--out", str(tmp_path / "o"), "--quiet", "--workers", "1", "--params", str(PARAMS)]) == 2
     assert "7 bad input(s)" in capsys.readouterr().err
 
 
 def test_skip_bad_lists_and_counts(bad_set, tmp_path: Path):
     val, labels, bad = bad_set
-    m = preprocess("imagenet", val, labels, tmp_path / "out", workers=2, skip_bad=True, shard_size=4, progress=False)
+    m = preprocess(IMAGENET, val, labels, tmp_path / "out", workers=2, skip_bad=True, shard_size=4, progress=False)
     assert {s["name"] for s in m["skipped"]} == set(bad)
     assert m["n_skipped"] == len(bad) == 7 and m["dataset_size"] == 14
     assert m["count"] == m["dataset_size"] - m["n_skipped"] == 7
@@ -162,72 +164,18 @@ def test_skip_bad_lists_and_counts(bad_set, tmp_path: Path):
     pix = np.concatenate(list(shards.iter_batches(3)))
     for k, name in enumerate(shards.names):
         expected = np.asarray(Image.open(val / name).convert("RGB"))  # what every original pipeline decodes
-        np.testing.assert_array_equal(pix[k], to_pixels(Image.fromarray(expected), PROFILES["imagenet"]))
+        np.testing.assert_array_equal(pix[k], to_pixels(Image.fromarray(expected), IMAGENET))
 
 
 def test_empty_or_all_bad_input_fails(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no images found"):
-        preprocess("imagenet", tmp_path / "empty", None, tmp_path / "o1", progress=False)
+        preprocess(IMAGENET, tmp_path / "empty", None, tmp_path / "o1", progress=False)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "a.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(DataError, match=r"every input is bad(.|\n)*a\.jpg"):
-        preprocess("imagenet", tmp_path / "bad", None, tmp_path / "o2", skip_bad=True, progress=False)
+        preprocess(IMAGENET, tmp_path / "bad", None, tmp_path / "o2", skip_bad=True, progress=False)
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
-
-
-def test_skip_bad_cli_flag_forms():
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    base = ["--profile", "cifar32", "--data", "d", "--out", "o"]
-    assert parser.parse_args(base).skip_bad is False
-    assert parser.parse_args([*base, "--skip-bad"]).skip_bad is True
-    assert parser.parse_args([*base, "--skip-bad", "false"]).skip_bad is False  # the dvc.yaml form
-    assert parser.parse_args([*base, "--skip-bad", "True"]).skip_bad is True
-    assert parser.parse_args([*base, "--labels", ""]).labels == ""
-
-
-@pytest.mark.parametrize(("expected", "skips"), [(None, 0), (11, 0), (14, 3), (20, 9)])
-def test_shard_writer_files_equal_np_save(tmp_path: Path, expected, skips):
-    """Streamed shards are byte-identical to np.save of the same images, whatever ``expected`` guessed."""
-    x = np.random.default_rng(0).integers(0, 256, (11, 3, 5, 4), dtype=np.uint8)
-    with ShardWriter(tmp_path, (3, 5, 4), shard_size=4, expected=expected) as w:
-        for k, img in enumerate(x):
-            w.add(img)
-            if k == 8:
-                for _ in range(skips):
-                    w.skip()
-        records = w.finish()
-    assert [r["count"] for r in records] == [4, 4, 3]
-    for r, part in zip(records, (x[:4], x[4:8], x[8:]), strict=True):
-        np.save(tmp_path / "ref.npy", part)
-        assert (tmp_path / r["file"]).read_bytes() == (tmp_path / "ref.npy").read_bytes()
-        assert sha256_file(tmp_path / r["file"]) == r["sha256"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ref.npy", *(r["file"] for r in records)]
-
-
-def test_shard_writer_error_leaves_no_partial_shard(tmp_path: Path):
-    with pytest.raises(RuntimeError), ShardWriter(tmp_path, (3, 2, 2), shard_size=4) as w:
-        for _ in range(6):
-            w.add(np.zeros((3, 2, 2), np.uint8))
-        raise RuntimeError
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["shard-00000.npy"]
-
-
-def test_shardset_errors(sample: Path, tmp_path: Path):
-    with pytest.raises(FileNotFoundError, match="no manifest.json"):
-        ShardSet(tmp_path)
-    out = tmp_path / "out"
-    preprocess("cifar32", sample / "cifar-10-batches-py", None, out, shard_size=30, progress=False)
-    (out / "shard-00001.npy").rename(tmp_path / "moved.npy")
-    with pytest.raises(FileNotFoundError, match="shard-00001.npy"):
-        ShardSet(out)
-    np.save(out / "shard-00001.npy", np.zeros((29, 3, 32, 32), np.uint8))
-    with pytest.raises(ValueError, match="shard-00001.npy"):
-        ShardSet(out)
-    np.save(out / "shard-00001.npy", np.zeros((30, 3, 32, 32), np.uint8))
-    with pytest.raises(ValueError, match="sha256"):
-        ShardSet(out).verify()
 
 
 # --- atomicity -------------------------------------------------------------------------------------------
@@ -243,14 +191,16 @@ def _slow_set(root: Path, n: int = 30) -> Path:
 
 def test_killed_run_leaves_previous_output_untouched(sample: Path, tmp_path: Path):
     out = tmp_path / "out"
-    preprocess("bilinear224", sample / "imagenet/val", sample / "imagenet/val_label.txt", out, progress=False)
+    preprocess(IMAGENET, sample / "imagenet/val", sample / "imagenet/val_label.txt", out, progress=False)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     slow = _slow_set(tmp_path / "slow")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    params = tmp_path / "params.yaml"
+    params.write_text(PARAMS.read_text().replace("shard_size: 2048", "shard_size: 2"))
 
     def cmd(dst: Path) -> list[str]:
-        return [sys.executable, "-m", "omzoo.data.preprocess", "--profile", "bilinear224", "--data", str(slow),
-                "--labels", "", "--out", str(dst), "--workers", "1", "--shard-size", "2", "--quiet"]  # fmt: skip
+        return [sys.executable, "-m", "omzoo.cli", "preprocess", "--pixels", "bilinear224", "--data", str(slow),
+                "--out", str(dst), "--workers", "1", "--quiet", "--params", str(params)]
 
     proc = subprocess.Popen(cmd(out), env=env, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
@@ -279,6 +229,6 @@ def test_killed_run_leaves_previous_output_untouched(sample: Path, tmp_path: Pat
     proc.wait()
     assert not (fresh / "manifest.json").exists()
     # the next successful run replaces the output and removes the dead run's temp dirs
-    m = preprocess("bilinear224", slow, None, out, workers=2, shard_size=16, progress=False)
+    m = preprocess(IMAGENET, slow, None, out, workers=2, shard_size=16, progress=False)
     assert m["count"] == 30 and ShardSet(out).names[0] == "img_000.jpg"
     assert not list(tmp_path.glob("out.tmp-*"))

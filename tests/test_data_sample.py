@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import pickle
 import pickletools
 from pathlib import Path
@@ -10,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from omzoo.data.sample import add_arguments, run, write_sample
+from omzoo import cli
+from omzoo.data.sample import MARKER, write_sample
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -19,11 +19,9 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 def test_sample_is_deterministic(tmp_path: Path):
     write_sample(tmp_path / "a")
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    assert run(parser.parse_args(["--out", str(tmp_path / "b")])) == 0
+    assert cli.main(["sample-data", "--out", str(tmp_path / "b")]) == 0
     a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
-    assert a == b and len(a) == 32 + 1 + 2
+    assert a == b and len(a) == 32 + 1 + 2 + 1 and MARKER in a
     write_sample(tmp_path / "c", seed=1)
     assert _tree(tmp_path / "c") != a
     write_sample(tmp_path / "c", seed=0)  # an existing output is replaced

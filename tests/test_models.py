@@ -12,10 +12,11 @@ import torch
 
 from omzoo import zoo
 from omzoo.checkpoints import CheckpointError, load_strict, save_container
-from omzoo.data.profiles import get_profile, normalize
-from omzoo.export import export_onnx, load_model, ort_logits
+from omzoo.data.recipe import normalize
+from omzoo.export import export_onnx
+from omzoo.model import load_model, random_model
+from omzoo.onnxgraph import ort_logits
 from omzoo.simplify import simplify
-from omzoo.weights import random_model
 
 MODELS = list(zoo.REGISTRY)
 TOL = 1e-3  # MODELS.md §0.4: fp32 parity at logit std 4
@@ -25,12 +26,12 @@ TOL = 1e-3  # MODELS.md §0.4: fp32 parity at logit std 4
 def published(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """(spec, reference model, checkpoint path in the published container, pixels, torch logits)."""
     spec = zoo.get(request.param)
-    model = random_model(spec.id, seed=1)
+    model = random_model(spec, seed=1)
     path = tmp_path_factory.mktemp(spec.id) / spec.checkpoint_file
     save_container(model.state_dict(), path, spec.container)
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(2, *spec.input_size), dtype=np.uint8)
-    x = normalize(pixels, get_profile(spec.profile))
+    x = normalize(pixels, spec.recipe)
     with torch.no_grad():
         logits = model(torch.from_numpy(x)).numpy()
     return spec, model, path, pixels, x, logits
@@ -39,14 +40,14 @@ def published(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 def test_registry_entry_is_complete(published) -> None:
     spec, model, *_ = published
     assert sum(p.numel() for p in model.parameters()) == spec.param_count
-    assert get_profile(spec.profile).shape == spec.input_size
+    assert spec.recipe.shape == spec.input_size
     assert spec.published_accuracy[spec.reference_platform]
     assert all(bs in (1, 4, 8, 16, 32, 64) for table in spec.published_throughput.values() for bs in table)
 
 
 def test_strict_round_trip_gives_identical_logits(published) -> None:
     spec, _, path, _, x, logits = published
-    loaded = load_model(spec.id, path)
+    loaded = load_model(spec, path)
     with torch.no_grad():
         again = loaded(torch.from_numpy(x)).numpy()
     assert 2.0 < logits.std() < 8.0, "random weights should give logits at std ≈ 4"

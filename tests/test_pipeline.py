@@ -111,7 +111,7 @@ def test_metrics_are_numbers_and_marked_random(repo: Path) -> None:
         for path in (repo / f"metrics/bench/{MODEL}-{bs}.json", repo / f"metrics/eval/{MODEL}.json"):
             assert all(isinstance(v, int | float) for v in _leaves(_json(path))), f"non-numbers in {path}"
         info = _json(repo / f"metrics/info/bench/{MODEL}-{bs}.json")
-        assert info["backend"] == "onnxruntime" and info["onnxruntime"]
+        assert info["backend"] == "onnxruntime" and info["runtime"] == "onnxruntime" and info["runtime_version"]
     summary = (repo / "reports/summary.md").read_text()
     assert "Random weights" in summary and "310P img/s" in summary
     assert (repo / "reports/throughput.png").read_bytes()[:4] == b"\x89PNG"

@@ -9,7 +9,6 @@ and legacy (pre-1.6, non-zip) pickles whose storages are tagged `cuda:0`. A wron
 from __future__ import annotations
 
 import argparse
-import hashlib
 import pickle
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -34,14 +33,6 @@ class Loaded:
     state_dict: dict[str, torch.Tensor]
     container: str  # what was found: "state_dict", "dict['state_dict']", "dict['model']"
     weights_only: bool  # whether the safe unpickler sufficed
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _deserialise(path: Path) -> tuple[Any, bool]:

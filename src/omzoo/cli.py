@@ -1,20 +1,24 @@
 """`omzoo <verb>`: one subcommand per pipeline stage (and a few tools), each with its own --help.
 
 Only the chosen verb's module is imported, so `omzoo --help` and light verbs stay fast and a missing
-optional runtime never breaks an unrelated command.
+optional runtime never breaks an unrelated command. A verb module imports library modules only, never another
+verb (tests/test_architecture.py checks it). Any error ends as one line on stderr, never a traceback: a user
+needs the file or key and what is wrong; `OMZOO_TRACEBACK=1` shows the traceback for a bug report.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 
 #: verb -> module; each module has HELP, add_arguments(parser) and run(args)
 VERBS: dict[str, str] = {
-    "sample-data": "omzoo.data.sample",
+    "sample-data": "omzoo.sample_data",
     "weights": "omzoo.weights",
-    "preprocess": "omzoo.data.preprocess",
+    "preprocess": "omzoo.preprocess",
     "export": "omzoo.export",
     "simplify": "omzoo.simplify",
     "compile": "omzoo.compile",
@@ -24,7 +28,7 @@ VERBS: dict[str, str] = {
     "report": "omzoo.report",
     "predict": "omzoo.predict",
     "compare": "omzoo.compare",
-    "models": "omzoo.zoo",
+    "models": "omzoo.models",
 }
 
 
@@ -48,10 +52,26 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(module.run(args) or 0)
-    except (ValueError, FileNotFoundError, BackendUnavailable) as e:
-        # Library errors carry the file and the reason; a traceback adds nothing for a user.
-        print(f"omzoo {verb}: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"omzoo {verb}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, BackendUnavailable) as e:
+        # Library errors carry the file or key and the reason (OSError: the path and e.g. "No space left").
+        _report(verb, "error", str(e) if not isinstance(e, OSError) or e.filename is None else
+                f"{e.filename}: {e.strerror or e}")
         return 2
+    except Exception as e:  # noqa: BLE001 - the last line of defence: still one line, never a traceback
+        _report(verb, "error", f"{type(e).__name__}: {e}")
+        return 1
+
+
+def _report(verb: str, kind: str, message: str) -> None:
+    if os.environ.get("OMZOO_TRACEBACK"):
+        traceback.print_exc()
+    first, *rest = message.strip().splitlines() or [""]
+    print(f"omzoo {verb}: {kind}: {first}", file=sys.stderr)
+    for line in rest:  # multi-line messages (every bad image, an atc log tail) stay readable
+        print(f"  {line}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ truncated target.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -20,13 +21,25 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "NotOurs",
     "atomic_dir",
+    "check_replaceable",
     "atomic_write",
     "remove_stale_temps",
     "save_npy_atomic",
+    "sha256_file",
     "write_bytes_atomic",
     "write_json_atomic",
 ]
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 22) -> str:
+    """Hex sha256 of a file's bytes, read in chunks (checkpoints and shards are hundreds of MB)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 @contextlib.contextmanager
@@ -106,9 +119,29 @@ def glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
+class NotOurs(ValueError):
+    """An output path holds something omzoo did not write; replacing it could destroy the user's files."""
+
+
+def check_replaceable(path: str | os.PathLike[str], marker: str) -> None:
+    """Refuse to replace a non-empty directory (or a file) that lacks ``marker``, the file omzoo writes last
+    into every output directory of that kind (a shard set's manifest, an artefact's meta.json)."""
+    target = Path(path)
+    if target.is_symlink() or not target.exists():
+        return
+    if not target.is_dir():
+        raise NotOurs(f"{target}: exists and is not a directory; refusing to replace it (choose another output)")
+    if any(target.iterdir()) and not (target / marker).is_file():
+        raise NotOurs(f"{target}: not empty and not written by omzoo (no {marker}); refusing to replace it. "
+                      "Choose an output folder that is new, empty or an earlier omzoo output")
+
+
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike[str], marker: str | None = None) -> Iterator[Path]:
     """Yield an empty temporary directory ``<path>.tmp-<pid>``; swap it in for ``path`` on success.
+
+    With ``marker``, an existing ``path`` is replaced only when it is empty or holds that file (see
+    ``check_replaceable``), so an output pointed at the user's own folder fails before anything is written.
 
     A pre-existing ``path`` is replaced only after the body finished without an exception: it is renamed
     to ``<path>.old-<pid>``, the new directory renamed onto ``path``, then the old one deleted. A process
@@ -117,6 +150,8 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     never half-written; the previous output survives as ``.old-<pid>``.
     """
     target = Path(path)
+    if marker is not None:
+        check_replaceable(target, marker)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(target)
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")

@@ -14,25 +14,23 @@ from pathlib import Path
 import numpy as np
 
 from omzoo import zoo
-from omzoo.backends.base import Backend, get_backend
+from omzoo.backends.base import Backend, get_backend, run_shards
 from omzoo.data.preprocess import preprocess
 from omzoo.data.shards import ShardSet
-from omzoo.evaluate import topk, topk_accuracy
-from omzoo.infer import run_shards
 from omzoo.io import save_npy_atomic
+from omzoo.metrics import topk, topk_accuracy
 
 HELP = "classify a folder of images (or a CIFAR-10 batch folder) and write float32 logits in dataset order"
 
 
-def open_backend(model_id: str, checkpoint: Path | None, onnx: Path | None, batch_size: int) -> Backend:
+def open_backend(spec: zoo.ModelSpec, checkpoint: Path | None, onnx: Path | None, batch_size: int) -> Backend:
     if (checkpoint is None) == (onnx is None):
         raise ValueError("give exactly one of --checkpoint and --onnx")
     if onnx is not None:
         backend, artefact = get_backend("onnxruntime"), onnx
     else:
         backend, artefact = get_backend("torch", {"device": "auto", "precision": "fp32"}), checkpoint
-    backend.spec = zoo.get(model_id)
-    backend.load(artefact, batch_size)
+    backend.load(artefact, batch_size, spec)
     return backend
 
 
@@ -41,10 +39,10 @@ def predict(model_id: str, data: Path, labels: Path | None, checkpoint: Path | N
             ) -> tuple[np.ndarray, list[str], np.ndarray | None]:
     """Logits (N×classes float32), image names, and labels (or None) in dataset order."""
     spec = zoo.get(model_id)
-    backend = open_backend(model_id, checkpoint, onnx, batch_size)
+    backend = open_backend(spec, checkpoint, onnx, batch_size)
     try:
         with tempfile.TemporaryDirectory(prefix="omzoo-predict-") as tmp:
-            preprocess(spec.profile, data, labels, Path(tmp) / "shards", workers=workers)
+            preprocess(spec.recipe, data, labels, Path(tmp) / "shards", workers=workers)
             shards = ShardSet(Path(tmp) / "shards")
             logits, _ = run_shards(backend, shards, batch_size)
             return logits, list(shards.names), shards.labels

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from omzoo.export import ort_logits
 from omzoo.io import atomic_write, write_json_atomic
+from omzoo.measure import random_input
+from omzoo.onnxgraph import input_info, ort_logits
 
 HELP = "simplify an ONNX file with onnxsim (batch kept dynamic), reporting node counts"
 
@@ -23,26 +24,25 @@ def simplify(src: Path, out: Path, check_batch: int = 2, seed: int = 0) -> dict[
     import onnx
     import onnxsim
 
+    name, dims, dtype = input_info(src)
     model = onnx.load(str(src))
     before = len(model.graph.node)
-    inp = model.graph.input[0]
-    shape = [d.dim_value or check_batch for d in inp.type.tensor_type.shape.dim]
-    elem = inp.type.tensor_type.elem_type
-    rng = np.random.default_rng(seed)
-    if elem == onnx.TensorProto.UINT8:
-        x = rng.integers(0, 256, size=shape, dtype=np.uint8)
-    else:
-        x = rng.standard_normal(shape).astype(np.float32)
+    shape = [d or check_batch for d in dims]
+    x = random_input(tuple(shape), dtype, seed)
+    reference = ort_logits(src, x)
+    if not np.isfinite(reference).all():
+        raise ValueError(f"{src}: the exported graph gives non-finite outputs (NaN or inf) on random input; "
+                         "check the checkpoint's weights")
     error = ""
     try:
-        simplified, ok = onnxsim.simplify(model, test_input_shapes={inp.name: shape})
+        simplified, ok = onnxsim.simplify(model, test_input_shapes={name: shape})
         if not ok:
             raise RuntimeError("onnxsim's own output check failed")
     except Exception as e:  # noqa: BLE001 - onnxsim fails in many ways (ASCEND.md §8); all mean "use raw"
         simplified, error = model, f"{type(e).__name__}: {e}"
     with atomic_write(out) as tmp:
         onnx.save(simplified, str(tmp))
-    diff = float(np.abs(ort_logits(src, x) - ort_logits(out, x)).max())
+    diff = float(np.abs(reference - ort_logits(out, x)).max())
     return {"nodes_before": before, "nodes_after": len(simplified.graph.node), "simplified": int(not error),
             "max_abs_diff": diff, "error": error}
 

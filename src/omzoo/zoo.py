@@ -1,16 +1,21 @@
 """The model registry: everything omzoo knows about a model, in one entry per model.
 
-A sixth model needs one architecture module under omzoo/arch/ and one `register(ModelSpec(...))` here.
+A sixth model needs one architecture module under omzoo/arch/ and one `register(ModelSpec(...))` here (plus its
+line under `models:` in params.yaml). The entry carries everything model-specific: the architecture factory,
+the published checkpoint's file and container, the input, the preprocessing recipe, the ONNX names the Ascend
+guides used, and the published figures.
 Published figures are copied from the Ascend ModelZoo guides as documented in the spec (MODELS.md);
 throughput tables are img/s by batch size, accuracy tables are percentages.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from omzoo.data.recipe import IMAGENET_MEAN, IMAGENET_STD, Recipe
 
 if TYPE_CHECKING:
     import torch
@@ -28,11 +33,9 @@ class ModelSpec:
     container: str  # one of CONTAINERS: how the published file wraps its state dict
     input_size: tuple[int, int, int]  # C, H, W
     num_classes: int
-    profile: str  # preprocessing profile name (omzoo.data.profiles)
-    dataset: str  # "imagenet" or "cifar10"
+    recipe: Recipe  # decode/resize/crop into uint8 shards, then normalisation at load time
     input_name: str
     output_name: str
-    dynamic_output: bool  # whether the Ascend export marked the output's batch dynamic too
     param_count: int
     macs: float  # multiply-accumulates per image (MODELS.md, FlopCounterMode / 2)
     published_accuracy: dict[str, dict[str, float]]  # platform -> {"top1": .., "top5": ..}
@@ -49,20 +52,41 @@ class ModelSpec:
     def flops(self) -> float:
         return 2.0 * self.macs
 
-    def build(self, **options: Any) -> torch.nn.Module:
-        """Instantiate the architecture in eval mode; unknown options fail loudly in the factory."""
+    def with_options(self, options: dict[str, Any] | None) -> ModelSpec:
+        """This entry with a branch's `models.<id>.options` applied; unknown option names fail by name."""
+        options = dict(options or {})
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            known = ", ".join(sorted(self.options)) or "none"
+            raise ValueError(f"{self.id}: unknown model option(s) {unknown}; this model takes: {known}")
+        return dataclasses.replace(self, options={**self.options, **options}) if options else self
+
+    def build(self) -> torch.nn.Module:
+        """Instantiate the architecture with this entry's options, in eval mode. `arch` names a module under
+        omzoo.arch (`ran:ran92_cifar10`), or any importable module when it holds a dot (`pkg.mod:factory`)."""
         module_name, factory = self.arch.split(":")
-        module = importlib.import_module(f"omzoo.arch.{module_name}")
-        merged = {**self.options, **options}
-        return getattr(module, factory)(**merged).eval()
+        module = importlib.import_module(module_name if "." in module_name else f"omzoo.arch.{module_name}")
+        return getattr(module, factory)(**self.options).eval()
 
 
 REGISTRY: dict[str, ModelSpec] = {}
 
 
+class UnknownModel(ValueError):
+    """A model id that is not in the registry (a ValueError, so the CLI prints it as one line)."""
+
+
 def register(spec: ModelSpec) -> ModelSpec:
+    """Add an entry; its recipe's pixel half must agree with every model that shares its shard set."""
     if spec.container not in CONTAINERS:
         raise ValueError(f"{spec.id}: unknown container {spec.container!r}")
+    if "-" in spec.id:
+        raise ValueError(f"{spec.id}: model ids must not contain '-' (it separates model and batch size)")
+    if spec.recipe.shape != spec.input_size:
+        raise ValueError(f"{spec.id}: recipe gives {spec.recipe.shape} pixels but the input is {spec.input_size}")
+    for other in REGISTRY.values():
+        if other.recipe.pixels == spec.recipe.pixels and not other.recipe.same_pixels(spec.recipe):
+            raise ValueError(f"{spec.id}: recipe {spec.recipe.pixels!r} differs from {other.id}'s pixels of that name")
     REGISTRY[spec.id] = spec
     return spec
 
@@ -71,7 +95,16 @@ def get(model_id: str) -> ModelSpec:
     try:
         return REGISTRY[model_id]
     except KeyError:
-        raise KeyError(f"unknown model {model_id!r}; registered: {', '.join(REGISTRY)}") from None
+        raise UnknownModel(f"unknown model {model_id!r}; registered: {', '.join(REGISTRY)}") from None
+
+
+def pixel_recipe(pixels: str) -> Recipe:
+    """The pixel half of the shard set `pixels` (e.g. bilinear224), from any model that reads it."""
+    for spec in REGISTRY.values():
+        if spec.recipe.pixels == pixels:
+            return spec.recipe
+    known = ", ".join(sorted({s.recipe.pixels for s in REGISTRY.values()}))
+    raise ValueError(f"unknown pixels {pixels!r}: no registered model reads them (known: {known})")
 
 
 register(ModelSpec(
@@ -82,11 +115,9 @@ register(ModelSpec(
     container="state_dict",
     input_size=(3, 224, 224),
     num_classes=1000,
-    profile="imagenet",
-    dataset="imagenet",
+    recipe=Recipe("bilinear224", 224, 256, "bilinear", IMAGENET_MEAN, IMAGENET_STD),  # MODELS.md §1.5, §2.6
     input_name="input",
     output_name="output",
-    dynamic_output=False,
     param_count=25_583_816,
     macs=4.685e9,
     published_accuracy={"310P": {"top1": 80.34}, "upstream": {"top1": 80.47, "top5": 95.32}},
@@ -103,11 +134,9 @@ register(ModelSpec(
     container="state_dict",
     input_size=(3, 224, 224),
     num_classes=1000,
-    profile="imagenet",
-    dataset="imagenet",
+    recipe=Recipe("bilinear224", 224, 256, "bilinear", IMAGENET_MEAN, IMAGENET_STD),  # MODELS.md §1.5, §2.6
     input_name="image",
     output_name="class",
-    dynamic_output=True,
     param_count=48_955_416,
     macs=7.975e9,
     published_accuracy={"310P": {"top1": 78.24}},
@@ -126,11 +155,9 @@ register(ModelSpec(
     container="timm",
     input_size=(3, 224, 224),
     num_classes=1000,
-    profile="tresnet",
-    dataset="imagenet",
+    recipe=Recipe("bilinear224", 224, 256, "bilinear"),  # timm mean 0, std 1: x/255 only (§3.5)
     input_name="image",
     output_name="class",
-    dynamic_output=True,
     param_count=31_389_032,
     macs=5.737e9,
     published_accuracy={"310P": {"top5": 94.43}, "training port": {"top1": 78.72}},
@@ -145,11 +172,9 @@ register(ModelSpec(
     container="spach",
     input_size=(3, 224, 224),
     num_classes=1000,
-    profile="smlp",
-    dataset="imagenet",
+    recipe=Recipe("bicubic224", 224, 256, "bicubic", IMAGENET_MEAN, IMAGENET_STD),  # PIL bicubic (§4.5)
     input_name="input",
     output_name="output",
-    dynamic_output=True,
     param_count=24_123_584,
     macs=4.989e9,
     published_accuracy={"310P": {"top1": 81.25, "top5": 95.49}, "upstream": {"top1": 81.9}},
@@ -168,11 +193,9 @@ register(ModelSpec(
     container="legacy",
     input_size=(3, 32, 32),
     num_classes=10,
-    profile="cifar",
-    dataset="cifar10",
+    recipe=Recipe("cifar32", 32, None, None),  # ToTensor only, 32x32 as stored (§5.6)
     input_name="image",
     output_name="class",
-    dynamic_output=True,
     param_count=19_920_362,
     macs=1.089e9,
     published_accuracy={"310P": {"top1": 95.34}, "310": {"top1": 95.34}, "GPU": {"top1": 95.4}},
@@ -184,22 +207,3 @@ register(ModelSpec(
     options={"nearest_resize": False},
     notes="Ascend's 95.34 % was measured with the nearest-resize rewrite (options.nearest_resize).",
 ))
-
-
-HELP = "list the registered models with their input, checkpoint container and published figures"
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", default="github", help="tabulate table format")
-
-
-def run(args: argparse.Namespace) -> int:
-    from tabulate import tabulate
-
-    rows = [(s.id, s.title, "x".join(map(str, s.input_size)), s.num_classes, s.checkpoint_file, s.container,
-             s.profile, f"{s.param_count:,}", f"{s.flops / 1e9:.2f}",
-             " ".join(f"{p}:{k}={v}" for p, acc in s.published_accuracy.items() for k, v in acc.items()))
-            for s in REGISTRY.values()]
-    print(tabulate(rows, ["id", "model", "input", "classes", "checkpoint", "container", "profile", "params",
-                          "GFLOPs", "published accuracy"], tablefmt=args.format))
-    return 0

@@ -62,7 +62,6 @@ DEFAULTS: dict[str, Any] = {
 _ATC_SUCCESS = "ATC run success"
 _ERROR_CODE = re.compile(r"\bE\d{5}\b")
 _BUS_ID = re.compile(r"^[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:")
-_ARTEFACT = re.compile(r"^(?P<model>.+)_bs(?P<bs>\d+)\.om$")
 
 
 class AtcError(RuntimeError):
@@ -404,10 +403,8 @@ class AclBackend(Backend):
 
         aipp_file = op_file = None
         if self.aipp:
-            from omzoo.data.profiles import get_profile
-
             aipp_file = out_dir / f"{stem}.aipp.cfg"
-            aipp_file.write_text(aipp_config(get_profile(spec.profile), *spec.input_size[1:]), encoding="utf-8")
+            aipp_file.write_text(aipp_config(spec.recipe, *spec.input_size[1:]), encoding="utf-8")
         if spec.op_precision:
             op_file = out_dir / f"{stem}.op_precision.ini"
             op_file.write_text(op_precision_ini(spec.op_precision), encoding="utf-8")
@@ -450,15 +447,11 @@ class AclBackend(Backend):
 
     # ---- run
 
-    def load(self, artefact: Path, batch_size: int) -> None:
+    def load(self, artefact: Path, batch_size: int, spec: zoo.ModelSpec) -> None:
         """Open a session on the .om and settle what run() takes from its input's byte size."""
         acl = _import_aclruntime()
         artefact = Path(artefact)
-        if self.spec is None:  # load_compiled sets it; otherwise the compile() file name says which model
-            match = _ARTEFACT.match(artefact.name)
-            if not match:
-                raise ValueError(f"acl: set backend.spec, or name the artefact <model>_bs<N>.om: {artefact.name}")
-            self.spec = zoo.get(match["model"])
+        self.spec = spec
         self.close()
 
         opts = acl.session_options()
@@ -508,9 +501,9 @@ class AclBackend(Backend):
             raise ValueError(f"acl: feed takes uint8 NCHW pixels, got {pixels.dtype} {pixels.shape}")
         if self._dtype == np.uint8:
             return np.ascontiguousarray(pixels.transpose(0, 2, 3, 1) if self.aipp else pixels)
-        from omzoo.data.profiles import normalize
+        from omzoo.data.recipe import normalize
 
-        return np.ascontiguousarray(normalize(pixels, self.profile))
+        return np.ascontiguousarray(normalize(pixels, self.recipe))
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Host → device copy, one synchronous execute, device → host copy of the first output."""
@@ -536,27 +529,23 @@ class AclBackend(Backend):
         start, end = times[-1]
         return float(end) - float(start)
 
-    def describe(self) -> dict[str, str]:
+    def describe(self) -> dict[str, Any]:
         env = self.environment()
-        info = {
-            "backend": self.name,
-            "cann_version": env["cann_version"],
-            "cann_version_source": env["cann_version_source"],
-            "driver_version": env["driver_version"],
-            "soc_version": str(self.options["soc_version"] or "") or env["soc_version"],
-            "device": f"npu:{self.device_id}",
-            "precision": str(self.options["precision_mode"] or "force_fp16 (atc default)"),
-            "precision_mode": str(self.options["precision_mode"] or "atc default"),
-            "aipp": str(int(self.aipp)),
-            "output_type": str(self.options["output_type"] or "atc default"),
-            "compute_interval": "exec_time_list end-start: host clock around one synchronous aclmdlExecute",
-        }
+        wheels = {}
         for wheel in ("aclruntime", "ais_bench"):
             try:
-                info[f"{wheel}_version"] = metadata.version(wheel)
+                wheels[f"{wheel}_version"] = metadata.version(wheel)
             except metadata.PackageNotFoundError:
-                info[f"{wheel}_version"] = UNKNOWN
-        return info
+                wheels[f"{wheel}_version"] = UNKNOWN
+        soc = str(self.options["soc_version"] or "") or env["soc_version"]
+        return self.described(
+            runtime="CANN", runtime_version=env["cann_version"], device=f"npu:{self.device_id} {soc}",
+            precision=str(self.options["precision_mode"] or "force_fp16 (atc default)"), threads="",
+            cann_version_source=env["cann_version_source"], driver_version=env["driver_version"],
+            soc_version=soc, aipp=str(int(self.aipp)),
+            output_type=str(self.options["output_type"] or "atc default"),
+            compute_interval="exec_time_list end-start: host clock around one synchronous aclmdlExecute",
+            **wheels)
 
     def close(self) -> None:
         """Unload the model (aclruntime 2024+); aclFinalize itself runs once, at process exit."""

@@ -2,7 +2,9 @@
 
 A backend turns a model (its ONNX file, or its checkpoint) into a compiled artefact for one batch size,
 loads that artefact, and runs host batches through it. Concrete backends live in their own modules and
-are imported only when asked for, so a missing runtime never breaks the others.
+are imported only when asked for, so a missing runtime never breaks the others. A new backend is one module
+and one line in `_BACKENDS`: stages, bench and report only ever call this interface, and `describe()` has
+the same keys for every backend.
 """
 
 from __future__ import annotations
@@ -10,19 +12,28 @@ from __future__ import annotations
 import importlib
 import time
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from omzoo.data.recipe import Recipe
 from omzoo.zoo import ModelSpec
+
+if TYPE_CHECKING:
+    from omzoo.data.shards import ShardSet
 
 _BACKENDS = {
     "onnxruntime": ("omzoo.backends.onnxruntime", "OrtBackend"),
     "torch": ("omzoo.backends.torch", "TorchBackend"),
     "acl": ("omzoo.backends.acl", "AclBackend"),
 }
+
+
+#: What describe() returns, for every backend: the provenance bench and report show without naming a backend.
+DESCRIBE_KEYS = ("backend", "runtime", "runtime_version", "device", "precision", "threads", "extra")
 
 
 class BackendUnavailable(RuntimeError):
@@ -33,7 +44,7 @@ class BackendUnavailable(RuntimeError):
 class CompileSource:
     """Everything a backend may compile from. Backends take what they need and ignore the rest."""
 
-    spec: ModelSpec
+    spec: ModelSpec  # with the branch's model options applied
     onnx: Path | None = None  # the exported (and simplified) graph; float32 or uint8 input
     checkpoint: Path | None = None  # published-container checkpoint (torch backend)
     options: dict[str, Any] = field(default_factory=dict)  # this backend's params section
@@ -46,15 +57,15 @@ class Backend(ABC):
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = dict(options or {})
-        #: the registry entry of the loaded artefact (set by omzoo.compile.load_compiled before load())
+        #: the registry entry of the loaded artefact, options applied (given to load())
         self.spec: ModelSpec | None = None
 
     @property
-    def profile(self):
-        """The preprocessing profile of the loaded model: how feed() turns pixels into inputs."""
-        from omzoo.data.profiles import get_profile
-
-        return get_profile(self.spec.profile)
+    def recipe(self) -> Recipe:
+        """The loaded model's preprocessing recipe: how feed() turns pixels into inputs."""
+        if self.spec is None:
+            raise RuntimeError(f"{self.name}: load() first")
+        return self.spec.recipe
 
     @abstractmethod
     def toolkit_version(self) -> str:
@@ -65,8 +76,8 @@ class Backend(ABC):
         """Write the compiled artefact for `batch_size` into `out_dir`; return its main file."""
 
     @abstractmethod
-    def load(self, artefact: Path, batch_size: int) -> None:
-        """Load a compiled artefact for running batches of `batch_size`."""
+    def load(self, artefact: Path, batch_size: int, spec: ModelSpec) -> None:
+        """Load a compiled artefact of model `spec` for running batches of `batch_size`."""
 
     @abstractmethod
     def input_spec(self) -> tuple[tuple[int, ...], np.dtype]:
@@ -91,8 +102,14 @@ class Backend(ABC):
         return (time.perf_counter() - t) * 1e3
 
     @abstractmethod
-    def describe(self) -> dict[str, str]:
-        """Provenance strings: backend, runtime versions, device, precision, threads."""
+    def describe(self) -> dict[str, Any]:
+        """Provenance with exactly DESCRIBE_KEYS (build it with `described`); backend-specific strings in extra."""
+
+    def described(self, *, runtime: str, runtime_version: str, device: str, precision: str, threads: str,
+                  **extra: str) -> dict[str, Any]:
+        """describe()'s fixed shape: the common fields, everything else under `extra` as strings."""
+        return {"backend": self.name, "runtime": runtime, "runtime_version": runtime_version, "device": device,
+                "precision": precision, "threads": threads, "extra": {k: str(v) for k, v in extra.items()}}
 
     def close(self) -> None:  # noqa: B027 - optional hook; most runtimes free on garbage collection
         """Release device resources."""
@@ -126,3 +143,35 @@ def pad_batch(x: np.ndarray, batch_size: int) -> tuple[np.ndarray, int]:
         raise ValueError("cannot pad an empty batch")
     pad = np.repeat(x[-1:], batch_size - n, axis=0)
     return np.concatenate([x, pad], axis=0), n
+
+
+def run_shards(backend: Backend, shards: ShardSet, batch_size: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Logits for every image of `shards`, in dataset order, plus timing of the loop (images/s, run-only time).
+
+    The last short batch is padded and its padded rows dropped, so every image is scored exactly once (never the
+    sMLP guide's truncation). While the backend runs batch k, batch k+1 is read and fed on a second thread.
+    """
+    def prepare(pixels: np.ndarray) -> tuple[np.ndarray, int]:
+        padded, n = pad_batch(pixels, batch_size)
+        return backend.feed(padded), n
+
+    outputs: list[np.ndarray] = []
+    run_s = 0.0
+    batches = shards.iter_batches(batch_size)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = next((pool.submit(prepare, b) for b in batches), None)
+        while pending is not None:
+            x, n = pending.result()
+            pending = next((pool.submit(prepare, b) for b in batches), None)
+            t = time.perf_counter()
+            out = backend.run(x)
+            run_s += time.perf_counter() - t
+            outputs.append(np.asarray(out, dtype=np.float32)[:n])
+    wall_s = time.perf_counter() - start
+    logits = np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
+    if logits.shape[0] != len(shards):
+        raise RuntimeError(f"{shards.root}: scored {logits.shape[0]} images of {len(shards)}")
+    timing = {"n_images": len(shards), "batch_size": batch_size, "wall_s": wall_s, "run_s": run_s,
+              "throughput_ips": len(shards) / wall_s if wall_s > 0 else 0.0}
+    return logits, timing

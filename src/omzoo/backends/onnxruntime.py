@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 
 from omzoo.backends.base import Backend, BackendUnavailable, CompileSource
+from omzoo.data.recipe import normalize
 from omzoo.provenance import cpu_model
+from omzoo.zoo import ModelSpec
 
 _LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
            "all": "ORT_ENABLE_ALL"}
@@ -84,7 +86,8 @@ class OrtBackend(Backend):
         fixed.unlink()
         return artefact
 
-    def load(self, artefact: Path, batch_size: int) -> None:
+    def load(self, artefact: Path, batch_size: int, spec: ModelSpec) -> None:
+        self.spec = spec
         so = self._session_options(self.options.get("level", "all"))
         self.session = _ort().InferenceSession(str(artefact), so, providers=self.providers())
         inp = self.session.get_inputs()[0]
@@ -98,9 +101,7 @@ class OrtBackend(Backend):
     def feed(self, pixels: np.ndarray) -> np.ndarray:
         if self._dtype == np.uint8:
             return np.ascontiguousarray(pixels)
-        from omzoo.data.profiles import normalize
-
-        return normalize(pixels, self.profile)
+        return normalize(pixels, self.recipe)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self._input_name: batch})[0]
@@ -108,17 +109,13 @@ class OrtBackend(Backend):
     def toolkit_version(self) -> str:
         return _ort().__version__
 
-    def describe(self) -> dict[str, str]:
+    def describe(self) -> dict[str, Any]:
         ort = _ort()
         providers = self.session.get_providers() if self.session else self.providers()
         accelerated = providers[0] in _ACCELERATED
-        return {
-            "backend": self.name,
-            "onnxruntime": ort.__version__,
-            "providers": ",".join(providers),
-            "device": (f"{ort.get_device()} ({providers[0]})" if accelerated else cpu_model()),
-            "precision": "fp32",
-            "threads": f"intra_op={self.threads()} inter_op=1",
-            "graph_optimization": self.options.get("level", "all"),
-            "compute_interval": "session.run wall time (host arrays in and out)",
-        }
+        return self.described(
+            runtime="onnxruntime", runtime_version=ort.__version__,
+            device=f"{ort.get_device()} ({providers[0]})" if accelerated else cpu_model(),
+            precision="fp32", threads=f"intra_op={self.threads()} inter_op=1",
+            providers=",".join(providers), graph_optimization=self.options.get("level", "all"),
+            compute_interval="session.run wall time (host arrays in and out)")

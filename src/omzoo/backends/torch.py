@@ -2,7 +2,7 @@
 
 compile = a hardlink (or copy) of the checkpoint, loaded strictly once to fail early, so the bench stage
 measures exactly the weights that were evaluated (BENCHMARKING.md R5). Everything device-specific happens in
-load(): the model takes raw uint8 NCHW pixels (omzoo.export.PixelInput: /255 and mean/std in float32 on the
+load(): the model takes raw uint8 NCHW pixels (omzoo.model.PixelInput: /255 and mean/std in float32 on the
 device, a quarter of float32's host→device bytes), then casts to the working precision and layout.
 
 Options (params.yaml `torch:`):
@@ -31,6 +31,7 @@ import numpy as np
 
 from omzoo.backends.base import Backend, BackendUnavailable, CompileSource
 from omzoo.provenance import cpu_model, nvidia_smi
+from omzoo.zoo import ModelSpec
 
 if TYPE_CHECKING:
     import torch
@@ -135,12 +136,12 @@ class TorchBackend(Backend):
 
     # -- compile / load ------------------------------------------------------------------------------------
     def compile(self, src: CompileSource, batch_size: int, out_dir: Path) -> Path:
-        from omzoo.export import load_model
+        from omzoo.model import load_model
 
         if src.checkpoint is None:
             raise ValueError("the torch backend compiles from a checkpoint; none was given")
         self.resolve_device()  # an impossible configuration fails at compile, not three stages later
-        load_model(src.spec.id, src.checkpoint)  # strict: a wrong file fails here, with the loader's message
+        load_model(src.spec, src.checkpoint)  # strict: a wrong file fails here, with the loader's message
         out_dir.mkdir(parents=True, exist_ok=True)
         artefact = out_dir / "model.pth"
         if artefact.exists() or artefact.is_symlink():
@@ -153,7 +154,8 @@ class TorchBackend(Backend):
 
     def _cache_key(self, artefact: Path, dev: torch.device) -> tuple:
         st = artefact.stat()  # hardlinks of one checkpoint share (st_dev, st_ino)
-        return (self.spec.id, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, str(dev),
+        return (self.spec.id, tuple(sorted((k, str(v)) for k, v in self.spec.options.items())), st.st_dev, st.st_ino,
+                st.st_size, st.st_mtime_ns, str(dev),
                 tuple(sorted((k, str(v)) for k, v in self.opts.items())))
 
     def _compile(self, module: torch.nn.Module) -> torch.nn.Module:
@@ -167,19 +169,18 @@ class TorchBackend(Backend):
     def _build(self, artefact: Path, dev: torch.device) -> torch.nn.Module:
         """The checkpoint's model, strictly loaded, behind uint8 normalisation, cast and moved to `dev`."""
         torch = _torch()
-        from omzoo.export import PixelInput, load_model
+        from omzoo.model import PixelInput, load_model
 
         dtype = torch.float16 if self.opts["precision"] == "fp16" else torch.float32
         channels_last = bool(self.opts["channels_last"])
-        model = load_model(self.spec.id, artefact).to(dtype)
+        model = load_model(self.spec, artefact).to(dtype)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
-        profile = self.profile
-        return PixelInput(_cast_module(model, dtype, channels_last), profile.mean, profile.std).eval().to(dev)
+        recipe = self.recipe
+        return PixelInput(_cast_module(model, dtype, channels_last), recipe.mean, recipe.std).eval().to(dev)
 
-    def load(self, artefact: Path, batch_size: int) -> None:
-        if self.spec is None:
-            raise ValueError("torch backend: set .spec (omzoo.compile.load_compiled does) before load()")
+    def load(self, artefact: Path, batch_size: int, spec: ModelSpec) -> None:
+        self.spec = spec
         torch = _torch()
         t0 = time.perf_counter()
         dev = self.resolve_device()
@@ -282,28 +283,26 @@ class TorchBackend(Backend):
     def toolkit_version(self) -> str:
         return _torch().__version__
 
-    def describe(self) -> dict[str, str]:
+    def describe(self) -> dict[str, Any]:
         torch = _torch()
         dev = self.device or self.resolve_device()
         cuda = dev.type == "cuda"
         compiled = (f"{self.opts['compile_mode']} freezing={int(bool(self.opts['freezing']))} "
                     f"dynamic_batch={int(bool(self.opts['dynamic']))}") if self.opts["compile"] else "off"
-        return {
-            "backend": self.name,
-            "torch": torch.__version__,
-            "cuda": str(torch.version.cuda or ""),
-            "cudnn": str(torch.backends.cudnn.version() or "") if cuda else "",
-            "device": f"{torch.cuda.get_device_name(dev)} ({dev})" if cuda else cpu_model(),
-            "driver": _driver_version() if cuda else "",
-            "precision": str(self.opts["precision"]) + (" tf32" if cuda and self.opts["tf32"] else ""),
-            "channels_last": str(int(bool(self.opts["channels_last"]))),
-            "compile": compiled,
-            "cuda_graphs": str(int(self._graph is not None if self._fn is not None else self._use_graphs(dev))),
-            "threads": f"torch={torch.get_num_threads()} interop={torch.get_num_interop_threads()}",
-            "input": "uint8 NCHW pixels; /255 and mean/std in float32 on the device",
-            "compute_interval": ("CUDA events around the model on a device-resident input" if cuda
-                                 else "perf_counter around the model call"),
-        }
+        return self.described(
+            runtime="torch", runtime_version=torch.__version__,
+            device=f"{torch.cuda.get_device_name(dev)} ({dev})" if cuda else cpu_model(),
+            precision=str(self.opts["precision"]) + (" tf32" if cuda and self.opts["tf32"] else ""),
+            threads=f"torch={torch.get_num_threads()} interop={torch.get_num_interop_threads()}",
+            cuda=str(torch.version.cuda or ""),
+            cudnn=str(torch.backends.cudnn.version() or "") if cuda else "",
+            driver=_driver_version() if cuda else "",
+            channels_last=str(int(bool(self.opts["channels_last"]))),
+            compile=compiled,
+            cuda_graphs=str(int(self._graph is not None if self._fn is not None else self._use_graphs(dev))),
+            input="uint8 NCHW pixels; /255 and mean/std in float32 on the device",
+            compute_interval=("CUDA events around the model on a device-resident input" if cuda
+                              else "perf_counter around the model call"))
 
     def close(self) -> None:
         self._graph = self._out = self._x = self._fn = None

@@ -1,4 +1,4 @@
-"""``omzoo preprocess``: decode, resize and centre-crop a dataset once into uint8 shards.
+"""Decode, resize and centre-crop a dataset once into uint8 shards (the `preprocess` verb and `predict` use it).
 
 The expensive part of evaluation input (JPEG decode + resize) runs once per pixel recipe, in parallel
 worker processes, and its result is stored as uint8 -- 1/4 of the guides' float32 ``.bin`` files, in a
@@ -16,7 +16,6 @@ never leaves a complete-looking manifest and never damages a previous complete o
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import multiprocessing
 import os
@@ -29,14 +28,12 @@ import numpy as np
 from tqdm import tqdm
 
 from omzoo.data import DataError
-from omzoo.data.profiles import Profile, get_profile, load_rgb, to_pixels
 from omzoo.data.readers import IMG_EXTENSIONS, Dataset, Item, read_dataset
-from omzoo.data.shards import DEFAULT_SHARD_SIZE, FORMAT, ShardWriter, write_manifest
+from omzoo.data.recipe import Recipe, load_rgb, to_pixels
+from omzoo.data.shards import DEFAULT_SHARD_SIZE, FORMAT, MANIFEST, ShardWriter, write_manifest
 from omzoo.io import atomic_dir
 
-__all__ = ["HELP", "DataError", "add_arguments", "available_cpus", "preprocess", "run"]
-
-HELP = "decode, resize and centre-crop a dataset into uint8 NCHW shards + manifest.json"
+__all__ = ["DataError", "available_cpus", "preprocess"]
 
 SOURCE_HASH_FIELDS = "sha256 of sorted (relative path, byte size) of every source file + sha256 of the labels file"
 
@@ -51,19 +48,19 @@ def available_cpus() -> int:
 
 # --- worker side ---------------------------------------------------------------------------------------
 
-_PROFILE: Profile | None = None
+_RECIPE: Recipe | None = None
 
 
-def _init_worker(profile: Profile) -> None:
-    global _PROFILE
-    _PROFILE = profile
+def _init_worker(recipe: Recipe) -> None:
+    global _RECIPE
+    _RECIPE = recipe
 
 
 def _pixels_or_reason(path: Path) -> np.ndarray | str:
     """uint8 CHW pixels of one file, or the reason it failed (a string: exceptions do not cross processes well)."""
-    assert _PROFILE is not None
+    assert _RECIPE is not None
     try:
-        return to_pixels(load_rgb(path), _PROFILE)
+        return to_pixels(load_rgb(path), _RECIPE)
     except DataError as exc:
         msg = str(exc)
         prefix = f"{path}: "
@@ -72,14 +69,14 @@ def _pixels_or_reason(path: Path) -> np.ndarray | str:
         return f"{type(exc).__name__}: {exc}"
 
 
-def _in_process(paths: list[Path], profile: Profile) -> Iterator[np.ndarray | str]:
-    _init_worker(profile)
+def _in_process(paths: list[Path], recipe: Recipe) -> Iterator[np.ndarray | str]:
+    _init_worker(recipe)
     for p in paths:
         yield _pixels_or_reason(p)
 
 
 @contextlib.contextmanager
-def _image_results(items: list[Item], profile: Profile, workers: int) -> Iterator[Iterator[np.ndarray | str]]:
+def _image_results(items: list[Item], recipe: Recipe, workers: int) -> Iterator[Iterator[np.ndarray | str]]:
     """Yields an iterator of results in item order; ``workers <= 1`` decodes in this process.
 
     A context manager so the pool exists before the progress bar's monitor thread (forking a
@@ -87,21 +84,31 @@ def _image_results(items: list[Item], profile: Profile, workers: int) -> Iterato
     """
     paths = [it.path for it in items]
     if workers <= 1 or len(items) <= 1:
-        yield _in_process(paths, profile)  # type: ignore[arg-type]
+        yield _in_process(paths, recipe)  # type: ignore[arg-type]
         return
     workers = min(workers, len(items))
     # Chunks amortise IPC without starving a worker at the end: ~16 chunks per worker, at most 32 items.
     chunksize = max(1, min(32, len(items) // (workers * 16)))
-    with multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(profile,)) as pool:
+    with multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(recipe,)) as pool:
         yield pool.imap(_pixels_or_reason, paths, chunksize=chunksize)  # imap keeps the input order
 
 
-def _check_compatible(ds: Dataset, profile: Profile) -> None:
-    if ds.kind == "cifar10" and (profile.resize is not None or profile.size != 32):
+def _check_compatible(ds: Dataset, recipe: Recipe) -> None:
+    if ds.kind == "cifar10" and (recipe.resize is not None or recipe.size != 32):
         raise DataError(
-            f"{ds.root}: CIFAR-10 rows are 32x32 as stored; profile {profile.name!r} resizes to "
-            f"{profile.resize} and crops {profile.size} -- use the cifar profile"
+            f"{ds.root}: CIFAR-10 rows are 32x32 as stored; recipe {recipe.pixels!r} resizes to "
+            f"{recipe.resize} and crops {recipe.size} -- use the cifar32 pixels"
         )
+
+
+def _check_out(out: Path, data: Path, labels: Path | None) -> None:
+    """The output must not be, contain or sit inside an input: replacing it would delete the dataset."""
+    o = out.resolve()
+    for src in filter(None, (data, labels)):
+        s = src.resolve()
+        if o == s or o in s.parents or s in o.parents:
+            raise DataError(f"{out}: the output folder would contain, equal or sit inside the input {src}; "
+                            "choose an output outside the dataset")
 
 
 def _format_problems(problems: list[tuple[str, str]], data: Path) -> str:
@@ -112,7 +119,7 @@ def _format_problems(problems: list[tuple[str, str]], data: Path) -> str:
 
 
 def preprocess(
-    profile: str,
+    recipe: Recipe,
     data: Path,
     labels: Path | None,
     out: Path,
@@ -121,32 +128,35 @@ def preprocess(
     shard_size: int = DEFAULT_SHARD_SIZE,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Preprocess ``data`` (+ ``labels``) with ``profile`` into shards under ``out``; return the manifest.
+    """Preprocess ``data`` (+ ``labels``) with ``recipe``'s pixel half into shards under ``out``; return the manifest.
 
-    ``profile`` is a profile name, a pixels name or a model id (only its pixel recipe is used here).
+    ``out`` is replaced on success only, and only when it is empty or an earlier shard set (it holds a manifest).
     ``workers``: processes decoding in parallel; None or 0 = one per available CPU, 1 = in this process.
     Raises :class:`DataError` listing every bad input unless ``skip_bad``.
     """
-    prof = get_profile(profile)
     data = Path(data)
     labels = Path(labels) if labels not in (None, "") else None
     out = Path(out)
+    _check_out(out, data, labels)
     if workers is None or workers <= 0:
         workers = available_cpus()
 
     ds = read_dataset(data, labels)
-    _check_compatible(ds, prof)
+    _check_compatible(ds, recipe)
     if ds.size == 0:
         raise DataError(f"{data}: no images found (extensions: {', '.join(IMG_EXTENSIONS)})")
     problems: list[tuple[str, str]] = list(ds.problems)
 
-    with atomic_dir(out) as tmp, ShardWriter(tmp, prof.shape, shard_size, expected=len(ds.items)) as writer:
+    with (
+        atomic_dir(out, marker=MANIFEST) as tmp,
+        ShardWriter(tmp, recipe.shape, shard_size, expected=len(ds.items)) as writer,
+    ):
         names: list[str] = []
         item_labels: list[int | None] = []
         n_workers = 1 if ds.kind == "cifar10" else workers  # CIFAR rows need no decoding
         with (
-            _image_results(ds.items, prof, n_workers) as decoded,  # the pool starts before tqdm's thread
-            tqdm(total=len(ds.items), desc=f"preprocess {prof.pixels}", unit="img", file=sys.stderr,
+            _image_results(ds.items, recipe, n_workers) as decoded,  # the pool starts before tqdm's thread
+            tqdm(total=len(ds.items), desc=f"preprocess {recipe.pixels}", unit="img", file=sys.stderr,
                  disable=not progress, dynamic_ncols=True) as bar,
         ):  # fmt: skip
             if ds.kind == "cifar10":
@@ -175,10 +185,9 @@ def preprocess(
         shards = writer.finish()
         manifest: dict[str, Any] = {
             "format": FORMAT,
-            "pixels": prof.pixels,
-            "profile": prof.name,
-            "recipe": {"resize": prof.resize, "size": prof.size, "interpolation": prof.interpolation},
-            "shape": list(prof.shape),
+            "pixels": recipe.pixels,
+            "recipe": {"resize": recipe.resize, "size": recipe.size, "interpolation": recipe.interpolation},
+            "shape": list(recipe.shape),
             "count": writer.count,
             "dataset_size": ds.size,
             "n_skipped": len(problems),
@@ -196,63 +205,3 @@ def preprocess(
         assert manifest["count"] == manifest["dataset_size"] - manifest["n_skipped"]
         write_manifest(tmp, manifest)  # last: its presence marks the directory complete
     return manifest
-
-
-# --- CLI -----------------------------------------------------------------------------------------------
-
-
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off", ""):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", required=True,
-                        help="profile (imagenet, tresnet, smlp, cifar), pixels name (bilinear224, bicubic224, "
-                             "cifar32) or model id")  # fmt: skip
-    parser.add_argument(
-        "--data",
-        type=Path,
-        required=True,
-        help="image folder (flat or ImageFolder), CIFAR-10 python folder, or one image",
-    )
-    parser.add_argument("--labels", default=None, help='val_label.txt for a flat folder; "" = none')
-    parser.add_argument("--out", type=Path, required=True, help="output shard directory (replaced on success)")
-    parser.add_argument("--workers", type=int, default=None, help="decoder processes; 0 = one per core (default)")
-    parser.add_argument(
-        "--skip-bad",
-        type=_bool,
-        nargs="?",
-        const=True,
-        default=False,
-        metavar="BOOL",
-        help="skip bad inputs and list them in the manifest instead of failing",
-    )
-    parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="images per shard file")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        m = preprocess(args.profile, args.data, args.labels or None, args.out, workers=args.workers,
-                       skip_bad=args.skip_bad, shard_size=args.shard_size, progress=not args.quiet)  # fmt: skip
-    except (DataError, KeyError) as exc:
-        print(f"omzoo preprocess: error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
-        return 2
-    skipped = f", {m['n_skipped']} skipped" if m["n_skipped"] else ""
-    print(f"{m['count']} images{skipped} -> {args.out} ({len(m['shards'])} shards, {m['pixels']})", file=sys.stderr)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m omzoo.data.preprocess", description=HELP)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,14 +9,16 @@
   cPickle wrote the real files (protocol 2, keys and strings as ``SHORT_BINSTRING``), so both
   ``encoding="bytes"`` and ``encoding="latin1"`` load them.
 
+- ``out/SAMPLE.json``: the seed; it marks the folder as omzoo's, so a later run may replace it and nothing
+  else (an ``--out`` pointing at the user's own folder is refused).
+
 Same seed → same bytes (seeded numpy, fixed JPEG settings, a hand-written pickle stream).
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import struct
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,9 @@ from PIL import Image, ImageDraw
 
 from omzoo.io import atomic_dir
 
-__all__ = ["HELP", "add_arguments", "run", "write_sample", "py2_pickle", "CIFAR_LABEL_NAMES", "IMAGE_SIZES"]
+__all__ = ["CIFAR_LABEL_NAMES", "IMAGE_SIZES", "MARKER", "py2_pickle", "write_sample"]
 
-HELP = "write deterministic sample data (ImageNet-style JPEGs + labels, a CIFAR-10 python batch)"
+MARKER = "SAMPLE.json"
 
 CIFAR_LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -197,28 +199,8 @@ def _write_cifar(root: Path, rng: np.random.Generator, n: int = 64) -> None:
 def write_sample(out: Path, seed: int = 0) -> None:
     """Write the sample set under ``out`` (replaced atomically: built in a temp dir, then swapped in)."""
     out = Path(out)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, marker=MARKER) as tmp:
         rng = np.random.default_rng(seed)
         _write_imagenet(tmp / "imagenet", rng)
         _write_cifar(tmp / "cifar-10-batches-py", rng)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("data/sample"), help="output folder (default data/sample)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-
-
-def run(args: argparse.Namespace) -> int:
-    write_sample(args.out, seed=args.seed)
-    print(f"wrote sample data to {args.out}", file=sys.stderr)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m omzoo.data.sample", description=HELP)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        (tmp / MARKER).write_text(json.dumps({"written_by": "omzoo sample-data", "seed": seed}) + "\n")

@@ -31,21 +31,13 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from omzoo.io import write_json_atomic
+from omzoo.io import sha256_file, write_json_atomic
 
-__all__ = ["FORMAT", "MANIFEST", "ShardSet", "ShardWriter", "sha256_file", "write_manifest"]
+__all__ = ["FORMAT", "MANIFEST", "ShardSet", "ShardWriter", "write_manifest"]
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 DEFAULT_SHARD_SIZE = 2048
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 class _HashingWriter:

@@ -1,6 +1,6 @@
 """Benchmark: omzoo's sharded uint8 preprocess vs the Ascend guides' one-float32-.bin-per-image baseline.
 
-    .venv/bin/python bench/bench_preprocess.py [--n 200] [--workers N] [--dir CACHE]
+    .venv/bin/python benchmarks/bench_preprocess.py [--n 200] [--workers N] [--dir CACHE]
 
 Generates (or reuses) N JPEGs of ImageNet-like sizes, warms the page cache, then on the same images:
 - **baseline**: what the guides' preprocess scripts do -- one process; per image PIL open + ``convert('RGB')``
@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from omzoo import zoo
 from omzoo.data.preprocess import available_cpus, preprocess
-from omzoo.data.profiles import IMAGENET_MEAN, IMAGENET_STD, PROFILES, normalize
+from omzoo.data.recipe import IMAGENET_MEAN, IMAGENET_STD, normalize
 from omzoo.data.shards import ShardSet
 
 # Common ILSVRC2012 val sizes (most are 500 px on the long side), weighted by rough frequency.
@@ -114,13 +115,13 @@ def main(argv: list[str] | None = None) -> int:
             baseline(src, work / "baseline")
             t_base, c_base = min(t_base, time.perf_counter() - t), min(c_base, _cpu() - c)
             t, c = time.perf_counter(), _cpu()
-            preprocess("imagenet", src, None, work / "omzoo", workers=args.workers, progress=False)
+            preprocess(zoo.get("scnet50_v1d").recipe, src, None, work / "omzoo", workers=args.workers, progress=False)
             t_ours, c_ours = min(t_ours, time.perf_counter() - t), min(c_ours, _cpu() - c)
 
         shards = ShardSet(work / "omzoo")
         k = 0
         for batch in shards.iter_batches(64):  # bit-exactness check: normalised shards == baseline .bin files
-            for x in normalize(batch, PROFILES["imagenet"]):
+            for x in normalize(batch, zoo.get("scnet50_v1d").recipe):
                 ref = np.fromfile(work / "baseline" / (shards.names[k].split(".")[0] + ".bin"), dtype=np.float32)
                 if not np.array_equal(x.reshape(-1), ref):
                     raise SystemExit(f"MISMATCH at {shards.names[k]}")

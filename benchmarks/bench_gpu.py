@@ -1,9 +1,9 @@
 """Benchmark: omzoo's torch backend vs plain eager fp16 and a torch.compile + channels_last + CUDA graphs baseline.
 
-    PYTHONPATH=src python3 bench/bench_gpu.py [--models a,b] [--batch-sizes 1,8,32,64,128,256] [--min-s 1]
+    PYTHONPATH=src python3 benchmarks/bench_gpu.py [--models a,b] [--batch-sizes 1,8,32,64,128,256] [--min-s 1]
                                               [--json OUT] [--budget-s S] [--c-options JSON]
 
-All five registry models with seeded random weights (omzoo.weights.random_model), every batch size, three
+All five registry models with seeded random weights (omzoo.model.random_model), every batch size, three
 variants side by side in one process:
 - (a) eager: ``model.half().cuda()``, NCHW, fp16 input already normalised;
 - (b) baseline: the same fp16 model in channels_last under ``torch.compile(mode="reduce-overhead")`` (Inductor
@@ -11,7 +11,7 @@ variants side by side in one process:
 - (c) omzoo: ``TorchBackend`` through its own compile()/load() from a checkpoint file, fp16, with its best
   settings (uint8 input normalised on the device, channels_last, Inductor with freezing, one CUDA graph
   per batch size with static buffers).
-Every point is timed by omzoo.bench.timed_loop: the returned compute ms are CUDA events around the model on a
+Every point is timed by omzoo.measure.timed_loop: the returned compute ms are CUDA events around the model on a
 device-resident input; the loop's wall time per step is e2e (host array → device → model → host logits).
 Throughput = 1000·bs / mean(compute ms), the ais_bench / ModelZoo-T4 formula (BENCHMARKING.md R1).
 cudnn.benchmark is on for all three (as timm's benchmark does), TF32 off.
@@ -40,10 +40,11 @@ from tabulate import tabulate
 from omzoo import zoo
 from omzoo.backends.base import CompileSource
 from omzoo.backends.torch import TorchBackend, clear_compiled_cache
-from omzoo.bench import BenchConfig, latency_stats, random_input, timed_loop
 from omzoo.checkpoints import save_container
-from omzoo.data.profiles import get_profile, normalize
-from omzoo.weights import random_model
+from omzoo.data.recipe import normalize
+from omzoo.measure import BenchConfig, random_input, timed_loop
+from omzoo.metrics import latency_stats
+from omzoo.model import random_model
 
 #: H100 SXM5 dense (no sparsity) fp16/bf16 tensor-core peak, NVIDIA's datasheet (1979 TFLOP/s is with sparsity).
 PEAK_FP16_TFLOPS = 989.4
@@ -115,7 +116,7 @@ class Sweep:
     def host_input(self, spec: zoo.ModelSpec, bs: int) -> np.ndarray:
         """The same seeded pixels every variant gets, normalised on the host for (a) and (b)."""
         pixels = random_input((bs, *spec.input_size), np.dtype(np.uint8), self.args.seed)
-        return normalize(pixels, get_profile(spec.profile)).astype(np.float16 if self.cuda else np.float32)
+        return normalize(pixels, spec.recipe).astype(np.float16 if self.cuda else np.float32)
 
     def torch_step(self, fn, x_host: np.ndarray, channels_last: bool):
         """R1 for plain PyTorch: from_numpy → .to(dev) → model → .cpu(); events around the model only."""
@@ -159,9 +160,8 @@ class Sweep:
     def omzoo_backend(self, spec: zoo.ModelSpec, ckpt: Path, bs: int, work: Path) -> TorchBackend:
         """(c) through the backend's own compile()/load(), exactly as the DVC stages run it."""
         backend = TorchBackend(self.c_options)
-        backend.spec = spec
         art = backend.compile(CompileSource(spec=spec, checkpoint=ckpt, options=self.c_options), bs, work / f"bs{bs}")
-        backend.load(art, bs)
+        backend.load(art, bs, spec)
         return backend
 
     def run_omzoo(self, spec: zoo.ModelSpec, ckpt: Path, sizes: list[int], work: Path) -> None:
@@ -177,7 +177,7 @@ class Sweep:
     def run_fidelity(self, spec: zoo.ModelSpec, model: torch.nn.Module, ckpt: Path, work: Path) -> None:
         """(c) and (a) in fp16 against CPU fp32 on a seeded batch of normalised random pixels (MODELS.md §0.4)."""
         pixels = random_input((FIDELITY_BS, *spec.input_size), np.dtype(np.uint8), self.args.seed + 1)
-        x32 = torch.from_numpy(normalize(pixels, get_profile(spec.profile)))
+        x32 = torch.from_numpy(normalize(pixels, spec.recipe))
         with torch.inference_mode():
             ref = model(x32).numpy()
         backend = self.omzoo_backend(spec, ckpt, FIDELITY_BS, work)
@@ -200,7 +200,7 @@ class Sweep:
     def run_model(self, model_id: str, sizes: list[int], variants: list[str]) -> None:
         spec = zoo.get(model_id)
         print(f"== {model_id} [{time.perf_counter() - self.t0:.0f} s]", flush=True)
-        model = random_model(model_id, self.args.seed)
+        model = random_model(spec, self.args.seed)
         with tempfile.TemporaryDirectory(prefix=f"bench-gpu-{model_id}-") as tmp:
             work = Path(tmp)
             ckpt = work / spec.checkpoint_file

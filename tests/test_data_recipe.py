@@ -10,19 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
+from omzoo import zoo
 from omzoo.data import DataError
-from omzoo.data.profiles import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    PIXELS,
-    PROFILES,
-    crop_box,
-    get_profile,
-    load_rgb,
-    normalize,
-    resize_size,
-    to_pixels,
-)
+from omzoo.data.recipe import IMAGENET_MEAN, IMAGENET_STD, Recipe, crop_box, load_rgb, normalize, resize_size, to_pixels
+
+#: The four recipes of the registry, by the family names the spec uses (MODELS.md §0.3).
+PROFILES = {"imagenet": zoo.get("scnet50_v1d").recipe, "tresnet": zoo.get("tresnet_m").recipe,
+            "smlp": zoo.get("smlpnet_tiny").recipe, "cifar": zoo.get("ran92_cifar10").recipe}
 
 # (w, h) → resized (w, h), crop (left, top): the worked-examples table of MODELS.md §0.3
 WORKED = [
@@ -156,24 +150,23 @@ def test_normalize_differs_from_fused_form():
     np.testing.assert_allclose(got, fused, rtol=0, atol=1e-6)
 
 
-def test_normalize_rejects_pixels_only_and_bad_input():
-    with pytest.raises(ValueError, match="pixels-only"):
-        normalize(np.zeros((1, 3, 4, 4), np.uint8), PIXELS["bilinear224"])
+def test_normalize_rejects_bad_input_and_recipes_are_whole():
     with pytest.raises(TypeError):
         normalize(np.zeros((1, 3, 4, 4), np.float32), PROFILES["imagenet"])
+    with pytest.raises(ValueError, match="both mean and std"):
+        Recipe("x224", 224, 256, "bilinear", IMAGENET_MEAN, None)
+    with pytest.raises(ValueError, match="interpolation"):
+        Recipe("x224", 224, 256, None)
 
 
-def test_get_profile_names_pixels_and_models():
-    assert get_profile("imagenet") is PROFILES["imagenet"]
-    assert get_profile("bicubic224").pixels == "bicubic224"
-    assert get_profile("bicubic224").mean is None
-    assert get_profile("scnet50_v1d") is PROFILES["imagenet"]
-    assert get_profile("seresnext101_32x4d") is PROFILES["imagenet"]
-    assert get_profile("tresnet_m") is PROFILES["tresnet"]
-    assert get_profile("smlpnet_tiny") is PROFILES["smlp"]
-    assert get_profile("ran92_cifar10") is PROFILES["cifar"]
-    with pytest.raises(KeyError, match="unknown"):
-        get_profile("nope")
+def test_each_model_carries_its_recipe_and_pixels_resolve():
+    assert zoo.get("seresnext101_32x4d").recipe == PROFILES["imagenet"]
+    assert PROFILES["imagenet"].mean == IMAGENET_MEAN and PROFILES["tresnet"].mean is None
+    assert PROFILES["smlp"].interpolation == "bicubic" and PROFILES["cifar"].resize is None
+    assert zoo.pixel_recipe("bicubic224").pixels == "bicubic224"
+    assert zoo.pixel_recipe("bilinear224").same_pixels(PROFILES["tresnet"])
+    with pytest.raises(ValueError, match="unknown pixels 'nope'"):
+        zoo.pixel_recipe("nope")
 
 
 @pytest.mark.parametrize("mode", ["L", "CMYK", "P", "RGBA", "LA", "RGB"])

@@ -4,7 +4,7 @@ Both measure the same compiled artefact at the same batch size: `bench` feeds on
 in a tight loop; `infer` reads uint8 shards, pads, feeds and collects logits (with its prefetch thread).
 Target: infer / bench >= 0.90.
 
-    .venv/bin/python bench/bench_infer.py [--model tresnet_m] [--bs 8] [--images 64]
+    .venv/bin/python benchmarks/bench_infer.py [--model tresnet_m] [--bs 8] [--images 64]
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from PIL import Image
 from tabulate import tabulate
 
 from omzoo import zoo
-from omzoo.bench import BenchConfig, benchmark
-from omzoo.compile import compile_model, load_compiled
+from omzoo.backends.artefact import compile_artefact, load_compiled
+from omzoo.backends.base import run_shards
 from omzoo.data.preprocess import preprocess
 from omzoo.data.shards import ShardSet
-from omzoo.export import export_onnx, load_model
-from omzoo.infer import run_shards
-from omzoo.weights import random_checkpoint
+from omzoo.export import export_onnx
+from omzoo.measure import BenchConfig, benchmark
+from omzoo.model import load_model, random_checkpoint
 
 
 def main() -> None:
@@ -43,10 +43,10 @@ def main() -> None:
         side = 256 if h > 32 else 32
         for i in range(args.images):
             Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(tmp / "img" / f"{i:05d}.png")
-        preprocess(spec.profile, tmp / "img", None, tmp / "shards", workers=None)
-        random_checkpoint(args.model, tmp / "w.pth")
-        export_onnx(load_model(args.model, tmp / "w.pth"), spec, tmp / "m.onnx", input_dtype="uint8")
-        compile_model(args.model, args.bs, tmp / "c", {"backend": "onnxruntime"}, tmp / "m.onnx", None)
+        preprocess(spec.recipe, tmp / "img", None, tmp / "shards", workers=None)
+        random_checkpoint(spec, tmp / "w.pth")
+        export_onnx(load_model(spec, tmp / "w.pth"), spec, tmp / "m.onnx", input_dtype="uint8")
+        compile_artefact(spec, args.bs, tmp / "c", "onnxruntime", {}, onnx=tmp / "m.onnx")
         backend, meta = load_compiled(tmp / "c")
         shards = ShardSet(tmp / "shards")
         run_shards(backend, shards, args.bs)  # warm-up pass

@@ -1,0 +1,79 @@
+"""Compiled artefact directories: write one for (model, batch size, backend), and open one again.
+
+The directory holds the backend's file plus `meta.json` (model, its options, backend and options, batch size,
+the installed toolkit version, source hashes): all infer, bench and evaluate need to load it, whichever backend
+made it. It is written into a temporary directory and swapped in whole, so a failed or killed compile leaves
+the previous artefact untouched and never a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from omzoo import zoo
+from omzoo.backends.base import Backend, CompileSource, get_backend
+from omzoo.io import atomic_dir, sha256_file, write_json_atomic
+
+META = "meta.json"
+
+
+class ToolkitMismatch(ValueError):
+    """This branch pins a toolkit version that is not the one installed: its numbers would be mislabelled."""
+
+
+def _components(version: str) -> list[str]:
+    return [c for c in re.split(r"[.+]", version.strip()) if c]
+
+
+def version_matches(pinned: str, installed: str) -> bool:
+    """`1.32` matches 1.32.0 and 1.32.1, never 1.3 or 1.320: the pin's components are a prefix of the installed
+    version's (CANN: `8.0` matches 8.0.RC3; torch: `2.13.0` matches 2.13.0+cpu)."""
+    want = _components(pinned)
+    return bool(want) and _components(installed)[: len(want)] == want
+
+
+def check_toolkit(backend: Backend, pinned: str) -> str:
+    """The installed toolkit version, or ToolkitMismatch when the branch pins another one."""
+    installed = backend.toolkit_version()
+    if pinned and not version_matches(pinned, installed):
+        raise ToolkitMismatch(f"params.yaml toolkit.version is {pinned!r} but this machine has {backend.name} "
+                              f"{installed}: check out the branch for {installed} or install {pinned}")
+    return installed
+
+
+def compile_artefact(spec: zoo.ModelSpec, batch_size: int, out_dir: Path, backend_name: str,
+                     options: dict[str, Any], pinned: str = "", onnx: Path | None = None,
+                     checkpoint: Path | None = None) -> dict[str, Any]:
+    """Compile `spec` for `batch_size` with a backend into `out_dir` (replaced only on success); its meta."""
+    backend = get_backend(backend_name, options)
+    installed = check_toolkit(backend, pinned)
+    with atomic_dir(out_dir) as tmp:
+        artefact = backend.compile(CompileSource(spec=spec, onnx=onnx, checkpoint=checkpoint, options=options),
+                                   batch_size, tmp)
+        meta = {"model": spec.id, "model_options": spec.options, "backend": backend_name, "options": options,
+                "batch_size": batch_size, "artefact": artefact.name, "toolkit_version": installed,
+                "sources": {str(p): sha256_file(p) for p in (onnx, checkpoint) if p is not None}}
+        write_json_atomic(tmp / META, meta)
+    return meta
+
+
+def read_meta(art_dir: Path) -> dict[str, Any]:
+    path = Path(art_dir) / META
+    if not path.is_file():
+        raise FileNotFoundError(f"{art_dir}: not a compiled artefact (no {META}); run `omzoo compile` first")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); compile again") from None
+
+
+def load_compiled(art_dir: Path, options: dict[str, Any] | None = None) -> tuple[Backend, dict[str, Any]]:
+    """Open a compiled artefact directory: the backend named in its meta.json, loaded and ready to run."""
+    meta = read_meta(art_dir)
+    backend = get_backend(meta["backend"], meta["options"] if options is None else options)
+    spec = zoo.get(meta["model"]).with_options(meta.get("model_options"))
+    backend.load(Path(art_dir) / meta["artefact"], meta["batch_size"], spec)
+    return backend, meta

@@ -1,0 +1,197 @@
+"""Statistics of repeated benchmark rounds (BENCHMARKING.md R9, R10).
+
+One timed loop is not a measurement: on a shared machine the same commit moves by tens of per cent between runs.
+A benchmark therefore runs R rounds and reports the median with a distribution-free interval, and a comparison
+of two revisions says `improved` or `regressed` only when the rounds support it.
+
+Rounds are throughputs or latencies: positive, finite numbers, one per round.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Direction = Literal["higher", "lower"]
+Outcome = Literal["improved", "regressed", "unchanged", "inconclusive"]
+Rounds = Sequence[float] | np.ndarray  # one throughput (or latency) per round
+
+
+@dataclass(frozen=True)
+class MedianInterval:
+    """The median of n rounds and the order-statistic interval [low, high] that covers the true median with
+    probability `coverage` (exact for any continuous distribution); cv = sample std / mean over the rounds."""
+
+    median: float
+    low: float
+    high: float
+    coverage: float
+    n: int
+    cv: float
+
+
+@dataclass(frozen=True)
+class RatioInterval:
+    """HEAD/BASE of the medians, with an interval that covers the true ratio with probability >= `coverage`.
+    `base` and `head` are the per-side intervals it was built from (each at level sqrt(level))."""
+
+    ratio: float
+    low: float
+    high: float
+    coverage: float
+    base: MedianInterval
+    head: MedianInterval
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of comparing two sets of rounds, why, and the numbers behind it.
+
+    `ratio` is None only when a side has no rounds; `p_value` is the exact Mann-Whitney two-sided p (reported,
+    not used by the rule)."""
+
+    outcome: Outcome
+    reason: str
+    ratio: RatioInterval | None
+    p_value: float | None
+
+
+def order_statistic_coverage(n: int, k: int) -> float:
+    """P(x(k) <= true median <= x(n+1-k)) for n independent rounds: 1 - 2·P(Binom(n, 1/2) <= k-1), exactly."""
+    if not 1 <= k <= (n + 1) // 2:
+        raise ValueError(f"need 1 <= k <= (n+1)//2, got n={n}, k={k}")
+    return 1.0 - 2 * sum(math.comb(n, i) for i in range(k)) / 2**n
+
+
+def _rank(n: int, level: float) -> tuple[int, float]:
+    """The largest k (narrowest symmetric pair) whose coverage reaches `level`, else k=1; and its coverage."""
+    k = 1
+    while k + 1 <= (n + 1) // 2 and order_statistic_coverage(n, k + 1) >= level:
+        k += 1
+    return k, order_statistic_coverage(n, k)
+
+
+def _check_level(level: float) -> None:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+
+
+def _rounds(samples: Rounds, what: str = "samples") -> np.ndarray:
+    """The rounds sorted, after refusing what cannot be a throughput or latency (a caller bug, not noise)."""
+    x = np.asarray(samples, dtype=float)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"{what}: need a non-empty 1-D sequence of rounds, got shape {x.shape}")
+    if not np.all(np.isfinite(x) & (x > 0)):
+        raise ValueError(f"{what}: rounds must be positive and finite, got {x.tolist()}")
+    return np.sort(x)
+
+
+def median_interval(samples: Rounds, level: float = 0.95) -> MedianInterval:
+    """Median of the rounds and the narrowest symmetric order-statistic pair [x(k), x(n+1-k)] covering >= level.
+
+    Too few rounds to reach the level (R=5 gives at most 93.8 %) → [x(1), x(n)] and its actual coverage, so the
+    caller can print what it got. For R=8, [x(2), x(7)] covers only 93.0 %, so a 95 % request gets
+    [x(1), x(8)] at 99.2 %. One round → the degenerate interval [x, x] with coverage 0.
+    """
+    _check_level(level)
+    x = _rounds(samples)
+    n = x.size
+    k, coverage = _rank(n, level)
+    cv = float(x.std(ddof=1) / x.mean()) if n > 1 else 0.0
+    return MedianInterval(median=float(np.median(x)), low=float(x[k - 1]), high=float(x[n - k]),
+                          coverage=coverage, n=n, cv=cv)
+
+
+def ratio_interval(base: Rounds, head: Rounds, level: float = 0.95) -> RatioInterval:
+    """HEAD/BASE of the medians with [head.low / base.high, head.high / base.low] from the two order-statistic
+    intervals, each built at level sqrt(level).
+
+    Why not a bootstrap: it promises a coverage it cannot keep at these sizes. With 5-9 rounds a side each
+    resampled median takes only a few distinct values; in simulations (lognormal and exponential rounds) the
+    percentile bootstrap covered a single median only 85-88 % of the time at R=7 for a nominal 95 %, and a ratio
+    91 % when the two sides' spreads differed. The combined interval is distribution-free: the sides are
+    independent, and whenever both per-side intervals hold the true ratio lies inside, so `coverage` = the product
+    of the two exact coverages is a guaranteed lower bound (some distributions come close to it, so it cannot be
+    raised without assuming a shape).
+
+    The price is width. Each side needs 97.5 %, which for R = 5..9 only [x(1), x(R)] reaches, so the interval
+    excludes 1 only when the two sets of rounds do not overlap at all (for identical distributions: probability
+    2/252 ≈ 0.8 % at R=5), and within that range more rounds widen it. It narrows as k steps up: [x(2), x(R-1)]
+    from R=10, [x(3), x(R-2)] from R=13. Below the level (R=5 a side: 87.9 %) the interval is still returned with
+    the coverage it has.
+    """
+    _check_level(level)
+    side = math.sqrt(level)
+    b = median_interval(base, side)
+    h = median_interval(head, side)
+    return RatioInterval(ratio=h.median / b.median, low=h.low / b.high, high=h.high / b.low,
+                         coverage=b.coverage * h.coverage, base=b, head=h)
+
+
+def _u_counts(m: int, n: int) -> list[int]:
+    """How many of the C(m+n, m) equally likely rank orders give U = 0..m·n (no ties): the coefficients of the
+    Gaussian binomial [m+n choose m]_q = prod_{i=1..m} (1 - q^(n+i)) / (1 - q^i), in exact integers."""
+    size = m * n + 1
+    c = [1] + [0] * (size - 1)
+    for i in range(1, m + 1):
+        for u in range(size - 1, n + i - 1, -1):  # times (1 - q^(n+i))
+            c[u] -= c[u - n - i]
+        for u in range(i, size):  # divided by (1 - q^i)
+            c[u] += c[u - i]
+    return c
+
+
+def mann_whitney_p(base: Rounds, head: Rounds) -> float:
+    """Exact two-sided p of the Mann-Whitney U test (same distribution vs a shift either way).
+
+    A rank test assumes nothing about the shape of the distribution; with 5 rounds a side its smallest p is
+    2/252 ≈ 0.008, reached only when the two sets do not overlap at all. Ties count one half; the null
+    distribution assumes none, so with ties the p is approximate.
+    """
+    b, h = _rounds(base, "base"), _rounds(head, "head")
+    u = float(np.sum(h[:, None] > b[None, :]) + 0.5 * np.sum(h[:, None] == b[None, :]))
+    counts = _u_counts(b.size, h.size)
+    tail = sum(counts[: math.floor(min(u, b.size * h.size - u)) + 1])
+    return min(1.0, 2 * tail / math.comb(b.size + h.size, b.size))
+
+
+def verdict(base: Rounds, head: Rounds, direction: Direction = "higher", *,
+            min_effect: float = 0.03, min_rounds: int = 5, base_contended: bool = False,
+            head_contended: bool = False, level: float = 0.95) -> Verdict:
+    """improved / regressed / unchanged / inconclusive for HEAD against BASE (BENCHMARKING.md R10).
+
+    - inconclusive: either side failed (no rounds), has fewer than `min_rounds`, or was contended. Never
+      regressed: a gate must not fail a branch on a number the machine spoiled.
+    - unchanged: the ratio interval includes 1, or the median ratio moved by less than `min_effect`.
+    - otherwise improved or regressed, by the side of 1 the ratio lies on and `direction` ("higher" is better for
+      throughput, "lower" for latency).
+
+    The effect is |median ratio - 1|, not the interval's near end: the interval already guards against noise,
+    and with 5-9 rounds of a few per cent spread, demanding the whole interval beyond 1 ± min_effect would miss
+    most real regressions of 5-10 % on top of those the conservative interval already misses.
+    """
+    if direction not in ("higher", "lower"):
+        raise ValueError(f"direction must be 'higher' or 'lower', got {direction!r}")
+    if min_rounds < 1 or min_effect < 0:
+        raise ValueError(f"need min_rounds >= 1 and min_effect >= 0, got {min_rounds}, {min_effect}")
+    empty = [name for name, s in (("base", base), ("head", head)) if len(s) == 0]
+    if empty:
+        return Verdict("inconclusive", f"{' and '.join(empty)} failed: no rounds", None, None)
+    r = ratio_interval(base, head, level)
+    p = mann_whitney_p(base, head)
+    problems = [f"{name} contended" for name, flag in (("base", base_contended), ("head", head_contended)) if flag]
+    problems += [f"{name} has {len(s)} rounds < {min_rounds}" for name, s in (("base", base), ("head", head))
+                 if len(s) < min_rounds]
+    if problems:
+        return Verdict("inconclusive", "; ".join(problems), r, p)
+    interval = f"ratio {r.ratio:.4f} [{r.low:.4f}, {r.high:.4f}] ({r.coverage:.1%})"
+    if r.low <= 1.0 <= r.high:
+        return Verdict("unchanged", f"{interval} includes 1", r, p)
+    if abs(r.ratio - 1.0) < min_effect:
+        return Verdict("unchanged", f"{interval}: effect {abs(r.ratio - 1):.1%} < min_effect {min_effect:.1%}", r, p)
+    better = (r.ratio > 1.0) == (direction == "higher")
+    return Verdict("improved" if better else "regressed", f"{interval} excludes 1", r, p)

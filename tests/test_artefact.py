@@ -1,0 +1,75 @@
+"""Compiled artefact directories: written whole or not at all, opened by meta.json, pinned to a toolkit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from omzoo import zoo
+from omzoo.backends.artefact import ToolkitMismatch, compile_artefact, load_compiled, version_matches
+from omzoo.backends.base import run_shards
+from omzoo.data.recipe import normalize
+from omzoo.model import load_model
+
+MODEL = "ran92_cifar10"
+
+
+def test_compiled_ort_artefact_matches_torch_and_pads_the_last_batch(compiled: Path) -> None:
+    backend, meta = load_compiled(compiled / "c4")
+    assert meta["batch_size"] == 4 and backend.input_spec() == ((4, 3, 32, 32), np.dtype(np.uint8))
+    pixels = np.random.default_rng(0).integers(0, 256, (7, 3, 32, 32), dtype=np.uint8)
+
+    class Shards:
+        root = compiled
+
+        def __len__(self) -> int:
+            return 7
+
+        def iter_batches(self, bs: int):
+            return (pixels[i:i + bs] for i in range(0, 7, bs))
+
+    logits, timing = run_shards(backend, Shards(), 4)
+    spec = zoo.get(MODEL)
+    model = load_model(spec, compiled / "w.pth")
+    with torch.no_grad():
+        ref = model(torch.from_numpy(normalize(pixels, spec.recipe))).numpy()
+    assert logits.shape == (7, 10) and timing["n_images"] == 7
+    assert np.abs(logits - ref).max() < 1e-3
+
+
+def test_toolkit_branch_must_match_the_installed_runtime(compiled: Path, tmp_path: Path) -> None:
+    with pytest.raises(ToolkitMismatch, match="toolkit.version is '0.0.1' but this machine has onnxruntime"):
+        compile_artefact(zoo.get(MODEL), 1, tmp_path / "c1", "onnxruntime", {}, "0.0.1", onnx=compiled / "m.onnx")
+    assert not (tmp_path / "c1").exists()
+
+
+@pytest.mark.parametrize(("pinned", "installed", "ok"), [
+    ("1.32", "1.32.0", True), ("1.32", "1.32.1", True), ("1.32.0", "1.32.0", True), ("1.3", "1.32.0", False),
+    ("1.30", "1.3.0", False), ("1.32", "1.320.0", False), ("2.13.0", "2.13.0+cpu", True), ("8.0", "8.0.RC3", True),
+    ("8.0.RC3", "8.0.RC2", False), ("", "1.32.0", False),
+])
+def test_version_pins_match_component_by_component(pinned: str, installed: str, ok: bool) -> None:
+    assert version_matches(pinned, installed) is ok
+
+
+def test_a_failed_compile_keeps_the_previous_artefact(compiled: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c4"
+    compile_artefact(zoo.get(MODEL), 4, out, "onnxruntime", {}, onnx=compiled / "m.onnx")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not onnx")
+    with pytest.raises(Exception):  # noqa: B017 - whatever onnx raises; the point is what is left behind
+        compile_artefact(zoo.get(MODEL), 4, out, "onnxruntime", {}, onnx=broken)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.onnx", "c4"]  # no temp directory left
+
+
+def test_model_options_reach_the_loaded_backend(compiled: Path, tmp_path: Path) -> None:
+    spec = zoo.get(MODEL).with_options({"nearest_resize": True})
+    compile_artefact(spec, 4, tmp_path / "t", "torch", {"device": "cpu"}, checkpoint=compiled / "w.pth")
+    backend, meta = load_compiled(tmp_path / "t")
+    assert meta["model_options"] == {"nearest_resize": True}
+    assert backend.spec is not None and backend.spec.options["nearest_resize"] is True

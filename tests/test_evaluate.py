@@ -1,0 +1,37 @@
+"""The evaluate stage: the denominator is the dataset, random weights are marked, the guides' pass rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from omzoo.evaluate import evaluate
+
+MODEL = "ran92_cifar10"
+
+
+class _Shards:
+    """The slice of ShardSet that evaluate reads."""
+
+    def __init__(self, labels: np.ndarray, dataset_size: int, n_skipped: int) -> None:
+        self.labels = labels
+        self.manifest = {"dataset_size": dataset_size, "n_skipped": n_skipped, "source": "x"}
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def test_evaluate_refuses_a_short_denominator() -> None:
+    labels = np.array([1, 2, 3, 4])
+    logits = np.eye(10)[[1, 2, 3, 0]].astype(np.float32)
+    m = evaluate(MODEL, logits, _Shards(labels, 5, 1), {"weights": "published"}, None)
+    assert m["top1"] == 75.0 and m["n_images"] == 4 and m["n_skipped"] == 1
+    assert m["delta_top1"] == pytest.approx(75.0 - 95.34) and m["pass"] == 0
+    with pytest.raises(ValueError, match="scored 4 images but the dataset has 6"):
+        evaluate(MODEL, logits, _Shards(labels, 6, 1), {"weights": "published"}, None)
+
+
+def test_evaluate_marks_random_weights_and_omits_pass() -> None:
+    labels = np.array([1])
+    m = evaluate(MODEL, np.eye(10)[[1]].astype(np.float32), _Shards(labels, 1, 0), {"weights": "random"}, None)
+    assert m["random_weights"] == 1 and "pass" not in m

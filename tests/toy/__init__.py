@@ -1,0 +1,1 @@
+"""Test-only extensions: a sixth model and a fourth backend, each added the way the README says."""
