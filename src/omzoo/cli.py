@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
+import subprocess
 import sys
 
 #: verb -> module; each module has HELP, add_arguments(parser) and run(args)
@@ -26,6 +29,8 @@ VERBS: dict[str, str] = {
     "compare": "omzoo.compare",
     "models": "omzoo.zoo",
 }
+#: set in the child that reruns a verb in the environment its backend asked for (guards against a loop)
+_RERUN_VAR = "OMZOO_RERUN"
 
 
 def _top_parser() -> argparse.ArgumentParser:
@@ -44,14 +49,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"omzoo {verb}", description=module.HELP)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
-    from omzoo.backends.base import BackendUnavailable
+    from omzoo.backends.base import BackendUnavailable, RestartInEnvironment
 
     try:
         return int(module.run(args) or 0)
+    except RestartInEnvironment as e:
+        if os.environ.get(_RERUN_VAR):
+            print(f"omzoo {verb}: error: still not in the environment the backend needs after a rerun: {e}",
+                  file=sys.stderr)
+            return 2
+        return _rerun(argv, {**e.env, _RERUN_VAR: "1"})
     except (ValueError, FileNotFoundError, BackendUnavailable) as e:
         # Library errors carry the file and the reason; a traceback adds nothing for a user.
         print(f"omzoo {verb}: error: {e}", file=sys.stderr)
         return 2
+
+
+def _rerun(argv: list[str], env: dict[str, str]) -> int:
+    """The same command in a child process started with `env`; its exit status is this one's."""
+    child = subprocess.Popen([sys.executable, "-m", "omzoo.cli", *argv], env=env)
+    previous = signal.signal(signal.SIGTERM, lambda *_: child.terminate())  # a stopped stage stops its child
+    try:
+        return child.wait()
+    except KeyboardInterrupt:  # the child, in the same process group, got the SIGINT too and decides
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
