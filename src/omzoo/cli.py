@@ -28,6 +28,7 @@ VERBS: dict[str, str] = {
     "predict": "omzoo.predict",
     "compare": "omzoo.compare",
     "models": "omzoo.zoo",
+    "doctor": "omzoo.doctor",
 }
 #: set in the child that reruns a verb in the environment its backend asked for (guards against a loop)
 _RERUN_VAR = "OMZOO_RERUN"
