@@ -19,6 +19,7 @@ BS         ?=
 MODEL      ?= *
 BASE       ?= main
 HEAD       ?=
+BACKEND    ?=
 
 #################################################################################
 # COMMANDS                                                                      #
@@ -41,6 +42,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(UV) -q -c constraints.txt -e '.[dev]'
 	$(BIN)/python -c "import torch, onnx, onnxruntime, onnxsim, dvc; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $@
+
+.PHONY: doctor
+## Check that this host can run the configured backend, one line per check with the fix: make doctor [BACKEND=acl]
+doctor: setup
+	$(BIN)/omzoo doctor $(if $(BACKEND),--backend $(BACKEND),)
 
 .PHONY: repro
 ## Run the whole pipeline (unchanged stages are skipped; benchmarks are always measured, never restored)

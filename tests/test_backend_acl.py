@@ -1,16 +1,14 @@
-"""Ascend backend without an NPU: pure helpers on ASCEND.md's texts, the real atc subprocess flow against a
-fake `atc` on PATH, and the aclruntime glue against a fake module that follows ASCEND.md §2's API."""
+"""Ascend backend without an NPU: the real atc subprocess flow against a fake CANN tree (two toolkits side by side,
+tests/fake_cann.py), the aclruntime glue against a fake module that follows ASCEND.md §2's API, and the child
+process aclruntime runs in. Nothing here depends on what this machine has installed."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import platform
-import shutil
-import stat
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,154 +16,77 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+from fake_cann import (
+    NPU_SMI_910B,
+    VENV_PACKAGES,
+    VERSIONS,
+    cann_tree,
+    isolate_host,
+    make_exe,
+    other_roots,
+    records,
+    set_python_packages,
+    source_in_shell,
+)
 from onnx import TensorProto, helper
 
-from omzoo import zoo
-from omzoo.backends import acl
-from omzoo.backends.acl import (
-    AclBackend,
-    AtcError,
-    aipp_config,
-    atc_command,
-    cann_version_from,
-    detect_environment,
-    driver_version_from,
-    op_precision_ini,
-    parse_npu_smi,
-    parse_version_info,
-    soc_from_npu_smi,
-)
-from omzoo.backends.base import BackendUnavailable, CompileSource, get_backend
+from omzoo import cli, zoo
+from omzoo.backends import acl, cann
+from omzoo.backends.acl import AclBackend
+from omzoo.backends.artefact import ToolkitMismatch, compile_artefact, load_compiled
+from omzoo.backends.atc import AtcError
+from omzoo.backends.base import DESCRIBE_KEYS, BackendUnavailable, CompileSource, RestartInEnvironment, get_backend
+from omzoo.data.recipe import normalize
 
 MODELS = ["scnet50_v1d", "seresnext101_32x4d", "tresnet_m", "smlpnet_tiny", "ran92_cifar10"]
-IMAGENET = SimpleNamespace(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
-NO_NORM = SimpleNamespace(mean=None, std=None)
-
-# ASCEND.md §6, verbatim
-AIPP_IMAGENET_224 = """\
-aipp_op {
-    aipp_mode : static
-    related_input_rank : 0
-    input_format : RGB888_U8
-    src_image_size_w : 224
-    src_image_size_h : 224
-    csc_switch : false
-    rbuv_swap_switch : false
-    min_chn_0 : 123.675
-    min_chn_1 : 116.28
-    min_chn_2 : 103.53
-    var_reci_chn_0 : 0.0171247538316637
-    var_reci_chn_1 : 0.0175070028011204
-    var_reci_chn_2 : 0.0174291938997821
-}
-"""
-AIPP_UNIT_224 = """\
-aipp_op {
-    aipp_mode : static
-    related_input_rank : 0
-    input_format : RGB888_U8
-    src_image_size_w : 224
-    src_image_size_h : 224
-    csc_switch : false
-    rbuv_swap_switch : false
-    var_reci_chn_0 : 0.00392156862745098
-    var_reci_chn_1 : 0.00392156862745098
-    var_reci_chn_2 : 0.00392156862745098
-}
-"""
-
-# ASCEND.md §7 formats
-TOOLKIT_INFO = """package_name=Ascend-cann-toolkit
-version=8.0.RC3
-innerversion=V100R001C19SPC001B123
-arch=x86_64
-path=/usr/local/Ascend/ascend-toolkit/8.0.RC3/x86_64-linux
-"""
-VERSION_CFG = "runtime_running_version=[7.3.0.1.231:8.0.RC2]\n"
-# Driver key names are unconfirmed (ASCEND.md §9.6); this is the commonly seen shape.
-DRIVER_INFO = "Version=24.1.rc2\nascendhal_version=7.35.19\npackage_version=24.1.rc2\n"
-
-# ASCEND.md gives no npu-smi sample; these follow the usual 310P and 910B layouts (unverified).
-NPU_SMI_310P = """\
-+--------------------------------------------------------------------------------------------------------+
-| npu-smi 23.0.0                                   Version: 23.0.0                                       |
-+-------------------------------+-----------------+------------------------------------------------------+
-| NPU     Name                  | Health          | Power(W)     Temp(C)           Hugepages-Usage(page) |
-| Chip    Device                | Bus-Id          | AICore(%)    Memory-Usage(MB)                        |
-+===============================+=================+======================================================+
-| 0       310P3                 | OK              | NA           46                0     / 0             |
-| 0       0                     | 0000:3B:00.0    | 7            1782 / 21527                            |
-+===============================+=================+======================================================+
-+-------------------------------+-----------------+------------------------------------------------------+
-| NPU     Chip                  | Process id      | Process name             | Process memory(MB)        |
-+===============================+=================+======================================================+
-| 0       0                     | 4321            | python3                  | 1034                      |
-+===============================+=================+======================================================+
-"""
-NPU_SMI_910B = """\
-+------------------------------------------------------------------------------------------------+
-| npu-smi 24.1.rc2                 Version: 24.1.rc2                                             |
-+---------------------------+---------------+----------------------------------------------------+
-| NPU   Name                | Health        | Power(W)    Temp(C)           Hugepages-Usage(page)|
-| Chip                      | Bus-Id        | AICore(%)   Memory-Usage(MB)  HBM-Usage(MB)        |
-+===========================+===============+====================================================+
-| 0     910B3               | OK            | 93.6        40                0    / 0             |
-| 0                         | 0000:C1:00.0  | 0           0    / 0          3162 / 65536         |
-+===========================+===============+====================================================+
-| 1     910B3               | OK            | 90.1        39                0    / 0             |
-| 0                         | 0000:C2:00.0  | 0           0    / 0          3162 / 65536         |
-+===========================+===============+====================================================+
-+---------------------------+---------------+----------------------------------------------------+
-| NPU     Chip              | Process id    | Process name             | Process memory(MB)      |
-+===========================+===============+====================================================+
-| No running processes found in NPU 0                                                            |
-+===========================+===============+====================================================+
-| No running processes found in NPU 1                                                            |
-+===========================+===============+====================================================+
-"""
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def make_exe(path: Path, body: str) -> Path:
-    path.write_text(f"#!{sys.executable}\n{body}")
-    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return path
+def spec_for(om: Path) -> zoo.ModelSpec:
+    """The registry entry of an artefact named the way compile() names it, `<model>_bs<N>.om`."""
+    return zoo.get(Path(om).name.rsplit("_bs", 1)[0])
 
 
-FAKE_ATC = """\
-import json, os, pathlib, sys
-out = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("--output="))
-with open(os.environ["FAKE_ATC_RECORD"], "a") as f:
-    f.write(json.dumps({"argv": sys.argv, "cwd": os.getcwd(),
-                        "plog": os.environ.get("ASCEND_PROCESS_LOG_PATH")}) + "\\n")
-pathlib.Path("fusion_result.json").write_text("{}")  # a side file in the working directory
-mode = os.environ.get("FAKE_ATC_MODE", "ok")
-print("ATC start working now, please wait for a moment.")
-if mode == "fail":
-    print("ATC run failed, Please check the detail log, Try 'atc --help' for more information")
-    print("E10016: Input shape name [foo] is not found in the model")
-    print("fake atc: the parser gave up", file=sys.stderr)
-    sys.exit(3)
-if mode != "no_om":
-    pathlib.Path(out + ".om").write_bytes(b"fake-om")
-if mode != "quiet":
-    print("ATC run success, welcome to the next use.")
-"""
+def compile_model(model_id: str, bs: int, out: Path, params: dict, onnx: Path | None, checkpoint: Path | None):
+    """What the compile stage does with these params (omzoo.backends.artefact.compile_artefact)."""
+    name = params["backend"]
+    return compile_artefact(zoo.get(model_id), bs, out, name, params.get(name, {}),
+                            params.get("toolkit", {}).get("version", ""), onnx, checkpoint)
+
+
+@pytest.fixture(autouse=True)
+def venv_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No real Ascend install is visible; a project venv is first on PATH."""
+    return isolate_host(monkeypatch, tmp_path)
 
 
 @pytest.fixture
-def fake_atc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A recording `atc` first on PATH; returns the record file (one JSON line per call)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    make_exe(bin_dir / "atc", FAKE_ATC)
+def ascend(tmp_path: Path) -> Path:
+    """The fake Ascend root: toolkits 8.0.RC3 and 8.1.RC1, `latest` → 8.1.RC1."""
+    return cann_tree(tmp_path / "host")
+
+
+@pytest.fixture
+def home(ascend: Path) -> Path:
+    """The branch's CANN root (acl.cann_home)."""
+    return ascend / "ascend-toolkit" / VERSIONS[0]
+
+
+@pytest.fixture
+def backend(home: Path) -> Callable[..., AclBackend]:
+    def make(**options: Any) -> AclBackend:
+        return AclBackend({"soc_version": "Ascend310P3", "cann_home": str(home), **options})
+
+    return make
+
+
+@pytest.fixture
+def fake_atc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, home: Path) -> Path:
+    """Every toolkit's `atc` records its calls here (one JSON line each, with the version that ran)."""
     record = tmp_path / "atc_calls.jsonl"
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setenv("FAKE_ATC_RECORD", str(record))
-    monkeypatch.delenv("FAKE_ATC_MODE", raising=False)
-    monkeypatch.delenv("ASCEND_PROCESS_LOG_PATH", raising=False)
     return record
 
 
@@ -184,154 +105,8 @@ def tiny_onnx(path: Path, spec: zoo.ModelSpec, elem: int = TensorProto.FLOAT, na
     return path
 
 
-def backend(**options: Any) -> AclBackend:
-    return AclBackend({"soc_version": "Ascend310P3", **options})
-
-
 def args_of(argv: list[str]) -> dict[str, str]:
     return dict(a[2:].split("=", 1) for a in argv[1:])
-
-
-# --------------------------------------------------------------------------- pure helpers
-
-
-def test_atc_command_matches_the_guide_form() -> None:
-    argv = atc_command(onnx=Path("/m/scnet.onnx"), output_prefix=Path("/o/scnet50_v1d_bs4"), input_name="input",
-                       batch_size=4, input_size=(3, 224, 224), soc_version="Ascend310P3")
-    assert argv == ["atc", "--framework=5", "--model=/m/scnet.onnx", "--output=/o/scnet50_v1d_bs4",
-                    "--input_format=NCHW", "--input_shape=input:4,3,224,224", "--soc_version=Ascend310P3",
-                    "--log=error"]
-    full = atc_command(onnx=Path("m.onnx"), output_prefix=Path("o"), input_name="image", batch_size=1,
-                       input_size=(3, 32, 32), soc_version="Ascend310P3", atc="/opt/atc", log="debug",
-                       precision_mode="must_keep_origin_dtype", op_precision=Path("p.ini"), aipp=Path("a.cfg"),
-                       output_type="FP32")
-    assert full[0] == "/opt/atc"
-    assert full[5:] == ["--input_shape=image:1,3,32,32", "--soc_version=Ascend310P3", "--log=debug",
-                        "--precision_mode=must_keep_origin_dtype", "--op_precision_mode=p.ini",
-                        "--insert_op_conf=a.cfg", "--enable_small_channel=1", "--output_type=FP32"]
-    with pytest.raises(ValueError):
-        atc_command(onnx=Path("m"), output_prefix=Path("o"), input_name="x", batch_size=0,
-                    input_size=(3, 8, 8), soc_version="s")
-
-
-def test_aipp_config_imagenet_is_ascend_md_verbatim() -> None:
-    assert aipp_config(IMAGENET, 224, 224) == AIPP_IMAGENET_224
-
-
-def test_aipp_config_without_normalisation_is_div255_only() -> None:
-    assert aipp_config(NO_NORM, 224, 224) == AIPP_UNIT_224
-    cifar = aipp_config(NO_NORM, 32, 32)
-    assert "src_image_size_w : 32\n" in cifar and "src_image_size_h : 32\n" in cifar
-    assert "min_chn" not in cifar and "mean_chn" not in cifar
-
-
-def test_aipp_config_half_half_and_raw_rows_of_the_table() -> None:
-    half = aipp_config(SimpleNamespace(mean=(0.5,) * 3, std=(0.5,) * 3), 8, 8)
-    assert half.count(": 127.5\n") == 3 and half.count(": 0.00784313725490196\n") == 3
-    raw = aipp_config(SimpleNamespace(mean=(0, 0, 0), std=(1 / 255,) * 3), 8, 8)
-    assert "min_chn" not in raw and "var_reci" not in raw
-
-
-def test_aipp_config_matches_the_real_profiles() -> None:
-    profiles = pytest.importorskip("omzoo.data.profiles")
-    assert aipp_config(profiles.get_profile("imagenet"), 224, 224) == AIPP_IMAGENET_224
-    assert aipp_config(profiles.get_profile("tresnet"), 224, 224) == AIPP_UNIT_224
-
-
-def test_aipp_config_rejects_bad_stats() -> None:
-    with pytest.raises(ValueError):
-        aipp_config(SimpleNamespace(mean=(0.5, 0.5), std=(1, 1)), 8, 8)
-    with pytest.raises(ValueError):
-        aipp_config(SimpleNamespace(mean=None, std=(1, 0, 1)), 8, 8)
-
-
-def test_op_precision_ini() -> None:
-    assert op_precision_ini({"Gelu": "high_performance"}) == "Gelu=high_performance\n"
-    assert op_precision_ini({"Conv2D": "high_precision", "SoftmaxV2": "high_precision"}) == \
-        "Conv2D=high_precision\nSoftmaxV2=high_precision\n"
-    with pytest.raises(ValueError):
-        op_precision_ini({"Gelu": ""})
-
-
-def test_version_files() -> None:
-    kv = parse_version_info(TOOLKIT_INFO)
-    assert kv["package_name"] == "Ascend-cann-toolkit" and cann_version_from(kv) == "8.0.RC3"
-    assert cann_version_from(parse_version_info(VERSION_CFG)) == "8.0.RC2"
-    assert cann_version_from(parse_version_info("arch=x86_64\n")) is None
-    assert driver_version_from(parse_version_info(DRIVER_INFO)) == "24.1.rc2"
-    assert driver_version_from(parse_version_info("package_version=23.0.3\n")) == "23.0.3"
-    assert parse_version_info("# comment\n\nnoequals\n a = b \n") == {"a": "b"}
-
-
-def test_npu_smi_310p() -> None:
-    parsed = parse_npu_smi(NPU_SMI_310P)
-    assert parsed["version"] == "23.0.0"
-    assert [(d["npu"], d["name"], d["health"]) for d in parsed["devices"]] == [("0", "310P3", "OK")]
-    assert parsed["devices"][0]["chips"] == [{"chip": "0", "device": "0", "bus_id": "0000:3B:00.0",
-                                               "aicore_pct": "7"}]
-    assert parsed["processes"] == [{"npu": "0", "chip": "0", "pid": "4321", "name": "python3"}]
-    assert soc_from_npu_smi(parsed) == "Ascend310P3"
-
-
-def test_npu_smi_910b_and_garbage() -> None:
-    parsed = parse_npu_smi(NPU_SMI_910B)
-    assert [d["name"] for d in parsed["devices"]] == ["910B3", "910B3"]
-    assert all(len(d["chips"]) == 1 for d in parsed["devices"]) and parsed["processes"] == []
-    assert soc_from_npu_smi(parsed) == "Ascend910B3"
-    empty = parse_npu_smi("dcmi module initialize failed. ret is -8005\n")
-    assert empty == {"version": "unknown", "devices": [], "processes": []}
-    assert soc_from_npu_smi(empty) is None
-
-
-# --------------------------------------------------------------------------- environment detection
-
-
-def test_detect_environment_absent_is_unknown(tmp_path: Path) -> None:
-    env = detect_environment(environ={}, root=tmp_path / "none", npu_smi=str(tmp_path / "no-npu-smi"),
-                             etc=tmp_path)
-    assert set(env.values()) == {"unknown"}
-    assert set(env) == {"cann_version", "cann_version_source", "driver_version", "driver_version_source",
-                        "soc_version", "soc_version_source"}
-
-
-def test_detect_environment_reads_files_and_npu_smi(tmp_path: Path) -> None:
-    home = tmp_path / "toolkit" / "latest"
-    (home / f"{platform.machine()}-linux").mkdir(parents=True)
-    (home / f"{platform.machine()}-linux" / "ascend_toolkit_install.info").write_text(TOOLKIT_INFO)
-    root = tmp_path / "Ascend"
-    (root / "driver").mkdir(parents=True)
-    (root / "driver" / "version.info").write_text(DRIVER_INFO)
-    npu_smi = make_exe(tmp_path / "npu-smi", f"print({NPU_SMI_310P!r})")
-    env = detect_environment(environ={"ASCEND_TOOLKIT_HOME": str(home)}, root=root, npu_smi=str(npu_smi),
-                             etc=tmp_path)
-    assert env["cann_version"] == "8.0.RC3" and env["cann_version_source"].endswith("ascend_toolkit_install.info")
-    assert env["driver_version"] == "24.1.rc2" and env["driver_version_source"].endswith("version.info")
-    assert (env["soc_version"], env["soc_version_source"]) == ("Ascend310P3", "npu-smi info")
-
-
-def test_detect_environment_fallbacks_and_never_raises(tmp_path: Path) -> None:
-    root = tmp_path / "Ascend"
-    (root / "ascend-toolkit" / "latest").mkdir(parents=True)
-    (root / "ascend-toolkit" / "latest" / "version.cfg").write_text(VERSION_CFG)
-    (root / "driver" / "version.info").mkdir(parents=True)  # a directory where a file should be
-    bad = make_exe(tmp_path / "npu-smi", "import sys; print('garbage'); sys.exit(9)")
-    env = detect_environment(environ={"ASCEND_TOOLKIT_HOME": str(tmp_path / "missing")}, root=root,
-                             npu_smi=str(bad), etc=tmp_path)
-    assert env["cann_version"] == "8.0.RC2" and env["cann_version_source"].endswith("version.cfg")
-    assert env["driver_version"] == env["soc_version"] == "unknown"
-    # npu-smi supplies the driver version when no file does
-    npu_smi = make_exe(tmp_path / "npu-smi2", f"print({NPU_SMI_910B!r})")
-    env = detect_environment(environ={}, root=root, npu_smi=str(npu_smi), etc=tmp_path)
-    assert (env["driver_version"], env["driver_version_source"]) == ("24.1.rc2", "npu-smi info")
-
-
-def test_detect_environment_home_path_install_info(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "ascend_nnae_install.info").write_text("version=8.1.RC1\n")
-    env = detect_environment(environ={"ASCEND_HOME_PATH": str(home)}, root=tmp_path / "none", etc=tmp_path,
-                             npu_smi=str(tmp_path / "none"))
-    assert env["cann_version"] == "8.1.RC1"
 
 
 # --------------------------------------------------------------------------- availability and options
@@ -341,47 +116,42 @@ def test_registered_and_options() -> None:
     b = get_backend("acl", {"soc_version": "Ascend310P3"})
     assert isinstance(b, AclBackend) and b.name == "acl"
     assert b.options["precision_mode"] == "force_fp16" and b.options["aipp"] is True
+    assert b.options["cann_home"] == "" and b.options["python"] == ""
     with pytest.raises(ValueError, match="unknown options"):
         AclBackend({"soc": "x"})
     with pytest.raises(ValueError, match="log must be"):
         AclBackend({"log": "loud"})
 
 
-def test_missing_atc_is_backend_unavailable(tmp_path: Path) -> None:
+def test_missing_atc_is_backend_unavailable(tmp_path: Path, home: Path, backend: Callable[..., AclBackend]) -> None:
     spec = zoo.get("scnet50_v1d")
     src = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec))
     with pytest.raises(BackendUnavailable) as err:
         backend(atc=str(tmp_path / "nope" / "atc")).compile(src, 1, tmp_path / "out")
     for needle in ("atc", "set_env.sh", "aclruntime", "ais_bench"):
         assert needle in str(err.value)
-    if shutil.which("atc") is None:  # the real thing is absent on CI machines
-        with pytest.raises(BackendUnavailable, match="set_env.sh"):
-            backend().compile(src, 1, tmp_path / "out")
+    (home / "bin" / "atc").unlink()  # a toolkit without atc (a runtime-only install)
+    with pytest.raises(BackendUnavailable, match="set_env.sh"):
+        backend().compile(src, 1, tmp_path / "out")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("aclruntime") is not None, reason="aclruntime is installed")
-def test_missing_aclruntime_is_backend_unavailable(tmp_path: Path) -> None:
+def test_missing_aclruntime_is_backend_unavailable(tmp_path: Path, home: Path, backend: Callable[..., AclBackend],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "aclruntime", None)  # import fails, whatever is installed
+    monkeypatch.setenv(cann.CANN_HOME_VAR, os.path.realpath(home))
+    om = tmp_path / "scnet50_v1d_bs1.om"
+    om.write_bytes(b"om")
     with pytest.raises(BackendUnavailable) as err:
-        backend().load(tmp_path / "scnet50_v1d_bs1.om", 1)
+        backend().load(om, 1, spec_for(om))
     for needle in ("aclruntime", "ais_bench", "set_env.sh"):
         assert needle in str(err.value)
 
 
-def _toolkit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str) -> None:
-    home = tmp_path / "toolkit"
-    (home / f"{platform.machine()}-linux").mkdir(parents=True)
-    (home / f"{platform.machine()}-linux" / "ascend_toolkit_install.info").write_text(f"version={version}\n")
-    monkeypatch.setenv("ASCEND_TOOLKIT_HOME", str(home))
-
-
-def test_toolkit_version_mismatch_fails_compile_before_atc(tmp_path: Path, fake_atc: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from omzoo.compile import ToolkitMismatch, compile_model
-
-    _toolkit_home(tmp_path, monkeypatch, "8.0.RC3")
+def test_toolkit_version_mismatch_fails_compile_before_atc(tmp_path: Path, home: Path, fake_atc: Path) -> None:
     spec = zoo.get("scnet50_v1d")
     onnx_path = tiny_onnx(tmp_path / "m.onnx", spec)
-    params = {"backend": "acl", "acl": {"soc_version": "Ascend310P3"}, "toolkit": {"version": "8.1.RC1"}}
+    params = {"backend": "acl", "acl": {"soc_version": "Ascend310P3", "cann_home": str(home)},
+              "toolkit": {"version": "8.1.RC1"}}
     with pytest.raises(ToolkitMismatch, match=r"'8\.1\.RC1' but this machine has acl 8\.0\.RC3"):
         compile_model(spec.id, 1, tmp_path / "out", params, onnx_path, None)
     assert not fake_atc.exists()  # atc never ran
@@ -390,13 +160,78 @@ def test_toolkit_version_mismatch_fails_compile_before_atc(tmp_path: Path, fake_
     assert meta["toolkit_version"] == "8.0.RC3" and (tmp_path / "out" / meta["artefact"]).is_file()
 
 
-def test_undetectable_cann_is_backend_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
-    if acl.ASCEND_ROOT.exists():
-        pytest.skip("a CANN install exists on this machine")
+def test_undetectable_cann_is_backend_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH"):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(BackendUnavailable, match="set_env.sh"):
-        backend().toolkit_version()
+        AclBackend({"soc_version": "Ascend310P3"}).toolkit_version()  # the isolated host has no CANN at all
+    with pytest.raises(BackendUnavailable, match=r"acl.cann_home '.*missing' is not a directory"):
+        AclBackend({"cann_home": str(tmp_path / "missing")}).toolkit_version()
+    with pytest.raises(BackendUnavailable, match="no CANN version file"):
+        AclBackend({"cann_home": str(tmp_path)}).toolkit_version()
+
+
+# --------------------------------------------------------------------------- one CANN root per branch
+
+
+def test_atc_runs_in_the_branch_cann_root_without_the_venv(tmp_path: Path, ascend: Path, home: Path,
+                                                          venv_bin: Path, fake_atc: Path,
+                                                          backend: Callable[..., AclBackend],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shell sourced `latest` (8.1) and the venv is first on PATH; the branch names 8.0: atc is 8.0's, in 8.0's
+    environment, and finds 8.0's python3, not the venv's."""
+    kits = ascend / "ascend-toolkit"
+    source_in_shell(monkeypatch, kits / "latest")
+    spec = zoo.get("ran92_cifar10")
+    out = tmp_path / "out"
+    backend(aipp=False).compile(CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec)), 2, out)
+    (call,) = calls(fake_atc)
+    assert call["version"] == "8.0.RC3" and call["argv"][0] == str(home / "bin" / "atc")
+    path = call["path"].split(os.pathsep)
+    assert str(venv_bin) not in path and call["virtual_env"] is None
+    assert other_roots(call["path"], ascend, home) == other_roots(call["ld_library_path"], ascend, home) == []
+    assert call["python3"] == str(home / "bin" / "python3")
+    info = json.loads((out / "ran92_cifar10_bs2.atc.json").read_text())
+    assert info["cann_home"] == str(home) and info["set_env"] == str(home / "set_env.sh")
+    assert info["atc_python"]["path"] == str(home / "bin" / "python3") and info["atc_python_problems"] == []
+    assert info["atc_python"]["packages"]["numpy"] == "1.26.4" and info["cann_version"] == "8.0.RC3"
+
+    # no acl.cann_home: the root the shell selected, and its own version
+    AclBackend({"soc_version": "Ascend310P3", "aipp": False}).compile(
+        CompileSource(spec=spec, onnx=tmp_path / "m.onnx"), 2, tmp_path / "out2")
+    assert calls(fake_atc)[-1]["version"] == "8.1.RC1"
+
+
+def test_each_branch_root_is_checked_against_toolkit_version(tmp_path: Path, ascend: Path, fake_atc: Path) -> None:
+    spec = zoo.get("tresnet_m")
+    onnx_path = tiny_onnx(tmp_path / "m.onnx", spec)
+    for version in VERSIONS:
+        params = {"backend": "acl", "toolkit": {"version": version},
+                  "acl": {"soc_version": "Ascend310P3", "aipp": False,
+                          "cann_home": str(ascend / "ascend-toolkit" / version)}}
+        meta = compile_model(spec.id, 1, tmp_path / version, params, onnx_path, None)
+        assert meta["toolkit_version"] == version and calls(fake_atc)[-1]["version"] == version
+        other = VERSIONS[1 - VERSIONS.index(version)]
+        params["toolkit"]["version"] = other
+        with pytest.raises(ToolkitMismatch, match=f"has acl {version}"):
+            compile_model(spec.id, 1, tmp_path / other, params, onnx_path, None)
+    assert len(calls(fake_atc)) == 2
+
+
+def test_a_named_python_is_the_one_atc_runs(tmp_path: Path, home: Path, fake_atc: Path,
+                                            backend: Callable[..., AclBackend]) -> None:
+    python = tmp_path / "cann-py" / "bin" / "python3"
+    make_exe(python, f"echo '{{\"executable\": \"{python}\", \"version\": \"3.9.18\", \"packages\": {{}}}}'\n",
+             interpreter="/bin/sh")
+    spec = zoo.get("ran92_cifar10")
+    out = tmp_path / "out"
+    backend(aipp=False, python=str(python)).compile(
+        CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec)), 1, out)
+    (call,) = calls(fake_atc)
+    assert call["python3"] != str(home / "bin" / "python3") and str(python) in call["python3_text"]
+    info = json.loads((out / "ran92_cifar10_bs1.atc.json").read_text())
+    assert info["atc_python"]["executable"] == str(python) and info["atc_python"]["version"] == "3.9.18"
+    assert "numpy missing" in info["atc_python_problems"]  # recorded; whether atc copes is atc's to say
 
 
 # --------------------------------------------------------------------------- compile through a fake atc
@@ -405,13 +240,14 @@ def test_undetectable_cann_is_backend_unavailable(monkeypatch: pytest.MonkeyPatc
 @pytest.mark.parametrize("aipp", [True, False])
 @pytest.mark.parametrize("bs", [1, 16])
 @pytest.mark.parametrize("model", MODELS)
-def test_compile_runs_atc(model: str, bs: int, aipp: bool, tmp_path: Path, fake_atc: Path) -> None:
-    pytest.importorskip("omzoo.data.profiles")
+def test_compile_runs_atc(model: str, bs: int, aipp: bool, tmp_path: Path, fake_atc: Path,
+                          backend: Callable[..., AclBackend]) -> None:
     spec = zoo.get(model)
     out = tmp_path / "out"
     src = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec))
     om = backend(aipp=aipp).compile(src, bs, out)
     assert om == (out / f"{model}_bs{bs}.om").resolve() and om.read_bytes() == b"fake-om"
+    assert om.stat().st_mode & 0o022 == 0 and not om.is_symlink()  # what aclruntime will open
 
     (call,) = calls(fake_atc)
     argv, args = call["argv"], args_of(call["argv"])
@@ -433,7 +269,7 @@ def test_compile_runs_atc(model: str, bs: int, aipp: bool, tmp_path: Path, fake_
         cfg = Path(args["insert_op_conf"]).read_text()
         assert args["enable_small_channel"] == "1"
         assert f"src_image_size_w : {w}\n" in cfg and f"src_image_size_h : {h}\n" in cfg
-        assert ("min_chn_0 : 123.675" in cfg) == (spec.profile in ("imagenet", "smlp"))
+        assert ("min_chn_0 : 123.675" in cfg) == (spec.recipe.mean is not None)
         assert "var_reci_chn_0 : 0.00392156862745098" in cfg or "0.0171247538316637" in cfg
     else:
         assert not any(a.startswith(("--insert_op_conf", "--enable_small_channel")) for a in argv)
@@ -447,22 +283,25 @@ def test_compile_runs_atc(model: str, bs: int, aipp: bool, tmp_path: Path, fake_
     assert info["argv"] == argv and info["ok"] and info["returncode"] == 0 and info["error_code"] == ""
 
 
-def test_compile_detects_soc_with_npu_smi(tmp_path: Path, fake_atc: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    make_exe(fake_atc.parent / "bin" / "npu-smi", f"print({NPU_SMI_910B!r})")
+def test_compile_detects_soc_with_npu_smi(tmp_path: Path, home: Path, fake_atc: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cann, "NPU_SMI", str(make_exe(tmp_path / "bin" / "npu-smi", f"print({NPU_SMI_910B!r})")))
     spec = zoo.get("ran92_cifar10")
     src = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec))
-    AclBackend({"aipp": False}).compile(src, 4, tmp_path / "out")
+    AclBackend({"aipp": False, "cann_home": str(home)}).compile(src, 4, tmp_path / "out")
     assert args_of(calls(fake_atc)[0]["argv"])["soc_version"] == "Ascend910B3"
 
 
-def test_compile_without_soc_says_what_to_set(tmp_path: Path, fake_atc: Path) -> None:
+def test_compile_without_soc_says_what_to_set(tmp_path: Path, fake_atc: Path,
+                                              backend: Callable[..., AclBackend]) -> None:
     spec = zoo.get("ran92_cifar10")
     src = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec))
     with pytest.raises(RuntimeError, match="acl.soc_version"):
-        AclBackend({"aipp": False, "soc_version": ""}).compile(src, 4, tmp_path / "out")
+        backend(aipp=False, soc_version="").compile(src, 4, tmp_path / "out")
 
 
 def test_failing_atc_reports_exit_code_error_code_and_stderr(tmp_path: Path, fake_atc: Path,
+                                                            backend: Callable[..., AclBackend],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     spec = zoo.get("seresnext101_32x4d")
     src = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec))
@@ -479,11 +318,29 @@ def test_failing_atc_reports_exit_code_error_code_and_stderr(tmp_path: Path, fak
     info = json.loads((out / "seresnext101_32x4d_bs8.atc.json").read_text())
     assert not info["ok"] and info["error_code"] == "E10016"
     assert "parser gave up" in (out / "seresnext101_32x4d_bs8.atc.stderr").read_text()
+    assert "atc's Python" not in msg  # nothing to say about a Python that has what CANN needs
+
+
+def test_failing_atc_names_new_style_codes_and_what_its_python_lacks(tmp_path: Path, home: Path, fake_atc: Path,
+                                                                     backend: Callable[..., AclBackend],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The public failure: the venv's numpy 2 / protobuf 7 / no decorator under atc's operator compiler."""
+    set_python_packages(home, VENV_PACKAGES)
+    monkeypatch.setenv("FAKE_ATC_MODE", "fail")
+    monkeypatch.setenv("FAKE_ATC_ERROR", "EC0010: Failed to import Python module [No module named 'decorator'].")
+    spec = zoo.get("tresnet_m")
+    with pytest.raises(AtcError) as err:
+        backend(aipp=False).compile(CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec)), 1,
+                                    tmp_path / "out")
+    assert err.value.error_code == "EC0010"
+    msg = str(err.value)
+    assert f"atc's Python {home / 'bin' / 'python3'}" in msg and "decorator missing" in msg
+    assert "numpy 2.4.0" in msg and "protobuf 7.34.0" in msg and "acl.python" in msg
 
 
 @pytest.mark.parametrize(("mode", "why"), [("quiet", "no 'ATC run success'"), ("no_om", "missing or empty")])
 def test_exit_zero_is_not_enough(mode: str, why: str, tmp_path: Path, fake_atc: Path,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                 backend: Callable[..., AclBackend], monkeypatch: pytest.MonkeyPatch) -> None:
     spec = zoo.get("tresnet_m")
     src = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec))
     monkeypatch.setenv("FAKE_ATC_MODE", mode)
@@ -491,7 +348,7 @@ def test_exit_zero_is_not_enough(mode: str, why: str, tmp_path: Path, fake_atc: 
         backend(aipp=False).compile(src, 1, tmp_path / "out")
 
 
-def test_onnx_input_checks_before_atc(tmp_path: Path, fake_atc: Path) -> None:
+def test_onnx_input_checks_before_atc(tmp_path: Path, fake_atc: Path, backend: Callable[..., AclBackend]) -> None:
     spec = zoo.get("scnet50_v1d")
     wrong = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "w.onnx", spec, name="images"))
     with pytest.raises(ValueError, match="registry says 'input'"):
@@ -501,6 +358,33 @@ def test_onnx_input_checks_before_atc(tmp_path: Path, fake_atc: Path) -> None:
         backend(aipp=True).compile(u8, 1, tmp_path / "out")
     assert not fake_atc.exists()
     assert backend(aipp=False).compile(u8, 1, tmp_path / "out").is_file()  # uint8 graph without AIPP is fine
+
+
+@pytest.mark.parametrize(("onnx_dir", "out_dir", "role", "bad"), [
+    ("models", "my out", "output", "' '"),
+    ("a+b", "out", "ONNX", "'+'"),
+    ("models", "user@host", "AIPP config", "'@'"),
+    ("models", "~tmp", "artefact", "'~'"),
+])
+def test_unsafe_paths_stop_compile_before_atc(onnx_dir: str, out_dir: str, role: str, bad: str, tmp_path: Path,
+                                              fake_atc: Path, backend: Callable[..., AclBackend]) -> None:
+    spec = zoo.get("scnet50_v1d")
+    (tmp_path / onnx_dir).mkdir()
+    src = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / onnx_dir / "m.onnx", spec))
+    with pytest.raises(ValueError, match="A-Za-z0-9_./-") as err:
+        backend().compile(src, 1, tmp_path / out_dir)
+    assert role in str(err.value) and bad in str(err.value)
+    assert not fake_atc.exists() and not (tmp_path / out_dir).exists()
+
+
+def test_too_deep_an_artefact_stops_compile_before_atc(tmp_path: Path, fake_atc: Path,
+                                                       backend: Callable[..., AclBackend]) -> None:
+    spec = zoo.get("ran92_cifar10")
+    src = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec))
+    deep = tmp_path.joinpath(*["d"] * 33)
+    with pytest.raises(ValueError, match=r"'/' in its absolute path; aclruntime allows 32"):
+        backend(aipp=False).compile(src, 1, deep)
+    assert not fake_atc.exists()
 
 
 # --------------------------------------------------------------------------- runtime, against a fake aclruntime
@@ -584,22 +468,26 @@ def fake_aclruntime() -> types.ModuleType:
 
 
 @pytest.fixture
-def aclrt(monkeypatch: pytest.MonkeyPatch):
+def aclrt(monkeypatch: pytest.MonkeyPatch, home: Path):
+    """The fake module as `aclruntime`, in a process marked as started in the branch root's environment."""
     mod = fake_aclruntime()
     monkeypatch.setitem(sys.modules, "aclruntime", mod)
+    monkeypatch.setenv(cann.CANN_HOME_VAR, os.path.realpath(home))
     yield mod
     acl._FINALIZER.pop("module", None)  # keep the process-exit hook away from the fake
 
 
 def fake_om(path: Path, realsize: int, shape: list[int]) -> Path:
     path.write_text(json.dumps({"realsize": realsize, "shape": shape}))
+    path.chmod(0o644)  # as compile leaves it, whatever this machine's umask
     return path
 
 
-def test_aipp_artefact_takes_nhwc_uint8(tmp_path: Path, aclrt: types.ModuleType) -> None:
+def test_aipp_artefact_takes_nhwc_uint8(tmp_path: Path, aclrt: types.ModuleType,
+                                        backend: Callable[..., AclBackend]) -> None:
     om = fake_om(tmp_path / "ran92_cifar10_bs4.om", 4 * 32 * 32 * 3, [4, 3, 32, 32])
     b = backend(aipp=True, device_id=1, log="warning")
-    b.load(om, 4)  # no spec set: the file name says which model
+    b.load(om, 4, spec_for(om))
     assert b.spec is not None and b.spec.id == "ran92_cifar10"
     assert aclrt.events[0] == ("open", str(om), 1, 3)
     assert b.input_spec() == ((4, 32, 32, 3), np.dtype(np.uint8))
@@ -617,49 +505,50 @@ def test_aipp_artefact_takes_nhwc_uint8(tmp_path: Path, aclrt: types.ModuleType)
         b.run(pixels)
 
 
-def test_float32_artefact_feeds_the_profile_normalisation(tmp_path: Path, aclrt: types.ModuleType) -> None:
-    profiles = pytest.importorskip("omzoo.data.profiles")
+def test_float32_artefact_feeds_the_recipe_normalisation(tmp_path: Path, aclrt: types.ModuleType,
+                                                          backend: Callable[..., AclBackend]) -> None:
     om = fake_om(tmp_path / "art.om", 2 * 3 * 224 * 224 * 4, [2, 3, 224, 224])
     b = backend(aipp=False)
-    b.spec = zoo.get("scnet50_v1d")  # as omzoo.compile.load_compiled does
-    b.load(om, 2)
+    b.load(om, 2, zoo.get("scnet50_v1d"))
     assert b.input_spec() == ((2, 3, 224, 224), np.dtype(np.float32))
     pixels = np.random.default_rng(1).integers(0, 256, (2, 3, 224, 224), dtype=np.uint8)
     x = b.feed(pixels)
-    np.testing.assert_array_equal(x, profiles.normalize(pixels, profiles.get_profile("imagenet")))
+    np.testing.assert_array_equal(x, normalize(pixels, zoo.get("scnet50_v1d").recipe))
     assert b.run(x).shape == (2, 10)
 
 
-def test_uint8_graph_without_aipp_stays_nchw(tmp_path: Path, aclrt: types.ModuleType) -> None:
+def test_uint8_graph_without_aipp_stays_nchw(tmp_path: Path, aclrt: types.ModuleType,
+                                             backend: Callable[..., AclBackend]) -> None:
     om = fake_om(tmp_path / "tresnet_m_bs1.om", 3 * 224 * 224, [1, 3, 224, 224])
     b = backend(aipp=False)
-    b.load(om, 1)
+    b.load(om, 1, spec_for(om))
     pixels = np.zeros((1, 3, 224, 224), np.uint8)
     assert b.input_spec() == ((1, 3, 224, 224), np.dtype(np.uint8))
     assert b.feed(pixels).shape == (1, 3, 224, 224)
 
 
-def test_dynamic_batch_om_gets_its_gear(tmp_path: Path, aclrt: types.ModuleType) -> None:
+def test_dynamic_batch_om_gets_its_gear(tmp_path: Path, aclrt: types.ModuleType,
+                                        backend: Callable[..., AclBackend]) -> None:
     om = fake_om(tmp_path / "ran92_cifar10_bs8.om", 8 * 32 * 32 * 3, [-1, 3, 32, 32])
     b = backend()
-    b.load(om, 8)
+    b.load(om, 8, spec_for(om))
     assert ("gear", 8) in aclrt.events
 
 
-def test_size_mismatch_is_caught_at_load(tmp_path: Path, aclrt: types.ModuleType) -> None:
+def test_size_mismatch_is_caught_at_load(tmp_path: Path, aclrt: types.ModuleType,
+                                         backend: Callable[..., AclBackend]) -> None:
     om = fake_om(tmp_path / "ran92_cifar10_bs4.om", 4 * 3 * 32 * 32 * 4, [4, 3, 32, 32])  # a float32 .om
     with pytest.raises(RuntimeError, match="aipp=True"):
-        backend(aipp=True).load(om, 4)
+        backend(aipp=True).load(om, 4, spec_for(om))
     assert ("free",) in aclrt.events
-    with pytest.raises(ValueError, match="<model>_bs<N>"):
-        backend().load(fake_om(tmp_path / "weird.om", 1, [1]), 4)
 
 
-def test_close_and_finalize_once(tmp_path: Path, aclrt: types.ModuleType) -> None:
+def test_close_and_finalize_once(tmp_path: Path, aclrt: types.ModuleType,
+                                 backend: Callable[..., AclBackend]) -> None:
     om = fake_om(tmp_path / "ran92_cifar10_bs1.om", 32 * 32 * 3, [1, 3, 32, 32])
     first, second = backend(), backend()
-    first.load(om, 1)
-    second.load(om, 1)
+    first.load(om, 1, spec_for(om))
+    second.load(om, 1, spec_for(om))
     first.close()
     first.close()
     assert aclrt.events.count(("free",)) == 1
@@ -669,22 +558,105 @@ def test_close_and_finalize_once(tmp_path: Path, aclrt: types.ModuleType) -> Non
     assert aclrt.events.count(("finalize",)) == 1
 
 
-def test_describe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _toolkit_home(tmp_path, monkeypatch, "8.0.RC3")
+def test_describe(home: Path, backend: Callable[..., AclBackend]) -> None:
     info = backend(aipp=False, precision_mode="must_keep_origin_dtype").describe()
-    assert info["backend"] == "acl" and info["cann_version"] == "8.0.RC3"
-    assert info["soc_version"] == "Ascend310P3" and info["aipp"] == "0"
-    assert info["precision_mode"] == info["precision"] == "must_keep_origin_dtype"
-    assert {"driver_version", "aclruntime_version", "ais_bench_version"} <= set(info)
-    assert all(isinstance(v, str) for v in info.values())
+    assert tuple(info) == DESCRIBE_KEYS
+    assert info["backend"] == "acl" and info["runtime"] == "CANN" and info["runtime_version"] == "8.0.RC3"
+    extra = info["extra"]
+    assert extra["soc_version"] == "Ascend310P3" and extra["aipp"] == "0"
+    assert info["precision"] == "must_keep_origin_dtype"
+    assert {"driver_version", "aclruntime_version", "ais_bench_version"} <= set(extra)
+    assert extra["cann_home"] == str(home)
+    assert all(isinstance(v, str) for v in extra.values())
 
 
-def test_load_compiled_opens_an_acl_artefact(tmp_path: Path, aclrt: types.ModuleType) -> None:
-    compile_stage = pytest.importorskip("omzoo.compile")
+def test_load_compiled_opens_an_acl_artefact(tmp_path: Path, home: Path, aclrt: types.ModuleType) -> None:
     fake_om(tmp_path / "model.om", 2 * 32 * 32 * 3, [2, 3, 32, 32])
     meta = {"model": "ran92_cifar10", "backend": "acl", "batch_size": 2, "artefact": "model.om",
-            "options": {"soc_version": "Ascend310P3", "aipp": True}}
+            "options": {"soc_version": "Ascend310P3", "aipp": True, "cann_home": str(home)}}
     (tmp_path / "meta.json").write_text(json.dumps(meta))
-    b, _ = compile_stage.load_compiled(tmp_path)
+    b, _ = load_compiled(tmp_path)
     assert b.input_spec() == ((2, 32, 32, 3), np.dtype(np.uint8))
     b.close()
+
+
+def test_finalize_is_skipped_on_wheels_whose_finalize_is_an_instance_method() -> None:
+    """2022-11..2024-02 wheels: no free_resource, finalize(self); the class-level call would raise TypeError."""
+    made: list[str] = []
+
+    class OldSession:
+        def finalize(self) -> None:
+            made.append("finalize")
+
+    acl._FINALIZER["module"] = SimpleNamespace(InferenceSession=OldSession)
+    acl._finalize_acl()  # no TypeError
+    assert made == [] and "module" not in acl._FINALIZER
+
+
+def test_load_refuses_what_aclruntime_refuses(tmp_path: Path, aclrt: types.ModuleType,
+                                              backend: Callable[..., AclBackend]) -> None:
+    om = fake_om(tmp_path / "ran92_cifar10_bs1.om", 32 * 32 * 3, [1, 3, 32, 32])
+    link = tmp_path / "link" / "ran92_cifar10_bs1.om"
+    link.parent.mkdir()
+    link.symlink_to(om)
+    with pytest.raises(ValueError, match="is a symlink"):
+        backend().load(link, 1, spec_for(link))
+    om.chmod(0o664)
+    with pytest.raises(ValueError, match=r"writable by group or others \(mode 0664\).*chmod go-w"):
+        backend().load(om, 1, spec_for(om))
+    with pytest.raises(ValueError, match="does not exist"):
+        backend().load(tmp_path / "ran92_cifar10_bs2.om", 2, spec_for(tmp_path / "ran92_cifar10_bs2.om"))
+    assert aclrt.events == []  # no session was opened on any of them
+
+
+def test_load_outside_the_cann_environment_asks_for_a_child_process(
+        tmp_path: Path, home: Path, venv_bin: Path, backend: Callable[..., AclBackend],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "aclruntime", None)  # would fail if load() got as far as importing it
+    om = fake_om(tmp_path / "ran92_cifar10_bs1.om", 32 * 32 * 3, [1, 3, 32, 32])
+    for marker in (None, os.path.realpath(home.parent / VERSIONS[1])):  # never set, or set for another root
+        if marker:
+            monkeypatch.setenv(cann.CANN_HOME_VAR, marker)
+        with pytest.raises(RestartInEnvironment) as err:
+            backend().load(om, 1, spec_for(om))
+        env = err.value.env
+        assert env[cann.CANN_HOME_VAR] == os.path.realpath(home)
+        assert env["LD_LIBRARY_PATH"].split(os.pathsep)[0] == str(home / "lib64")
+        assert str(venv_bin) not in env["PATH"].split(os.pathsep) and "VIRTUAL_ENV" not in env
+
+
+def _artefact(tmp_path: Path, home: Path) -> Path:
+    art = tmp_path / "compiled" / "ran92_cifar10-1"
+    art.mkdir(parents=True)
+    fake_om(art / "ran92_cifar10_bs1.om", 32 * 32 * 3, [1, 3, 32, 32])
+    meta = {"model": "ran92_cifar10", "backend": "acl", "batch_size": 1, "artefact": "ran92_cifar10_bs1.om",
+            "options": {"soc_version": "Ascend310P3", "cann_home": str(home)}}
+    (art / "meta.json").write_text(json.dumps(meta))
+    return art
+
+
+def test_aclruntime_runs_in_a_child_started_with_the_cann_environment(
+        tmp_path: Path, ascend: Path, home: Path, venv_bin: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`omzoo infer` on an 8.0 artefact from a shell that sourced 8.1, venv first on PATH: the command runs again in
+    a child whose environment is 8.0's from the start; that child imports the toolkit's (fake) aclruntime."""
+    source_in_shell(monkeypatch, ascend / "ascend-toolkit" / "latest")
+    record = tmp_path / "aclruntime.jsonl"
+    monkeypatch.setenv("FAKE_ACLRUNTIME_RECORD", str(record))
+    art = _artefact(tmp_path, home)
+    rc = cli.main(["infer", "--compiled", str(art), "--shards", str(tmp_path / "shards"), "--out",
+                   str(tmp_path / "out")])
+    assert rc == 1  # the child's: the fake aclruntime finds no NPU
+    (opened,) = records(record)
+    assert opened["event"] == "session" and opened["version"] == "8.0.RC3"
+    assert opened["cann_home"] == os.path.realpath(home)
+    assert opened["ld_library_path"].split(os.pathsep)[0] == str(home / "lib64")
+    assert other_roots(opened["ld_library_path"], ascend, home) == other_roots(opened["path"], ascend, home) == []
+    assert str(venv_bin) not in opened["path"].split(os.pathsep) and opened["virtual_env"] is None
+
+
+def test_the_child_does_not_rerun_itself(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("OMZOO_RERUN", "1")  # as in the child, whose environment somehow is still not the root's
+    rc = cli.main(["infer", "--compiled", str(_artefact(tmp_path, home)), "--shards", str(tmp_path / "s"),
+                   "--out", str(tmp_path / "out")])
+    assert rc == 2 and "still not in the environment" in capsys.readouterr().err

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
+import subprocess
 import sys
 import traceback
 
@@ -29,7 +31,10 @@ VERBS: dict[str, str] = {
     "predict": "omzoo.predict",
     "compare": "omzoo.compare",
     "models": "omzoo.models",
+    "doctor": "omzoo.doctor",
 }
+#: set in the child that reruns a verb in the environment its backend asked for (guards against a loop)
+_RERUN_VAR = "OMZOO_RERUN"
 
 
 def _top_parser() -> argparse.ArgumentParser:
@@ -48,13 +53,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"omzoo {verb}", description=module.HELP)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
-    from omzoo.backends.base import BackendUnavailable
+    from omzoo.backends.base import BackendUnavailable, RestartInEnvironment
 
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
         print(f"omzoo {verb}: interrupted", file=sys.stderr)
         return 130
+    except RestartInEnvironment as e:
+        if os.environ.get(_RERUN_VAR):
+            _report(verb, "error", f"still not in the environment the backend needs after a rerun: {e}")
+            return 2
+        return _rerun(argv, {**e.env, _RERUN_VAR: "1"})
     except (ValueError, OSError, BackendUnavailable) as e:
         # Library errors carry the file or key and the reason (OSError: the path and e.g. "No space left").
         _report(verb, "error", str(e) if not isinstance(e, OSError) or e.filename is None else
@@ -72,6 +82,18 @@ def _report(verb: str, kind: str, message: str) -> None:
     print(f"omzoo {verb}: {kind}: {first}", file=sys.stderr)
     for line in rest:  # multi-line messages (every bad image, an atc log tail) stay readable
         print(f"  {line}", file=sys.stderr)
+
+
+def _rerun(argv: list[str], env: dict[str, str]) -> int:
+    """The same command in a child process started with `env`; its exit status is this one's."""
+    child = subprocess.Popen([sys.executable, "-m", "omzoo.cli", *argv], env=env)
+    previous = signal.signal(signal.SIGTERM, lambda *_: child.terminate())  # a stopped stage stops its child
+    try:
+        return child.wait()
+    except KeyboardInterrupt:  # the child, in the same process group, got the SIGINT too and decides
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -1,31 +1,21 @@
-"""Ascend backend: ONNX → static-batch `.om` with `atc`, run with `aclruntime` (ASCEND.md §2, §5–§7).
+"""Ascend backend: ONNX → static-batch `.om` with `atc`, run with `aclruntime` (ASCEND.md §2, §5–§7, §10).
 
-Everything here follows ASCEND.md, which was itself written without hardware. Not yet checked on a device,
-and relied on by this module:
-
-- atc's failure exit code and side files (§9.1): success needs exit 0 *and* "ATC run success" *and* a
-  non-empty .om; atc runs in a scratch working directory.
-- What `get_inputs()` reports for an AIPP input (§9.2): only `.realsize` is checked, against N·H·W·3 bytes.
-- That `run` takes any dtype of the right byte size (§9.3): feeds are made C-contiguous and size-checked.
-- The float32 timestamp resolution of `exec_time_list` in long sessions (§9.4).
-- AIPP's real fp16 error (§9.5); the driver `version.info` key names (§9.6); output tensor names (§9.8,
-  so they are read from `get_outputs()`); the `npu-smi info` table layout (ASCEND.md gives no sample).
+atc and aclruntime run in the environment of the branch's CANN root (backends/cann.py): atc as a child of the
+compile stage, aclruntime in a child `omzoo` process started with that environment (load() raises
+RestartInEnvironment; its library path must be set before the process starts). atc's argv, AIPP and path rules
+live in backends/atc.py. What is still unverified on hardware is listed in the README's Ascend section.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import json
 import os
-import platform
-import re
 import shutil
 import subprocess
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -33,23 +23,46 @@ from typing import Any
 import numpy as np
 
 from omzoo import zoo
-from omzoo.backends.base import Backend, BackendUnavailable, CompileSource
-
-UNKNOWN = "unknown"
-ASCEND_ROOT = Path("/usr/local/Ascend")
+from omzoo.backends.atc import (
+    ATC_SUCCESS,
+    AtcError,
+    aipp_config,
+    atc_command,
+    check_paths,
+    error_code,
+    make_private,
+    om_problems,
+    op_precision_ini,
+    tail,
+)
+from omzoo.backends.base import Backend, BackendUnavailable, CompileSource, RestartInEnvironment
+from omzoo.backends.cann import (
+    CANN_HOME_VAR,
+    UNKNOWN,
+    cann_environment,
+    detect_environment,
+    find_cann_home,
+    python_info,
+    python_problems,
+    set_env_script,
+    with_python,
+)
 
 SETUP_HINT = (
-    "run `source <ascend-toolkit>/set_env.sh` (e.g. /usr/local/Ascend/ascend-toolkit/set_env.sh) before "
-    "omzoo/dvc so that `atc` is on PATH and the CANN libraries load, and install the two wheels "
-    "`aclruntime` and `ais_bench`: pip install -v 'git+https://gitee.com/ascend/tools.git"
+    "set acl.cann_home in params.yaml to the CANN toolkit directory (e.g. /usr/local/Ascend/ascend-toolkit/8.0.RC3; "
+    "omzoo sources its set_env.sh for atc and aclruntime itself), and install the two wheels `aclruntime` and "
+    "`ais_bench` into the venv: pip install -v 'git+https://gitee.com/ascend/tools.git"
     "#egg=aclruntime&subdirectory=ais-bench_workload/tool/ais_bench/backend', then the same with "
-    "'#egg=ais_bench&subdirectory=ais-bench_workload/tool/ais_bench' (ASCEND.md §1)"
+    "'#egg=ais_bench&subdirectory=ais-bench_workload/tool/ais_bench' (ASCEND.md §1). `omzoo doctor --backend acl` "
+    "checks the rest"
 )
 
 #: atc --log values (ASCEND.md §5.1) and the matching aclruntime session log_level (§2.1)
 LOG_LEVELS = {"debug": 1, "info": 2, "warning": 3, "error": 4, "null": 4}
 
 DEFAULTS: dict[str, Any] = {
+    "cann_home": "",  # "" = $ASCEND_TOOLKIT_HOME, else /usr/local/Ascend/ascend-toolkit/latest (cann.find_cann_home)
+    "python": "",  # the Python atc's operator compiler runs; "" = python3 on the CANN environment's PATH
     "soc_version": "",  # "" = "Ascend" + the npu-smi Name column
     "precision_mode": "force_fp16",  # atc's own default (ASCEND.md §5.2); written out so it is recorded
     "aipp": True,
@@ -59,249 +72,6 @@ DEFAULTS: dict[str, Any] = {
     "output_type": "FP32",  # logits stay fp32 whatever the last op computes in (§5.1); "" omits the flag
 }
 
-_ATC_SUCCESS = "ATC run success"
-_ERROR_CODE = re.compile(r"\bE\d{5}\b")
-_BUS_ID = re.compile(r"^[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:")
-
-
-class AtcError(RuntimeError):
-    """atc did not produce a usable .om; carries what the compile stage records."""
-
-    def __init__(self, message: str, returncode: int, error_code: str) -> None:
-        super().__init__(message)
-        self.returncode = returncode
-        self.error_code = error_code
-
-
-# --------------------------------------------------------------------------- pure helpers
-
-
-def _fmt(value: float) -> str:
-    """15 significant digits: the form ASCEND.md §6 prints (123.675, 0.0171247538316637)."""
-    return f"{value:.15g}"
-
-
-def aipp_config(profile: Any, height: int, width: int) -> str:
-    """Static AIPP for RGB uint8 HWC input that reproduces the profile's `(x/255 - mean)/std`.
-
-    `out = (in - mean_chn - min_chn) * var_reci_chn`, so min = 255·mean and var_reci = 1/(255·std);
-    fractional means go in the float `min_chn_*` fields (`mean_chn_*` is int32). Fields at their
-    defaults (min 0, var_reci 1) are left out, as in ASCEND.md's examples. No mean/std means /255 only.
-    """
-    mean = tuple(profile.mean) if profile.mean is not None else (0.0, 0.0, 0.0)
-    std = tuple(profile.std) if profile.std is not None else (1.0, 1.0, 1.0)
-    if len(mean) != 3 or len(std) != 3 or any(s <= 0 for s in std):
-        raise ValueError(f"AIPP needs 3 channel means and positive stds, got mean={mean} std={std}")
-    lines = [
-        "aipp_op {",
-        "    aipp_mode : static",
-        "    related_input_rank : 0",
-        "    input_format : RGB888_U8",
-        f"    src_image_size_w : {int(width)}",
-        f"    src_image_size_h : {int(height)}",
-        "    csc_switch : false",
-        "    rbuv_swap_switch : false",
-    ]
-    lines += [f"    min_chn_{c} : {_fmt(255.0 * m)}" for c, m in enumerate(mean) if m != 0]
-    lines += [f"    var_reci_chn_{c} : {_fmt(1.0 / (255.0 * s))}" for c, s in enumerate(std) if 255.0 * s != 1.0]
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def op_precision_ini(modes: Mapping[str, str]) -> str:
-    """`OpType=mode` lines for --op_precision_mode; no comments, since atc may not accept them (§5.3)."""
-    for op, mode in modes.items():
-        if not op or "=" in op or "\n" in op or not mode or "\n" in mode:
-            raise ValueError(f"bad op_precision entry {op!r}: {mode!r}")
-    return "".join(f"{op}={mode}\n" for op, mode in modes.items())
-
-
-def atc_command(
-    *,
-    onnx: Path,
-    output_prefix: Path,
-    input_name: str,
-    batch_size: int,
-    input_size: Sequence[int],
-    soc_version: str,
-    atc: str = "atc",
-    log: str = "error",
-    precision_mode: str = "",
-    op_precision: Path | None = None,
-    aipp: Path | None = None,
-    output_type: str = "",
-) -> list[str]:
-    """The static-shape atc argv of the ModelZoo guides (ASCEND.md §5.1); `.om` is appended to the prefix."""
-    if batch_size < 1:
-        raise ValueError(f"batch size must be >= 1, got {batch_size}")
-    c, h, w = input_size
-    argv = [
-        atc,
-        "--framework=5",
-        f"--model={onnx}",
-        f"--output={output_prefix}",
-        "--input_format=NCHW",
-        f"--input_shape={input_name}:{batch_size},{c},{h},{w}",
-        f"--soc_version={soc_version}",
-        f"--log={log}",
-    ]
-    if precision_mode:
-        argv.append(f"--precision_mode={precision_mode}")
-    if op_precision is not None:
-        argv.append(f"--op_precision_mode={op_precision}")
-    if aipp is not None:
-        argv += [f"--insert_op_conf={aipp}", "--enable_small_channel=1"]
-    if output_type:
-        argv.append(f"--output_type={output_type}")
-    return argv
-
-
-def parse_version_info(text: str) -> dict[str, str]:
-    """`key=value` lines of CANN `*_install.info`, `version.cfg` and the driver `version.info`."""
-    kv: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and key.strip() and not key.lstrip().startswith("#"):
-            kv[key.strip()] = value.strip()
-    return kv
-
-
-def cann_version_from(kv: Mapping[str, str]) -> str | None:
-    """`version=8.0.RC3`, or the part after ':' of `runtime_running_version=[7.3.0.1.231:8.0.RC2]`."""
-    if kv.get("version"):
-        return kv["version"]
-    running = kv.get("runtime_running_version", "").strip("[] ")
-    if ":" in running:
-        return running.split(":", 1)[1].strip() or None
-    return None
-
-
-def driver_version_from(kv: Mapping[str, str]) -> str | None:
-    """The driver file's key names are unconfirmed (§9.6): take `Version` in any case, then `package_version`."""
-    lower = {k.lower(): v for k, v in kv.items()}
-    return lower.get("version") or lower.get("package_version") or None
-
-
-def parse_npu_smi(text: str) -> dict[str, Any]:
-    """Parse the `npu-smi info` tables into {"version", "devices": [...], "processes": [...]}.
-
-    A device row (`NPU Name | Health | …`) is followed by one row per chip; chip rows are told apart by
-    the PCIe bus id in their second cell, which works for 310P (`Chip Device`) and 910B (`Chip`) headers.
-    """
-    found = re.search(r"Version:\s*(\S+)", text)
-    devices: list[dict[str, Any]] = []
-    processes: list[dict[str, str]] = []
-    section = ""
-    for line in text.splitlines():
-        line = line.strip()
-        if not line.startswith("|"):
-            continue
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        first = cells[0].split()
-        if not first:
-            continue
-        if first[0] == "NPU" and "Name" in first:
-            section = "devices"
-            continue
-        if first[0] == "NPU" and "Chip" in first:
-            section = "processes"
-            continue
-        if first[0] in ("Chip", "npu-smi", "No"):
-            continue
-        if section == "devices" and len(cells) >= 3:
-            if _BUS_ID.match(cells[1]) and devices:
-                devices[-1]["chips"].append({
-                    "chip": first[0],
-                    "device": first[1] if len(first) > 1 else "",
-                    "bus_id": cells[1],
-                    "aicore_pct": (cells[2].split() or [""])[0],
-                })
-            elif len(first) >= 2:
-                devices.append({"npu": first[0], "name": " ".join(first[1:]), "health": cells[1], "chips": []})
-        elif section == "processes" and len(cells) >= 3 and first[0].isdigit():
-            processes.append({"npu": first[0], "chip": first[1] if len(first) > 1 else "",
-                              "pid": cells[1], "name": cells[2]})
-    return {"version": found.group(1) if found else UNKNOWN, "devices": devices, "processes": processes}
-
-
-def soc_from_npu_smi(parsed: Mapping[str, Any]) -> str | None:
-    """atc's --soc_version is "Ascend" + the Name column of the first device (310P3 → Ascend310P3)."""
-    devices = parsed.get("devices") or []
-    if not devices or not devices[0]["name"]:
-        return None
-    name = devices[0]["name"].replace(" ", "")
-    return name if name.startswith("Ascend") else f"Ascend{name}"
-
-
-# --------------------------------------------------------------------------- environment detection
-
-
-def _read_kv(path: Path) -> dict[str, str]:
-    return parse_version_info(path.read_text(encoding="utf-8", errors="replace"))
-
-
-def _cann_files(env: Mapping[str, str], root: Path, machine: str) -> Iterator[Path]:
-    """Candidate CANN version files in ASCEND.md §7 order (first match wins)."""
-    arch, info = f"{machine}-linux", "ascend_toolkit_install.info"
-    if env.get("ASCEND_TOOLKIT_HOME"):
-        yield Path(env["ASCEND_TOOLKIT_HOME"]) / arch / info
-    yield root / "ascend-toolkit" / "latest" / arch / info
-    yield root / "cann" / arch / info
-    versioned = sorted(root.glob(f"cann-*/{arch}/{info}"))
-    if len(versioned) == 1:  # several side-by-side installs: which one is active is not ours to guess
-        yield versioned[0]
-    if env.get("ASCEND_HOME_PATH"):
-        home = Path(env["ASCEND_HOME_PATH"])
-        yield from sorted(home.glob("ascend_*_install.info"))
-        yield from sorted(home.glob("*/ascend_*_install.info"))
-    if env.get("ASCEND_TOOLKIT_HOME"):
-        yield Path(env["ASCEND_TOOLKIT_HOME"]) / "version.cfg"
-    yield root / "ascend-toolkit" / "latest" / "version.cfg"
-
-
-def _first_version(paths: Iterator[Path], extract: Callable[[Mapping[str, str]], str | None]) -> tuple[str, str]:
-    for path in paths:
-        try:
-            if path.is_file() and (version := extract(_read_kv(path))):
-                return version, str(path)
-        except OSError:
-            continue
-    return UNKNOWN, UNKNOWN
-
-
-def detect_environment(
-    environ: Mapping[str, str] | None = None,
-    root: Path = ASCEND_ROOT,
-    npu_smi: str = "npu-smi",
-    etc: Path = Path("/etc"),
-) -> dict[str, str]:
-    """CANN, driver and SoC versions with where each came from; "unknown" for anything absent. Never raises."""
-    env = os.environ if environ is None else environ
-    result = dict.fromkeys(
-        ("cann_version", "cann_version_source", "driver_version", "driver_version_source",
-         "soc_version", "soc_version_source"),
-        UNKNOWN,
-    )
-    with contextlib.suppress(Exception):  # detection is best effort by contract
-        result["cann_version"], result["cann_version_source"] = _first_version(
-            _cann_files(env, root, platform.machine()), cann_version_from)
-    with contextlib.suppress(Exception):
-        result["driver_version"], result["driver_version_source"] = _first_version(
-            iter([root / "driver" / "version.info", etc / "ascend_install.info"]), driver_version_from)
-    with contextlib.suppress(Exception):
-        exe = shutil.which(npu_smi)
-        if exe:
-            proc = subprocess.run([exe, "info"], capture_output=True, text=True, timeout=30, check=False)
-            parsed = parse_npu_smi(proc.stdout)
-            if soc := soc_from_npu_smi(parsed):
-                result["soc_version"], result["soc_version_source"] = soc, "npu-smi info"
-            if result["driver_version"] == UNKNOWN and parsed["version"] != UNKNOWN:
-                result["driver_version"], result["driver_version_source"] = parsed["version"], "npu-smi info"
-    return result
-
-
-def _tail(text: str, lines: int = 20) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 # --------------------------------------------------------------------------- process-wide aclFinalize
@@ -311,12 +81,17 @@ _FINALIZER: dict[str, Any] = {}
 
 
 def _finalize_acl() -> None:
-    """aclFinalize once per process, after every session still open has been freed (ASCEND.md §2.2)."""
+    """aclFinalize once per process, after every session still open has been freed (ASCEND.md §2.2).
+
+    Wheels from 2022-11 to 2024-02 have `finalize` as an instance method, so the class-level call would raise
+    TypeError there; the static one arrived with `free_resource`, which is what is tested for.
+    """
     for backend in list(_LIVE):
         backend.close()
     module = _FINALIZER.pop("module", None)
-    if module is not None and hasattr(module.InferenceSession, "finalize"):
-        module.InferenceSession.finalize()
+    session = getattr(module, "InferenceSession", None)
+    if hasattr(session, "free_resource") and hasattr(session, "finalize"):
+        session.finalize()
 
 
 def _import_aclruntime() -> Any:
@@ -349,6 +124,7 @@ class AclBackend(Backend):
         self.device_id = int(self.options["device_id"])
         self.last_compile: dict[str, Any] = {}
         self._env: dict[str, str] | None = None
+        self._process_env: dict[str, str] | None = None
         self._acl: Any = None
         self._sess: Any = None
         self._shape: tuple[int, ...] = ()
@@ -357,25 +133,43 @@ class AclBackend(Backend):
 
     # ---- environment
 
+    def cann_home(self) -> Path:
+        """The CANN root this backend uses (acl.cann_home, else the shell's, else the default install)."""
+        configured = str(self.options["cann_home"] or "")
+        home = find_cann_home(configured)
+        if home is None or not home.is_dir():
+            where = f"acl.cann_home {configured!r} is not a directory" if configured else (
+                "no CANN toolkit found ($ASCEND_TOOLKIT_HOME unset, no ascend-toolkit/latest or cann under "
+                "/usr/local/Ascend)")
+            raise BackendUnavailable(f"acl: {where}; {SETUP_HINT}")
+        return home
+
+    def process_env(self) -> dict[str, str]:
+        """The environment atc and aclruntime run in: the CANN root's set_env.sh over this one, minus the venv."""
+        if self._process_env is None:
+            self._process_env = cann_environment(self.cann_home())
+        return self._process_env
+
     def environment(self) -> dict[str, str]:
         """Detected once per backend: the toolkit cannot change under a running process."""
         if self._env is None:
-            self._env = detect_environment()
+            self._env = detect_environment(cann_home=str(self.options["cann_home"] or ""))
         return self._env
 
     def toolkit_version(self) -> str:
-        """The installed CANN version; undetectable means set_env.sh was not sourced, which is fatal here."""
+        """The CANN root's version; a root without one cannot be compiled for, as nothing would label the .om."""
+        home = self.cann_home()
         version = self.environment()["cann_version"]
         if version == UNKNOWN:
-            raise BackendUnavailable(
-                f"acl: cannot find the CANN version (no ascend_toolkit_install.info under $ASCEND_TOOLKIT_HOME "
-                f"or {ASCEND_ROOT}); {SETUP_HINT}")
+            raise BackendUnavailable(f"acl: no CANN version file (<arch>-linux/ascend_toolkit_install.info, "
+                                     f"version.cfg) in {home}; {SETUP_HINT}")
         return version
 
-    def _atc_path(self) -> str:
-        exe = shutil.which(str(self.options["atc"]))
+    def _atc_path(self, env: dict[str, str]) -> str:
+        exe = shutil.which(str(self.options["atc"]), path=env.get("PATH", ""))
         if exe is None:
-            raise BackendUnavailable(f"acl: atc not found (atc option {self.options['atc']!r}); {SETUP_HINT}")
+            raise BackendUnavailable(f"acl: atc not found in {self.cann_home()}'s environment (atc option "
+                                     f"{self.options['atc']!r}); {SETUP_HINT}")
         return exe
 
     def soc_version(self) -> str:
@@ -388,25 +182,28 @@ class AclBackend(Backend):
     # ---- compile
 
     def compile(self, src: CompileSource, batch_size: int, out_dir: Path) -> Path:
-        """Run atc for one static batch size; keep its argv, stdout and stderr next to the .om."""
-        atc = self._atc_path()
+        """Run atc for one static batch size in the CANN environment; keep its argv, output and Python next to
+        the .om."""
         spec = src.spec
         if src.onnx is None:
             raise ValueError(f"acl: {spec.id} has no ONNX file to compile")
+        home = self.cann_home()
+        env = self.process_env()
+        atc = self._atc_path(env)
         onnx_path = Path(src.onnx).resolve()
         _check_onnx_input(onnx_path, spec, self.aipp)
         out_dir = Path(out_dir).resolve()
-        out_dir.mkdir(parents=True, exist_ok=True)
         stem = f"{spec.id}_bs{batch_size}"
         prefix, om = out_dir / stem, out_dir / f"{stem}.om"
+        aipp_file = out_dir / f"{stem}.aipp.cfg" if self.aipp else None
+        op_file = out_dir / f"{stem}.op_precision.ini" if spec.op_precision else None
+        configs = {"AIPP config": aipp_file, "op-precision ini": op_file}
+        check_paths({"ONNX": onnx_path, "output": prefix, **{k: v for k, v in configs.items() if v}}, om)
+        out_dir.mkdir(parents=True, exist_ok=True)
         om.unlink(missing_ok=True)  # a stale .om must never pass for this run's output
-
-        aipp_file = op_file = None
-        if self.aipp:
-            aipp_file = out_dir / f"{stem}.aipp.cfg"
+        if aipp_file is not None:
             aipp_file.write_text(aipp_config(spec.recipe, *spec.input_size[1:]), encoding="utf-8")
-        if spec.op_precision:
-            op_file = out_dir / f"{stem}.op_precision.ini"
+        if op_file is not None:
             op_file.write_text(op_precision_ini(spec.op_precision), encoding="utf-8")
 
         argv = atc_command(
@@ -415,42 +212,66 @@ class AclBackend(Backend):
             log=str(self.options["log"]), precision_mode=str(self.options["precision_mode"] or ""),
             op_precision=op_file, aipp=aipp_file, output_type=str(self.options["output_type"] or ""),
         )
-        env = dict(os.environ)
-        env.setdefault("ASCEND_PROCESS_LOG_PATH", str(out_dir / f"{stem}.logs"))
-        started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="omzoo-atc-") as scratch:  # atc drops kernel_meta/ etc. in cwd
-            proc = subprocess.run(argv, cwd=scratch, env=env, capture_output=True, text=True, check=False)
+            run_env = dict(env)
+            if self.options["python"]:
+                run_env = with_python(run_env, str(self.options["python"]), Path(scratch) / "python")
+            run_env.setdefault("ASCEND_PROCESS_LOG_PATH", str(out_dir / f"{stem}.logs"))
+            python = python_info(run_env)  # the python3 atc's operator compiler will find
+            cwd = Path(scratch) / "work"
+            cwd.mkdir()
+            started = time.perf_counter()
+            proc = subprocess.run(argv, cwd=cwd, env=run_env, capture_output=True, text=True, check=False)
+            seconds = round(time.perf_counter() - started, 3)
         (out_dir / f"{stem}.atc.stdout").write_text(proc.stdout, encoding="utf-8")
         (out_dir / f"{stem}.atc.stderr").write_text(proc.stderr, encoding="utf-8")
 
-        ok = proc.returncode == 0 and _ATC_SUCCESS in proc.stdout and om.is_file() and om.stat().st_size > 0
-        found = _ERROR_CODE.search(proc.stdout + "\n" + proc.stderr)
-        code = found.group(0) if found else ""
+        ok = proc.returncode == 0 and ATC_SUCCESS in proc.stdout and om.is_file() and om.stat().st_size > 0
+        code = error_code(proc.stdout + "\n" + proc.stderr)
+        problems = python_problems(python)
         self.last_compile = {
             "argv": argv, "returncode": proc.returncode, "ok": ok, "error_code": code,
-            "seconds": round(time.perf_counter() - started, 3), "precision_mode": self.options["precision_mode"],
-            "aipp": self.aipp, "op_precision": dict(spec.op_precision), **self.environment(),
+            "seconds": seconds, "precision_mode": self.options["precision_mode"],
+            "aipp": self.aipp, "op_precision": dict(spec.op_precision), "cann_home": str(home),
+            "set_env": str(set_env_script(home)), "atc": atc, "atc_python": python,
+            "atc_python_problems": problems, **self.environment(),
         }
         (out_dir / f"{stem}.atc.json").write_text(json.dumps(self.last_compile, indent=2) + "\n", encoding="utf-8")
         if not ok:
             if proc.returncode:
                 why = f"exit code {proc.returncode}"
-            elif _ATC_SUCCESS not in proc.stdout:
-                why = f"exit code 0 but no '{_ATC_SUCCESS}' on stdout"
+            elif ATC_SUCCESS not in proc.stdout:
+                why = f"exit code 0 but no '{ATC_SUCCESS}' on stdout"
             else:
                 why = f"{om.name} missing or empty"
+            hint = (f"\natc's Python {python['path'] or '(none)'}: {'; '.join(problems)}; set acl.python to a Python "
+                    "with CANN's packages (`omzoo doctor --backend acl`)") if problems else ""
             raise AtcError(
-                f"acl: atc failed for {stem} ({why}{', ' + code if code else ''}); logs: {out_dir}/{stem}.atc.*"
-                f"\n--- stdout tail ---\n{_tail(proc.stdout)}\n--- stderr tail ---\n{_tail(proc.stderr)}",
+                f"acl: atc failed for {stem} ({why}{', ' + code if code else ''}); logs: {out_dir}/{stem}.atc.*{hint}"
+                f"\n--- stdout tail ---\n{tail(proc.stdout)}\n--- stderr tail ---\n{tail(proc.stderr)}",
                 proc.returncode, code)
+        make_private(om)
         return om
 
     # ---- run
 
     def load(self, artefact: Path, batch_size: int, spec: zoo.ModelSpec) -> None:
-        """Open a session on the .om and settle what run() takes from its input's byte size."""
+        """Open a session on the .om and settle what run() takes from its input's byte size.
+
+        The path rules are checked first; then a process not started in the CANN environment hands over to a child
+        that is (RestartInEnvironment), since aclruntime's libraries resolve at process start.
+        """
+        artefact = Path(artefact).absolute()
+        problems = om_problems(artefact)
+        if not artefact.is_file():
+            problems.append("does not exist")
+        if problems:
+            raise ValueError(f"acl: aclruntime would refuse {artefact}: " + "; ".join(problems))
+        home = os.path.realpath(self.cann_home())
+        if os.environ.get(CANN_HOME_VAR) != home:
+            raise RestartInEnvironment(f"acl: aclruntime must start in the environment of {home}'s set_env.sh; "
+                                       f"`omzoo` reruns the command in a child with it", self.process_env())
         acl = _import_aclruntime()
-        artefact = Path(artefact)
         self.spec = spec
         self.close()
 
@@ -496,7 +317,7 @@ class AclBackend(Backend):
         return self._shape, self._dtype
 
     def feed(self, pixels: np.ndarray) -> np.ndarray:
-        """uint8 NCHW → NHWC bytes for AIPP, as-is for a uint8 graph, else the profile's float32."""
+        """uint8 NCHW → NHWC bytes for AIPP, as-is for a uint8 graph, else the recipe's float32."""
         if pixels.dtype != np.uint8 or pixels.ndim != 4:
             raise ValueError(f"acl: feed takes uint8 NCHW pixels, got {pixels.dtype} {pixels.shape}")
         if self._dtype == np.uint8:
@@ -541,8 +362,9 @@ class AclBackend(Backend):
         return self.described(
             runtime="CANN", runtime_version=env["cann_version"], device=f"npu:{self.device_id} {soc}",
             precision=str(self.options["precision_mode"] or "force_fp16 (atc default)"), threads="",
-            cann_version_source=env["cann_version_source"], driver_version=env["driver_version"],
-            soc_version=soc, aipp=str(int(self.aipp)),
+            cann_version_source=env["cann_version_source"],
+            cann_home=str(self.options["cann_home"] or "") or os.environ.get(CANN_HOME_VAR, UNKNOWN),
+            driver_version=env["driver_version"], soc_version=soc, aipp=str(int(self.aipp)),
             output_type=str(self.options["output_type"] or "atc default"),
             compute_interval="exec_time_list end-start: host clock around one synchronous aclmdlExecute",
             **wheels)

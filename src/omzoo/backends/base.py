@@ -40,6 +40,16 @@ class BackendUnavailable(RuntimeError):
     """The backend's runtime is not installed or cannot see its device; the message says what to do."""
 
 
+class RestartInEnvironment(Exception):
+    """Raised by load() before any work when the runtime reads its environment at process start (acl: the
+    library path aclruntime loads with), so this process cannot host it. The `omzoo` CLI runs the same command
+    again in a child process with `env`."""
+
+    def __init__(self, message: str, env: dict[str, str]) -> None:
+        super().__init__(message)
+        self.env = env
+
+
 @dataclass
 class CompileSource:
     """Everything a backend may compile from. Backends take what they need and ignore the rest."""
