@@ -46,10 +46,11 @@ class PixelInput(torch.nn.Module):
         return self.model(x)
 
 
-def load_model(model_id: str, checkpoint: Path, options: dict[str, Any] | None = None) -> torch.nn.Module:
+def load_model(model_id: str, checkpoint: Path, options: dict[str, Any] | None = None,
+               trust: bool = False) -> torch.nn.Module:
     """Build the architecture (with registry options overridden by `options`) and load strictly."""
     model = zoo.get(model_id).build(**(options or {}))
-    load_strict(model, checkpoint)
+    load_strict(model, checkpoint, trust)
     return model
 
 
@@ -93,6 +94,8 @@ def ort_logits(path: Path, x: np.ndarray) -> np.ndarray:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model id from the registry")
     p.add_argument("--checkpoint", type=Path, required=True, help="published-container checkpoint")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="this file may run code: fully unpickle it if the safe unpickler refuses it (README Security)")
     p.add_argument("--output", type=Path, required=True, help="ONNX file to write")
     p.add_argument("--opset", type=int, default=11)
     p.add_argument("--input-dtype", choices=["float32", "uint8"], default="float32",
@@ -107,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     options = json.loads(args.options)
     if args.params:
         options = {**model_options(load_params(args.params), args.model), **options}
-    model = load_model(args.model, args.checkpoint, options)
+    model = load_model(args.model, args.checkpoint, options, args.trust_checkpoint)
     summary = export_onnx(model, spec, args.output, args.opset, args.input_dtype)
     write_json_atomic(args.info or args.output.with_suffix(".json"),
                       {"model": args.model, "options": options, **summary})

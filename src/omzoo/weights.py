@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import torch
 from omzoo import zoo
 from omzoo.checkpoints import file_sha256, load_strict, save_container
 from omzoo.io import atomic_write, write_json_atomic
+from omzoo.params import load_params
 
 HELP = "write the model's checkpoint: verify and copy a published one, or write seeded random weights"
 
@@ -75,19 +77,30 @@ def random_checkpoint(model_id: str, out: Path, seed: int = 0) -> None:
     save_container(random_model(model_id, seed).state_dict(), out, zoo.get(model_id).container)
 
 
-def materialise(model_id: str, out: Path, checkpoint: str | None, seed: int) -> dict[str, str | int]:
-    """Write `out` (the pipeline's checkpoint) and return the provenance record for the info file."""
+def materialise(model_id: str, out: Path, checkpoint: str | None, seed: int, trust: bool = False,
+                trusted_sha256: Collection[str] = ()) -> dict[str, str | int]:
+    """Write `out` (the pipeline's checkpoint) and return the provenance record for the info file.
+
+    A published file the safe unpickler reads is copied as is. One it refuses is read only if the user trusts
+    it (`trust`, or its sha256 in `trusted_sha256`), and then only its tensors are written, as a plain state
+    dict: every later stage reads `out` with the safe unpickler and needs no trust of its own.
+    """
     spec = zoo.get(model_id)
     if checkpoint:
         src = Path(checkpoint)
-        loaded = load_strict(spec.build(), src)  # fail here, with the clear message, not three stages later
-        with atomic_write(out) as tmp:
-            shutil.copyfile(src, tmp)
-        return {"model": model_id, "weights": "published", "source": str(src), "container": loaded.container,
-                "weights_only": int(loaded.weights_only), "sha256": file_sha256(out)}
+        source_sha256 = file_sha256(src) if src.is_file() else ""
+        loaded = load_strict(spec.build(), src, trust or source_sha256 in trusted_sha256)  # fail here, clearly
+        if loaded.weights_only:
+            with atomic_write(out) as tmp:
+                shutil.copyfile(src, tmp)
+        else:
+            save_container(loaded.state_dict, out, "state_dict")
+        return {"model": model_id, "weights": "published", "source": str(src), "source_sha256": source_sha256,
+                "container": loaded.container, "trusted_pickle": int(not loaded.weights_only),
+                "sha256": file_sha256(out)}
     random_checkpoint(model_id, out, seed)
     return {"model": model_id, "weights": "random", "seed": seed, "container": spec.container,
-            "sha256": file_sha256(out)}
+            "trusted_pickle": 0, "sha256": file_sha256(out)}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -95,11 +108,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="checkpoint to write (e.g. models/pth/<model>.pth)")
     p.add_argument("--checkpoint", default="", help="published checkpoint to verify and copy; empty = random")
     p.add_argument("--seed", type=int, default=0, help="seed for random weights")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="this file may run code: fully unpickle it if the safe unpickler refuses it (README Security)")
+    p.add_argument("--params", type=Path,
+                   help="params file whose weights.trusted_checkpoints (sha256 list) names the files you trust")
     p.add_argument("--info", type=Path, help="provenance JSON (default: <out>.json)")
 
 
 def run(args: argparse.Namespace) -> int:
-    info = materialise(args.model, args.out, args.checkpoint or None, args.seed)
+    params = load_params(args.params) if args.params else {}
+    trusted = {str(h).lower() for h in (params.get("weights") or {}).get("trusted_checkpoints") or []}
+    info = materialise(args.model, args.out, args.checkpoint or None, args.seed, args.trust_checkpoint, trusted)
     write_json_atomic(args.info or args.out.with_suffix(".json"), info)
     print(f"{args.model}: {info['weights']} weights -> {args.out}")
     return 0
