@@ -1,15 +1,25 @@
-"""Every published container loads strictly; every wrong file fails with one clear message."""
+"""Every published container loads strictly and safely; every wrong or unsafe file fails with one clear message."""
 
 from __future__ import annotations
 
 import datetime
+import json
+import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from omzoo.checkpoints import CheckpointError, load_strict, read_checkpoint, save_container
+from omzoo import cli, zoo
+from omzoo.checkpoints import SAFE_GLOBALS, CheckpointError, load_strict, read_checkpoint, save_container
+from omzoo.io import sha256_file
+
+OMZOO = Path(sys.executable).parent / "omzoo"  # the installed command, as a user runs it
+MODEL = "ran92_cifar10"
 
 
 class Tiny(torch.nn.Module):
@@ -74,9 +84,37 @@ def test_module_prefix_is_stripped(tmp_path: Path) -> None:
     assert torch.equal(dst.conv.weight, src.conv.weight)
 
 
-def test_namespace_needs_no_unsafe_unpickling(tmp_path: Path) -> None:
-    save_container(_random_tiny(0).state_dict(), tmp_path / "t.pth", "timm")
-    assert read_checkpoint(tmp_path / "t.pth").weights_only
+@pytest.mark.parametrize("container", ["state_dict", "timm", "spach", "legacy"])
+def test_each_container_loads_with_the_safe_unpickler_alone(tmp_path: Path, container: str) -> None:
+    path = tmp_path / "c.pth"
+    save_container(_random_tiny(0).state_dict(), path, container)
+    assert read_checkpoint(path).weights_only  # no trust given: a refusal would raise
+    if container != "legacy":  # torch lists the globals outside its own safe set (zip files only)
+        needed = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+        assert needed == ({"argparse.Namespace"} if container in ("timm", "spach") else set())
+
+
+def test_safe_globals_are_exactly_what_the_containers_need() -> None:
+    assert [f"{g.__module__}.{g.__qualname__}" for g in SAFE_GLOBALS] == ["argparse.Namespace"]
+
+
+@pytest.mark.parametrize("container", ["state_dict", "timm", "spach", "legacy"])
+def test_save_container_is_byte_reproducible(tmp_path: Path, container: str) -> None:
+    a, b = tmp_path / "a.pth", tmp_path / "elsewhere" / "other-name.pth.tar"
+    save_container(_random_tiny(0).state_dict(), a, container)
+    save_container(_random_tiny(0).state_dict(), b, container)  # equal values in fresh tensors
+    assert sha256_file(a) == sha256_file(b)
+
+
+@pytest.mark.parametrize("model_id", ["tresnet_m", MODEL])  # a zip container and the legacy one
+def test_random_weights_are_byte_reproducible_across_runs(tmp_path: Path, model_id: str) -> None:
+    outs = [tmp_path / "a" / "x.pth", tmp_path / "b" / "y.pth"]
+    (tmp_path / "params.yaml").write_text("weights: {seed: 3}\n")  # read from the working directory
+    for out in outs:
+        subprocess.run([str(OMZOO), "weights", model_id, "--out", str(out)], check=True, capture_output=True,
+                       cwd=tmp_path)
+    assert sha256_file(outs[0]) == sha256_file(outs[1])
+    assert json.loads(outs[0].with_suffix(".json").read_text())["sha256"] == sha256_file(outs[0])
 
 
 def test_fp16_tensors_are_cast_to_float32(tmp_path: Path) -> None:
@@ -86,11 +124,98 @@ def test_fp16_tensors_are_cast_to_float32(tmp_path: Path) -> None:
     assert sd["conv.weight"].dtype == torch.float32
 
 
-def test_unsafe_object_falls_back_to_full_unpickler(tmp_path: Path) -> None:
-    obj = {"state_dict": _random_tiny(0).state_dict(), "elapsed": datetime.timedelta(hours=1)}
-    torch.save(obj, tmp_path / "u.pth")
-    loaded = read_checkpoint(tmp_path / "u.pth")
+def test_unsafe_global_is_refused_unless_trusted(tmp_path: Path) -> None:
+    path = tmp_path / "u.pth"
+    torch.save({"state_dict": _random_tiny(0).state_dict(), "elapsed": datetime.timedelta(hours=1)}, path)
+    with pytest.raises(CheckpointError) as e:
+        read_checkpoint(path)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: refused global datetime.timedelta") and "\n" not in msg
+    assert "--trust-checkpoint" in msg and sha256_file(path) in msg
+    loaded = read_checkpoint(path, trust=True)
     assert not loaded.weights_only and loaded.container == "dict['state_dict']"
+
+
+class _Evil:
+    """Unpickling this runs a shell command: the attack a downloaded checkpoint can carry."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("verb", ["weights", "export", "predict"])
+def test_malicious_checkpoint_runs_nothing(tmp_path: Path, verb: str) -> None:
+    marker, evil = tmp_path / "PWNED", tmp_path / "evil.pth"
+    torch.save({"state_dict": zoo.get(MODEL).build().state_dict(), "x": _Evil(marker)}, evil)
+    args = {"weights": ["--out", "w.pth"], "export": ["--output", "m.onnx"],
+            "predict": ["--data", str(tmp_path), "--output", "logits.npy"]}[verb]
+    r = subprocess.run([str(OMZOO), verb, MODEL, "--checkpoint", str(evil), *args], capture_output=True,
+                       text=True, cwd=tmp_path)
+    assert not marker.exists()
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr
+    assert lines[0].startswith(f"omzoo {verb}: error: {evil}: refused global {os.system.__module__}.system")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.pth"]  # nothing written
+
+
+@pytest.fixture(scope="module")
+def trusted_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A checkpoint that fits the model but names a global outside the safe set (a harmless one)."""
+    sd = zoo.get(MODEL).build().state_dict()
+    path = tmp_path_factory.mktemp("trusted") / "model_92_sgd.pkl"
+    torch.save({"state_dict": sd, "elapsed": datetime.timedelta(hours=1)}, path)
+    return path, sd
+
+
+def test_weights_reads_a_trusted_file_and_resaves_its_tensors(
+        trusted_file: tuple[Path, dict[str, torch.Tensor]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, sd = trusted_file
+    base = ["weights", MODEL, "--checkpoint", str(src)]
+    (tmp_path / "other.yaml").write_text(f"weights: {{trusted_checkpoints: ['{'0' * 64}']}}\n")
+    (tmp_path / "params.yaml").write_text(f"weights: {{seed: 0, trusted_checkpoints: ['{sha256_file(src)}']}}\n")
+    assert cli.main([*base, "--out", str(tmp_path / "no.pth"), "--params", str(tmp_path / "other.yaml")]) == 2
+    assert "refused global datetime.timedelta" in capsys.readouterr().err
+    assert not (tmp_path / "no.pth").exists()
+    for name, opt_in in (("flag", ["--trust-checkpoint"]), ("params", ["--params", str(tmp_path / "params.yaml")])):
+        out = tmp_path / f"{name}.pth"
+        assert cli.main([*base, "--out", str(out), *opt_in]) == 0
+        info = json.loads(out.with_suffix(".json").read_text())
+        assert info["trusted_pickle"] == 1 and info["source_sha256"] == sha256_file(src)
+        assert info["sha256"] == sha256_file(out) != sha256_file(src)
+        loaded = read_checkpoint(out)  # later stages read the copy with the safe unpickler alone
+        assert loaded.weights_only and loaded.container == "state_dict"
+        assert loaded.state_dict.keys() == sd.keys() and all(torch.equal(loaded.state_dict[k], sd[k]) for k in sd)
+
+
+def test_predict_reads_a_trusted_file_only_when_told(
+        trusted_file: tuple[Path, dict[str, torch.Tensor]], tmp_path: Path) -> None:
+    from omzoo.predict import predict
+
+    src, _ = trusted_file
+    data = tmp_path / "cifar-10-batches-py"
+    data.mkdir()
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 3072), dtype=np.uint8)
+    (data / "test_batch").write_bytes(pickle.dumps({"data": pixels, "labels": [0, 1, 2, 3]}, protocol=2))
+    with pytest.raises(CheckpointError, match="refused global datetime.timedelta"):
+        predict(MODEL, data, None, checkpoint=src, batch_size=4, workers=1)
+    logits, names, labels = predict(MODEL, data, None, checkpoint=src, batch_size=4, workers=1, trust_checkpoint=True)
+    assert logits.shape == (4, 10) and np.isfinite(logits).all() and list(labels) == [0, 1, 2, 3]
+
+
+def test_non_finite_weights_fail_by_name(tmp_path: Path) -> None:
+    sd = _random_tiny(0).state_dict()
+    sd["fc.weight"][0, 0] = float("nan")
+    sd["bn.running_var"][1] = float("inf")
+    save_container(sd, tmp_path / "nan.pth", "state_dict")
+    with pytest.raises(CheckpointError) as e:
+        load_strict(_random_tiny(1), tmp_path / "nan.pth")
+    assert str(e.value) == (f"{tmp_path / 'nan.pth'}: non-finite weights in 2 tensors: "
+                            "bn.running_var (4,): 0 NaN, 1 inf, fc.weight (2, 4): 1 NaN, 0 inf")
 
 
 def test_wrong_model_names_file_container_and_keys(tmp_path: Path) -> None:

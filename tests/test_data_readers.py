@@ -170,13 +170,14 @@ def _bytes_keys(d: dict) -> dict:
                          else val) for k, val in d.items()}  # fmt: skip
 
 
-@pytest.mark.parametrize("flavour", ["py2", "py3-str", "py3-bytes"])
+@pytest.mark.parametrize("flavour", ["py2", "py3-str", "py3-bytes", "py3-protocol5"])
 def test_cifar_key_flavours(tmp_path: Path, flavour: str):
     d = _cifar_dict()
     blob = {
         "py2": lambda: py2_pickle(d),
         "py3-str": lambda: pickle.dumps(d, protocol=2),
         "py3-bytes": lambda: pickle.dumps(_bytes_keys(d), protocol=4),
+        "py3-protocol5": lambda: pickle.dumps(d, protocol=5),  # numpy stores the array via _frombuffer
     }[flavour]()
     (tmp_path / "test_batch").write_bytes(blob)
     ds = read_dataset(tmp_path, None)
@@ -224,14 +225,17 @@ def test_cifar_label_out_of_range_is_a_problem(tmp_path: Path):
     assert len(ds.items) == 19 and ds.size == 20
 
 
-def test_cifar_refuses_code_in_pickles(tmp_path: Path):
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_cifar_refuses_code_in_pickles(tmp_path: Path, protocol: int):
     class Evil:
         def __reduce__(self):
-            return (os.system, ("echo pwned",))
+            return (os.system, (f"touch {tmp_path / 'PWNED'}",))
 
-    (tmp_path / "test_batch").write_bytes(pickle.dumps({"data": Evil()}, protocol=2))
-    with pytest.raises(DataError, match="refusing"):
+    d = {"data": np.zeros((1, 3072), np.uint8), "labels": [0], "x": Evil()}
+    (tmp_path / "test_batch").write_bytes(pickle.dumps(d, protocol=protocol))
+    with pytest.raises(DataError, match=f"refusing to load global {os.system.__module__}.system"):
         read_dataset(tmp_path, None)
+    assert not (tmp_path / "PWNED").exists()
 
 
 def test_missing_data_and_labels_with_cifar(tmp_path: Path, sample: Path):

@@ -13,12 +13,11 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from omzoo import paths
 from omzoo.backends.artefact import load_compiled
 from omzoo.backends.base import Backend
 from omzoo.io import sha256_file, write_json_atomic
 from omzoo.measure import BenchConfig, benchmark
-from omzoo.params import load_params
+from omzoo.params import PARAMS_HELP, load_params
 from omzoo.provenance import git_revision, nvidia_smi
 
 HELP = "benchmark a compiled model at its batch size: throughput (compute, e2e) and latency percentiles"
@@ -48,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compiled", type=Path, required=True, help="artefact directory from `omzoo compile`")
     p.add_argument("--out", type=Path, required=True, help="metrics JSON (numbers only)")
     p.add_argument("--info", type=Path, required=True, help="provenance JSON (strings)")
-    p.add_argument("--params", type=Path, default=paths.PARAMS)
+    p.add_argument("--params", type=Path, help=PARAMS_HELP)
 
 
 def run(args: argparse.Namespace) -> int:

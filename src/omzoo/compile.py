@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from omzoo import paths
 from omzoo.backends.artefact import compile_artefact
-from omzoo.params import load_params
+from omzoo.params import PARAMS_HELP, load_params
 
 HELP = "compile a model for one batch size with the configured backend (onnxruntime, torch, acl)"
 
@@ -22,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--onnx", type=Path, help="ONNX file (onnxruntime, acl)")
     p.add_argument("--checkpoint", type=Path, help="checkpoint (torch backend)")
     p.add_argument("--out", type=Path, required=True, help="artefact directory to write")
-    p.add_argument("--params", type=Path, default=paths.PARAMS)
+    p.add_argument("--params", type=Path, help=PARAMS_HELP)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from omzoo.backends import cann
 from omzoo.backends.artefact import version_matches
 from omzoo.backends.atc import om_problems, path_problems
 from omzoo.backends.base import Backend, BackendUnavailable, backend_names, get_backend
-from omzoo.params import Params, load_params
+from omzoo.params import PARAMS_HELP, Params, load_params
 from omzoo.provenance import cpu_model
 
 HELP = "check that this host can run the configured backend: one line per check, and what to do when one fails"
@@ -260,7 +260,7 @@ def run_checks(params: Params, name: str, root: Path) -> list[Check]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", type=Path, default=paths.PARAMS)
+    p.add_argument("--params", type=Path, help=PARAMS_HELP)
     p.add_argument("--backend", choices=backend_names(), help="check this backend instead of params.yaml's")
 
 

@@ -18,11 +18,10 @@ from typing import Any, Literal
 
 import torch
 
-from omzoo import paths
 from omzoo.io import atomic_write, write_json_atomic
 from omzoo.model import PixelInput, load_model
 from omzoo.onnxgraph import op_histogram
-from omzoo.params import load_params
+from omzoo.params import PARAMS_HELP, load_params
 from omzoo.zoo import ModelSpec
 
 HELP = "export a checkpoint to ONNX (opset from params, dynamic batch, float32 or uint8 input)"
@@ -58,17 +57,20 @@ def export_onnx(model: torch.nn.Module, spec: ModelSpec, out: Path, opset: int =
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model id from the registry")
     p.add_argument("--checkpoint", type=Path, required=True, help="published-container checkpoint")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="this file may run code: fully unpickle it if the safe unpickler refuses it (README Security)")
     p.add_argument("--output", type=Path, required=True, help="ONNX file to write")
     p.add_argument("--info", type=Path, help="write a JSON summary here (default: <output>.json)")
-    p.add_argument("--params", type=Path, default=paths.PARAMS,
-                   help="export section and the model's options (models.<id>.options)")
+    p.add_argument("--params", type=Path,
+                   help=PARAMS_HELP + "; export section and the model's options (models.<id>.options)")
 
 
 def run(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     cfg = params.typed(ExportConfig, "export")
     spec = params.spec(args.model)
-    summary = export_onnx(load_model(spec, args.checkpoint), spec, args.output, cfg.opset, cfg.input_dtype)
+    model = load_model(spec, args.checkpoint, args.trust_checkpoint)
+    summary = export_onnx(model, spec, args.output, cfg.opset, cfg.input_dtype)
     write_json_atomic(args.info or args.output.with_suffix(".json"),
                       {"model": args.model, "options": spec.options, **summary})
     print(f"{args.model}: {summary['nodes']} nodes, opset {cfg.opset}, {cfg.input_dtype} input -> {args.output}")

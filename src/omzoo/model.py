@@ -40,10 +40,11 @@ class PixelInput(torch.nn.Module):
         return self.model(x)
 
 
-def load_model(spec: ModelSpec, checkpoint: Path) -> torch.nn.Module:
-    """Build the architecture with the entry's options (see ModelSpec.with_options) and load strictly."""
+def load_model(spec: ModelSpec, checkpoint: Path, trust: bool = False) -> torch.nn.Module:
+    """Build the architecture with the entry's options (see ModelSpec.with_options) and load strictly; `trust`
+    lets a file the safe unpickler refuses be fully unpickled (the user's explicit choice)."""
     model = spec.build()
-    load_strict(model, checkpoint)
+    load_strict(model, checkpoint, trust)
     return model
 
 

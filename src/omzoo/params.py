@@ -125,6 +125,8 @@ def _check(p: Params) -> None:
             spec.with_options(entry.get("options"))
         except ValueError as e:
             raise ParamsError(f"{where}: {key}.options: {e}") from None
+    if "batch_sizes" not in p.raw:
+        return
     sizes = p.raw.get("batch_sizes")
     if not isinstance(sizes, list) or not sizes:
         raise ParamsError(f"{where}: batch_sizes must be a non-empty list of positive integers, got {sizes!r}")
@@ -133,17 +135,25 @@ def _check(p: Params) -> None:
         raise ParamsError(f"{where}: batch_sizes must be positive integers; bad: {bad}")
     if len(set(sizes)) != len(sizes):
         raise ParamsError(f"{where}: batch_sizes lists a size twice: {sizes}")
-    infer_bs = p.section("infer").get("batch_size")
+    infer_bs = p.section("infer").get("batch_size", sizes[0])
     if infer_bs not in sizes:
         raise ParamsError(f"{where}: infer.batch_size {infer_bs!r} must be one of batch_sizes {sizes} "
                           "(infer runs that compiled artefact)")
 
 
-def load_params(path: Path = paths.PARAMS) -> Params:
-    """Read and validate params.yaml; a missing or malformed file is one clear error."""
+PARAMS_HELP = "params file (default: ./params.yaml when there is one, else built-in defaults)"
+
+
+def load_params(path: Path | None = None) -> Params:
+    """Read and validate a params file. None means ./params.yaml, or built-in defaults where there is none (a
+    verb run by hand outside a checkout); a file named explicitly must exist. A malformed file is one clear error."""
+    if path is None:
+        if not paths.PARAMS.is_file():
+            return Params({}, paths.PARAMS)
+        path = paths.PARAMS
     path = Path(path)
     if not path.is_file():
-        raise ParamsError(f"{path}: no params file (run from the repository root or pass --params)")
+        raise ParamsError(f"{path}: no such params file")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:

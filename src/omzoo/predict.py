@@ -15,6 +15,7 @@ import numpy as np
 
 from omzoo import zoo
 from omzoo.backends.base import Backend, get_backend, run_shards
+from omzoo.checkpoints import read_checkpoint, save_container
 from omzoo.data.preprocess import preprocess
 from omzoo.data.shards import ShardSet
 from omzoo.io import save_npy_atomic
@@ -35,19 +36,23 @@ def open_backend(spec: zoo.ModelSpec, checkpoint: Path | None, onnx: Path | None
 
 
 def predict(model_id: str, data: Path, labels: Path | None, checkpoint: Path | None = None,
-            onnx: Path | None = None, batch_size: int = 16, workers: int | None = None
-            ) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+            onnx: Path | None = None, batch_size: int = 16, workers: int | None = None,
+            trust_checkpoint: bool = False) -> tuple[np.ndarray, list[str], np.ndarray | None]:
     """Logits (N×classes float32), image names, and labels (or None) in dataset order."""
     spec = zoo.get(model_id)
-    backend = open_backend(spec, checkpoint, onnx, batch_size)
-    try:
-        with tempfile.TemporaryDirectory(prefix="omzoo-predict-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="omzoo-predict-") as tmp:
+        if checkpoint is not None and trust_checkpoint:
+            # The torch backend reads with the safe unpickler only: hand it the trusted file's tensors.
+            trusted, checkpoint = checkpoint, Path(tmp) / "checkpoint.pth"
+            save_container(read_checkpoint(trusted, trust=True).state_dict, checkpoint, "state_dict")
+        backend = open_backend(spec, checkpoint, onnx, batch_size)
+        try:
             preprocess(spec.recipe, data, labels, Path(tmp) / "shards", workers=workers)
             shards = ShardSet(Path(tmp) / "shards")
             logits, _ = run_shards(backend, shards, batch_size)
             return logits, list(shards.names), shards.labels
-    finally:
-        backend.close()
+        finally:
+            backend.close()
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -55,6 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path, help="published-container checkpoint (runs in PyTorch)")
     src.add_argument("--onnx", type=Path, help="ONNX file from `omzoo export` (runs in ONNX Runtime)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="this file may run code: fully unpickle it if the safe unpickler refuses it (README Security)")
     p.add_argument("--data", type=Path, required=True,
                    help="folder of images (sorted by file name), ImageFolder tree, or CIFAR-10 python folder")
     p.add_argument("--labels", type=Path, help="val_label.txt for a flat folder (prints top-1/top-5)")
@@ -66,7 +73,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logits, names, labels = predict(args.model, args.data, args.labels, args.checkpoint, args.onnx,
-                                    args.batch_size, args.workers)
+                                    args.batch_size, args.workers, args.trust_checkpoint)
     save_npy_atomic(args.output, logits.astype(np.float32))
     best = topk(logits, args.top)
     for name, row in list(zip(names, best, strict=True))[:20]:

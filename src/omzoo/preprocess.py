@@ -11,10 +11,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from omzoo import paths, zoo
+from omzoo import zoo
 from omzoo.data.preprocess import preprocess
 from omzoo.data.shards import DEFAULT_SHARD_SIZE
-from omzoo.params import load_params
+from omzoo.params import PARAMS_HELP, load_params
 
 HELP = "decode, resize and centre-crop a dataset into uint8 NCHW shards + manifest.json"
 
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "live in the data (CIFAR batches, class sub-folders)")
     parser.add_argument("--out", type=Path, required=True,
                         help="output shard directory (replaced on success; never an input or a foreign folder)")
-    parser.add_argument("--params", type=Path, default=paths.PARAMS)
+    parser.add_argument("--params", type=Path, help=PARAMS_HELP)
     parser.add_argument("--workers", type=int, default=None, help="decoder processes (default: params, 0 = per core)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omzoo import paths
 from omzoo.io import write_bytes_atomic
-from omzoo.params import load_params
+from omzoo.params import PARAMS_HELP, load_params
 from omzoo.summary import bench_table, collect, summary_markdown, throughput_rows, write_csv, write_png
 
 HELP = "write reports/summary.md, throughput.csv and throughput.png from the metrics files (or print a bench table)"
@@ -25,7 +25,7 @@ def batch_sizes(text: str) -> list[int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", type=Path, default=paths.PARAMS)
+    p.add_argument("--params", type=Path, help=PARAMS_HELP)
     p.add_argument("--root", type=Path, default=Path("."), help="repository root holding metrics/")
     p.add_argument("--out", type=Path, default=paths.REPORTS)
     p.add_argument("--bench-table", type=batch_sizes, metavar="BS[,BS...]",

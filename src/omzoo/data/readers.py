@@ -267,6 +267,10 @@ _SAFE_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
     ("numpy.core.multiarray", "scalar"): ("numpy._core.multiarray", "scalar"),
     ("numpy._core.multiarray", "scalar"): ("numpy._core.multiarray", "scalar"),
+    # Protocol 5 stores a contiguous array as its raw bytes plus _frombuffer(buf, dtype, shape, order):
+    # numpy.frombuffer and a reshape, nothing else.
+    ("numpy.core.numeric", "_frombuffer"): ("numpy._core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"): ("numpy._core.numeric", "_frombuffer"),
     ("numpy", "ndarray"): ("numpy", "ndarray"),
     ("numpy", "dtype"): ("numpy", "dtype"),
     ("_codecs", "encode"): ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
