@@ -50,24 +50,39 @@ def _schema() -> tuple[Metric, ...]:
         Metric("fidelity_top1_agreement", "eval", "", "higher", 2, doc="share of the first batch with ORT's top-1"),
         Metric("fidelity_top5_overlap", "eval", "", "higher", 2, doc="mean top-5 set overlap with ORT fp32"),
         Metric("bs", "bench", "", "", 0, doc="batch size"),
-        Metric("iters", "bench", "", "", 0, doc="timed iterations, all rounds"),
-        Metric("duration_s", "bench", "s", "", 1, doc="timed seconds, all rounds"),
+        Metric("iters", "bench", "", "", 0, doc="timed iterations, all kept rounds"),
+        Metric("duration_s", "bench", "s", "", 1, doc="timed seconds, all kept rounds"),
         Metric("warmup_iters_done", "bench", "", "", 0, doc="warm-up iterations before the first round"),
         Metric("capped", "bench", "", "", 0, doc="1 when max_s stopped a round before min_iters"),
-        Metric("throughput_compute_ips", "bench", "img/s", "higher", 1, True,
-               "1000*bs/mean(compute_ms): the ais_bench and ModelZoo-T4 formula"),
-        Metric("throughput_e2e_ips", "bench", "img/s", "higher", 1, True,
-               "bs*iters/sum(e2e_ms): host array in, host logits out"),
+        Metric("failed", "bench", "", "", 0, doc="1 when the run ran out of memory (the error is in the info file)"),
+        Metric("rounds", "bench", "", "", 0, doc="rounds kept: the samples behind every median and interval"),
+        Metric("rounds_contended", "bench", "", "", 0, doc="rounds measured while other processes used the CPU"),
+        Metric("retries", "bench", "", "", 0, doc="rounds measured again because they were contended"),
+        Metric("contended", "bench", "", "", 0, doc="1 when a kept round stayed contended: untrustworthy, not slow"),
+        Metric("others_cores_max", "bench", "", "", 2, doc="most CPU (in cores) other processes used in a kept round"),
+        Metric("device_busy", "bench", "", "", 0, doc="1 when another process was on the accelerator"),
+        Metric("ci_coverage", "bench", "", "", 3, doc="the intervals' confidence (order statistics of the rounds)"),
     ]
+    for name, doc in (("compute", "1000*bs/mean(compute_ms): the ais_bench and ModelZoo-T4 formula"),
+                      ("e2e", "bs*iters/sum(e2e_ms): host array in, host logits out")):
+        rows += [Metric(f"throughput_{name}_ips", "bench", "img/s", "higher", 1, True, f"median over rounds of {doc}"),
+                 Metric(f"throughput_{name}_ci_low", "bench", "img/s", "", 1, doc="lower end of the median's interval"),
+                 Metric(f"throughput_{name}_ci_high", "bench", "img/s", "", 1, doc="upper end of the median's interval"),
+                 Metric(f"throughput_{name}_cv", "bench", "", "", 3, doc="std/mean over rounds")]
     for series in ("compute_ms", "e2e_ms"):
-        rows += [Metric(f"{series}.{s}", "bench", "ms", "lower", 2, series == "e2e_ms" and s == "p99",
-                        f"{s} of the per-iteration {series.removesuffix('_ms')} time") for s in _LATENCY]
+        rows += [Metric(f"{series}.{s}", "bench", "ms", "lower", 2, series == "e2e_ms" and s in ("p50", "p99"),
+                        f"{s} of the per-iteration {series.removesuffix('_ms')} time, kept rounds pooled")
+                 for s in _LATENCY]
         rows.append(Metric(f"{series}.count", "bench", "", "", 0, doc=f"iterations behind {series}"))
     return tuple(rows)
 
 
 SCHEMA: tuple[Metric, ...] = _schema()
 BY_NAME: dict[tuple[Stage, str], Metric] = {(m.stage, m.name): m for m in SCHEMA}
+
+#: The speed metrics measured once per round and kept per round in metrics/rounds/<model>-<bs>.json (its
+#: "samples"): what a comparison's verdicts are computed from. The bench metrics file holds their medians.
+ROUND_METRICS: tuple[str, ...] = tuple(m.name for m in SCHEMA if m.stage == "bench" and m.compared)
 
 
 def of(stage: Stage) -> tuple[Metric, ...]:
