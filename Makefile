@@ -55,12 +55,9 @@ repro: setup
 	@$(DVC) status >/dev/null && echo "pipeline up to date: metrics/ and reports/summary.md"
 
 .PHONY: bench
-## Benchmark one batch size for every model and print a table: make bench BS=32 [MODEL=id] [FORCE=1]
+## Benchmark batch sizes and print the table: make bench [BS=32 | BS=1,8,32] [MODEL=glob] [FORCE=1]
 bench: setup
-	@test -n "$(BS)" || { echo "usage: make bench BS=<n> [MODEL=<id>] [FORCE=1]"; exit 2; }
-	@$(DVC) stage list --name-only | grep -Eq '^bench@.*-$(BS)$$' || { echo "BS=$(BS) is not in params.yaml batch_sizes; add it first"; exit 2; }
-	$(DVC) repro --no-run-cache $(if $(FORCE),-f -s,) --glob 'bench@$(MODEL)-$(BS)'
-	@$(BIN)/omzoo report --bench-table $(BS) --model '$(MODEL)'
+	@$(BIN)/omzoo sweep --bs '$(BS)' --model '$(MODEL)' $(if $(FORCE),--force,)
 
 .PHONY: report
 ## Rebuild reports/summary.md and the throughput plot from the current metrics
@@ -101,6 +98,11 @@ test-all: setup
 ## Preprocessing speed: the guides' one-.bin-per-image baseline vs omzoo shards, side by side
 bench-preprocess: setup
 	$(BIN)/python benchmarks/bench_preprocess.py
+
+.PHONY: bench-stability
+## Benchmarks on a busy machine: quiet vs competing load vs threads=1, medians with intervals, side by side
+bench-stability: setup
+	$(BIN)/python benchmarks/bench_stability.py --compare
 
 .PHONY: bench-infer
 ## Runner overhead: infer-stage throughput vs pure bench throughput, same backend and batch size

@@ -51,7 +51,7 @@ def main() -> None:
         shards = ShardSet(tmp / "shards")
         run_shards(backend, shards, args.bs)  # warm-up pass
         _, timing = run_shards(backend, shards, args.bs)
-        pure = benchmark(backend, args.bs, BenchConfig(warmup_iters=2, warmup_s=0.5, min_iters=10, min_s=args.min_s))
+        pure, _ = benchmark(backend, args.bs, BenchConfig(warmup_iters=2, warmup_s=0.5, min_iters=10, min_s=args.min_s))
         backend.close()
     infer_ips, bench_ips = timing["throughput_ips"], pure["throughput_e2e_ips"]
     print(f"infer loop: {timing['wall_s']:.2f} s wall, {timing['run_s']:.2f} s inside backend.run")

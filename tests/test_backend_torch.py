@@ -109,7 +109,7 @@ def test_step_bench_and_describe(tmp_path, checkpoint, pixels):
     ms = backend.step(backend.feed(pixels))
     assert isinstance(ms, float) and ms > 0
     cfg = BenchConfig(warmup_iters=1, warmup_s=0.0, min_iters=3, min_s=0.0, max_s=10.0)
-    metrics = benchmark(backend, BS, cfg)
+    metrics, _ = benchmark(backend, BS, cfg)
     assert metrics["iters"] >= 3 and metrics["throughput_compute_ips"] > 0 and metrics["throughput_e2e_ips"] > 0
     info = backend.describe()
     assert info["backend"] == "torch" and info["runtime_version"] == torch.__version__

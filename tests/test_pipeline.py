@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,7 +53,8 @@ def _tiny(params: dict) -> dict:
     params["models"] = {MODEL: params["models"][MODEL]}
     params["batch_sizes"] = [1, 4]
     params["infer"]["batch_size"] = 4
-    params["bench"] = {"warmup_iters": 2, "warmup_s": 0.05, "min_iters": 3, "min_s": 0.2, "max_s": 20.0, "seed": 0}
+    params["bench"] = {"warmup_iters": 2, "warmup_s": 0.05, "min_iters": 3, "min_s": 0.1, "max_s": 20.0, "seed": 0,
+                       "rounds": 3, "max_retries": 2, "retry_budget_s": 5.0}
     params["onnxruntime"]["threads"] = 2
     return params
 
@@ -106,11 +108,15 @@ def test_metrics_are_numbers_and_marked_random(repo: Path) -> None:
     assert ev["fidelity_max_abs_diff"] < 1e-3 and ev["fidelity_top1_agreement"] == 1.0
     for bs in (1, 4):
         b = _json(repo / f"metrics/bench/{MODEL}-{bs}.json")
-        assert b["bs"] == bs and b["throughput_compute_ips"] > 0 and b["iters"] >= 3 and b["capped"] == 0
+        assert b["bs"] == bs and b["throughput_compute_ips"] > 0 and b["iters"] >= 9 and b["capped"] == 0
+        assert b["rounds"] == 3 and b["throughput_compute_ci_low"] <= b["throughput_compute_ips"]
+        rounds = _json(repo / f"metrics/rounds/{MODEL}-{bs}.json")
+        assert len(rounds["samples"]["throughput_compute_ips"]) == 3 and rounds["model"] == MODEL
         assert b["e2e_ms"]["min"] <= b["e2e_ms"]["p50"] <= b["e2e_ms"]["p99"] <= b["e2e_ms"]["max"]
         for path in (repo / f"metrics/bench/{MODEL}-{bs}.json", repo / f"metrics/eval/{MODEL}.json"):
             assert all(isinstance(v, int | float) for v in _leaves(_json(path))), f"non-numbers in {path}"
         info = _json(repo / f"metrics/info/bench/{MODEL}-{bs}.json")
+        assert "order statistics" in info["interval"]
         assert info["backend"] == "onnxruntime" and info["runtime"] == "onnxruntime" and info["runtime_version"]
     summary = (repo / "reports/summary.md").read_text()
     assert "Random weights" in summary and "310P img/s" in summary
@@ -132,10 +138,33 @@ def test_changed_toolchain_parameter_shows_in_metrics_diff(repo: Path) -> None:
     assert f"Running stage 'bench@{MODEL}-4'" in out and "Running stage 'preprocess" not in out
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "one ORT thread")
-    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--json", "main", "ort-1thread"))
+    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--json", "--all", "main", "ort-1thread"))
     bench = diff[f"metrics/bench/{MODEL}-4.json"]
-    assert bench["throughput_compute_ips"]["diff"] != 0
-    assert f"metrics/eval/{MODEL}.json" not in diff or "top1" not in diff[f"metrics/eval/{MODEL}.json"]
+    for side, rev in (("old", "main"), ("new", "ort-1thread")):  # DVC shows each side's median and its interval
+        committed = json.loads(sh(repo, "git", "show", f"{rev}:metrics/bench/{MODEL}-4.json"))
+        assert bench["throughput_compute_ips"][side] == committed["throughput_compute_ips"]
+        assert bench["throughput_compute_ci_low"][side] <= bench["throughput_compute_ips"][side] \
+            <= bench["throughput_compute_ci_high"][side]
+        assert bench["rounds"][side] == 3
+    assert diff.get(f"metrics/eval/{MODEL}.json", {}).get("top1", {}).get("diff", 0) == 0  # accuracy unchanged
     params_diff = json.loads(sh(repo, "dvc", "params", "diff", "--json", "main", "ort-1thread"))
     threads = params_diff["params.yaml"]["onnxruntime.threads"]
     assert (threads["old"], threads["new"]) == (2, 1)
+
+
+def test_make_bench_with_a_new_batch_size(repo: Path) -> None:
+    """`make bench BS=2` (BS not in params): added to params.yaml, measured through dvc, recorded, kept."""
+    sh(repo, "git", "checkout", "-q", "main")
+    out = sh(repo, sys.executable, "-m", "omzoo.cli", "sweep", "--bs", "2", "--model", MODEL)
+    assert "added batch size(s) [2]" in out and f"Running stage 'bench@{MODEL}-2'" in out
+    assert yaml.safe_load((repo / "params.yaml").read_text())["batch_sizes"] == [1, 2, 4]
+    assert re.search(rf"\| {MODEL} +\| 2 +\| [0-9.]+ \[[0-9.]+, [0-9.]+\]", out), out[-2000:]
+    b = _json(repo / f"metrics/bench/{MODEL}-2.json")
+    assert b["bs"] == 2 and b["rounds"] == 3
+    assert f"bench@{MODEL}-2" in (repo / "dvc.lock").read_text()
+    again = sh(repo, "dvc", "repro", "--no-run-cache")  # a later repro keeps it and does not measure it again
+    assert f"Running stage 'bench@{MODEL}-2'" not in again and (repo / f"metrics/bench/{MODEL}-2.json").is_file()
+    assert f"metrics/bench/{MODEL}-2.json" in sh(repo, "dvc", "metrics", "show", "--json")
+    r = subprocess.run([sys.executable, "-m", "omzoo.cli", "sweep", "--bs", "0,x"], cwd=repo, env=_env(),
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "positive integer" in r.stderr

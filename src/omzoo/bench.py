@@ -1,7 +1,10 @@
-"""The `bench` stage: throughput and latency of one compiled artefact at one batch size (BENCHMARKING.md §3).
+"""The `bench` stage: throughput and latency of one compiled artefact at one batch size (BENCHMARKING.md §3, R9).
 
-How it measures lives in omzoo.measure; this stage opens the artefact, runs it, and writes the numbers-only
-metrics file and the provenance info file (strings: backend description, artefact hash, host, git revision).
+How it measures lives in omzoo.measure (rounds, contention, intervals); this stage opens the artefact, runs it,
+and writes three files: the numbers-only metrics (medians, intervals, contention counts), the rounds (per-round
+samples, which comparisons read), and the provenance info (strings). They are written only after the whole
+measurement succeeded. An out-of-memory at a large batch is recorded as a result (`failed: 1`, the error in the
+info file) so a sweep goes on; any other error fails the stage and leaves the previous files as they were.
 """
 
 from __future__ import annotations
@@ -10,17 +13,20 @@ import argparse
 import json
 import os
 import platform
+import sys
 from pathlib import Path
 from typing import Any
 
 from omzoo.backends.artefact import load_compiled
 from omzoo.backends.base import Backend
+from omzoo.contention import device_processes
 from omzoo.io import sha256_file, write_json_atomic
-from omzoo.measure import BenchConfig, benchmark
+from omzoo.measure import INTERVAL, BenchConfig, benchmark, is_out_of_memory
+from omzoo.metrics import record
 from omzoo.params import PARAMS_HELP, load_params
 from omzoo.provenance import git_revision, nvidia_smi
 
-HELP = "benchmark a compiled model at its batch size: throughput (compute, e2e) and latency percentiles"
+HELP = "benchmark a compiled model at its batch size: R rounds, medians with intervals, contention detected"
 
 
 def environment(backend: Backend, meta: dict[str, Any], art_dir: Path, cfg: BenchConfig) -> dict[str, Any]:
@@ -33,13 +39,18 @@ def environment(backend: Backend, meta: dict[str, Any], art_dir: Path, cfg: Benc
                             "host": platform.node(), "cpu_count": os.cpu_count(),
                             "loadavg_1m_before": os.getloadavg()[0],
                             "omp_num_threads": os.environ.get("OMP_NUM_THREADS", ""),
-                            "throughput_compute": "1000*bs/mean(compute_ms)",
-                            "throughput_e2e": "bs*iters/sum(e2e_ms)",
+                            "throughput_compute": "1000*bs/mean(compute_ms), median over rounds",
+                            "throughput_e2e": "bs*iters/sum(e2e_ms), median over rounds", "interval": INTERVAL,
+                            "contention": f"a round is contended when other processes used more than "
+                                          f"{cfg.contention_cores} cores of CPU while it ran (/proc/stat)",
                             "toolkit_version": str(meta.get("toolkit_version", "")),
                             "compiled_from": meta.get("sources", {}), "git_revision": git_revision()}
-    gpu = nvidia_smi("name,utilization.gpu,memory.used")
-    if gpu:
-        info["gpu_before"] = gpu
+    if backend.accelerator():
+        others = device_processes()
+        info["device_processes"] = "; ".join(f"{p.device} pid {p.pid} {p.name}".strip() for p in others) or "none"
+        gpu = nvidia_smi("name,utilization.gpu,memory.used")
+        if gpu:
+            info["gpu_before"] = gpu
     return info
 
 
@@ -47,25 +58,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compiled", type=Path, required=True, help="artefact directory from `omzoo compile`")
     p.add_argument("--out", type=Path, required=True, help="metrics JSON (numbers only)")
     p.add_argument("--info", type=Path, required=True, help="provenance JSON (strings)")
+    p.add_argument("--rounds", type=Path, required=True, help="per-round samples JSON (read by `omzoo compare`)")
     p.add_argument("--params", type=Path, help=PARAMS_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_params(args.params).typed(BenchConfig, "bench")
     backend, meta = load_compiled(args.compiled)
+    label = f"bench {meta['model']} bs{meta['batch_size']}"
     try:
         info = environment(backend, meta, args.compiled, cfg)
-        metrics = benchmark(backend, meta["batch_size"], cfg)
+        try:
+            metrics, rounds = benchmark(backend, meta["batch_size"], cfg, label)
+        except Exception as e:
+            if not is_out_of_memory(e):
+                raise
+            info["error"] = f"{type(e).__name__}: {e}"  # a result of the sweep, not a crash of it
+            metrics, rounds = record("bench", {"bs": meta["batch_size"], "failed": 1}), {"failed": 1}
     finally:
         backend.close()
-    gpu = nvidia_smi("name,utilization.gpu,memory.used")
-    if gpu:
-        info["gpu_after"] = gpu
-    write_json_atomic(args.out, metrics)
+    write_json_atomic(args.rounds, {"model": meta["model"], **rounds})
     write_json_atomic(args.info, info)
-    tput = metrics.get("throughput_compute_ips", metrics["throughput_e2e_ips"])
-    print(f"{meta['model']} bs{meta['batch_size']}: {tput:.1f} img/s compute, "
-          f"{metrics['throughput_e2e_ips']:.1f} img/s e2e, p99 {metrics['e2e_ms']['p99']:.2f} ms "
-          f"({metrics['iters']} iters, {metrics['duration_s']:.1f} s)")
+    write_json_atomic(args.out, metrics)
+    if metrics.get("failed"):
+        print(f"{label}: out of memory, recorded as failed: {info['error']}", file=sys.stderr)
+        return 0
+    flag = "  CONTENDED: other processes used the CPU; do not compare" if metrics["contended"] else ""
+    print(f"{label}: {metrics['throughput_compute_ips']:.1f} img/s compute "
+          f"[{metrics['throughput_compute_ci_low']:.1f}, {metrics['throughput_compute_ci_high']:.1f}] "
+          f"({100 * metrics['ci_coverage']:.1f} % interval, cv {metrics['throughput_compute_cv']:.3f}, "
+          f"{metrics['rounds']} rounds, {metrics['retries']} measured again){flag}")
     print("RESULT " + json.dumps({"model": meta["model"], **metrics}, sort_keys=True))
     return 0

@@ -27,6 +27,7 @@ VERBS: dict[str, str] = {
     "infer": "omzoo.infer",
     "evaluate": "omzoo.evaluate",
     "bench": "omzoo.bench",
+    "sweep": "omzoo.sweep",
     "report": "omzoo.report",
     "predict": "omzoo.predict",
     "compare": "omzoo.compare",

@@ -1,22 +1,32 @@
-"""How omzoo measures speed (BENCHMARKING.md §3): seeded inputs, warm-up, timed loops, the bench metrics.
+"""How omzoo measures speed (BENCHMARKING.md §3, R9): seeded inputs, warm-up, rounds of timed loops.
 
-Seeded random inputs of the artefact's own dtype and shape; warm-up until both a count and a time are
-reached; a timed loop until both a minimum count and a minimum duration are met (capped by max_s).
-Two throughputs, each naming its interval:
+Seeded random inputs of the artefact's own dtype and shape; one warm-up until both a count and a time are
+reached; then R rounds, each a timed loop until both a minimum count and a minimum duration are met (capped by
+max_s), each watched for CPU used by other processes and measured again when the machine was busy. Two
+throughputs per round, each naming its interval:
 - throughput_compute_ips = 1000·bs / mean(compute_ms), the ais_bench and ModelZoo-T4 formula;
 - throughput_e2e_ips = bs·iters / wall_s, host array in, host logits out.
+The headline is the median over rounds with a distribution-free interval from the rounds' order statistics
+(omzoo.stats.median_interval) and the coefficient of variation.
 """
 
 from __future__ import annotations
 
+import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from omzoo.backends.base import Backend
-from omzoo.metrics import latency_stats, record
+from omzoo.contention import OTHERS_CORES, RoundLoad, RoundMonitor, device_processes
+from omzoo.metrics import ROUND_METRICS, latency_stats, record
+from omzoo.stats import median_interval
+
+INTERVAL = "order statistics of the rounds (binomial, distribution-free): [x(k), x(R+1-k)] around the median"
 
 
 @dataclass(frozen=True)
@@ -25,10 +35,15 @@ class BenchConfig:
 
     warmup_iters: int = 10
     warmup_s: float = 1.0
-    min_iters: int = 100
-    min_s: float = 10.0
-    max_s: float = 300.0
+    min_iters: int = 100  # per round
+    min_s: float = 10.0  # per round
+    max_s: float = 300.0  # per round
     seed: int = 0
+    rounds: int = 6  # R >= 6: [x(1), x(R)] covers the median with >= 95 % (R9)
+    max_retries: int = 6  # contended rounds measured again, at most
+    retry_budget_s: float = 120.0  # seconds spent measuring again, at most
+    contention_cores: float = OTHERS_CORES  # CPU others may use during a round (in cores) before it is contended
+    level: float = 0.95  # confidence of the intervals
 
 
 def random_input(shape: tuple[int, ...], dtype: np.dtype, seed: int) -> np.ndarray:
@@ -39,12 +54,37 @@ def random_input(shape: tuple[int, ...], dtype: np.dtype, seed: int) -> np.ndarr
     return rng.standard_normal(shape).astype(dtype)
 
 
-def timed_loop(step, cfg: BenchConfig) -> dict[str, Any]:
-    """Warm up, then time `step()` (which returns compute ms) per iteration; raw series and counters."""
-    t0, warm = time.perf_counter(), 0
-    while warm < cfg.warmup_iters or time.perf_counter() - t0 < cfg.warmup_s:
+def warm_up(step: Callable[[], float | None], cfg: BenchConfig) -> int:
+    """Run `step` until both `warmup_iters` and `warmup_s` are reached (R2); the number of iterations done."""
+    t0, n = time.perf_counter(), 0
+    while n < cfg.warmup_iters or time.perf_counter() - t0 < cfg.warmup_s:
         step()
-        warm += 1
+        n += 1
+    return n
+
+
+@dataclass
+class Round:
+    """One timed loop: per-iteration e2e and compute ms, its wall time, and the CPU others used meanwhile."""
+
+    e2e: np.ndarray
+    compute: np.ndarray
+    duration_s: float
+    capped: int
+    load: RoundLoad | None = None
+    contended: bool = False
+    kept: bool = True
+
+    def values(self, bs: int) -> dict[str, float]:
+        """This round's value of every per-round metric (metrics.ROUND_METRICS)."""
+        compute = self.compute if self.compute.size else self.e2e
+        return {"throughput_compute_ips": 1000.0 * bs / float(compute.mean()),
+                "throughput_e2e_ips": bs * self.e2e.size / (float(self.e2e.sum()) / 1e3),
+                "e2e_ms.p50": float(np.percentile(self.e2e, 50)), "e2e_ms.p99": float(np.percentile(self.e2e, 99))}
+
+
+def timed_round(step: Callable[[], float | None], cfg: BenchConfig) -> Round:
+    """One timed loop until both `min_iters` and `min_s` are met, or `max_s` (R3); `step` returns compute ms."""
     e2e: list[float] = []
     compute: list[float] = []
     start = time.perf_counter()
@@ -57,23 +97,104 @@ def timed_loop(step, cfg: BenchConfig) -> dict[str, Any]:
         elapsed = time.perf_counter() - start
         if (len(e2e) >= cfg.min_iters and elapsed >= cfg.min_s) or elapsed >= cfg.max_s:
             break
-    return {"warmup_iters_done": warm, "e2e": np.asarray(e2e), "compute": np.asarray(compute),
-            "duration_s": elapsed, "capped": int(len(e2e) < cfg.min_iters)}
+    return Round(np.asarray(e2e), np.asarray(compute), elapsed, int(len(e2e) < cfg.min_iters))
 
 
-def benchmark(backend: Backend, batch_size: int, cfg: BenchConfig) -> dict[str, Any]:
-    """The numbers-only metrics dict for one (artefact, batch size)."""
-    shape, dtype = backend.input_spec()
-    x = random_input(shape, dtype, cfg.seed)
-    r = timed_loop(lambda: backend.step(x), cfg)
-    e2e, compute = r["e2e"], r["compute"]
+def timed_loop(step: Callable[[], float | None], cfg: BenchConfig) -> dict[str, Any]:
+    """Warm-up then one timed loop: the single-loop measurement of scripts that sweep many points."""
+    warm = warm_up(step, cfg)
+    r = timed_round(step, cfg)
+    return {"warmup_iters_done": warm, "e2e": r.e2e, "compute": r.compute, "duration_s": r.duration_s,
+            "capped": r.capped}
+
+
+@dataclass
+class Measurement:
+    """Every round of one benchmark, in the order measured (contended ones that were measured again included)."""
+
+    bs: int
+    warmup_iters: int
+    rounds: list[Round] = field(default_factory=list)
+    device_busy: bool = False
+
+    @property
+    def kept(self) -> list[Round]:
+        return [r for r in self.rounds if r.kept]
+
+
+def measure_rounds(step: Callable[[], float | None], bs: int, cfg: BenchConfig,
+                   monitor: Callable[[], RoundMonitor] | None = None, device_busy: bool = False,
+                   label: str = "") -> Measurement:
+    """One warm-up, then `cfg.rounds` rounds, each its own timed loop watched by a RoundMonitor (R9).
+
+    A contended round is measured again, at most `max_retries` times and while the re-measuring has taken less
+    than `retry_budget_s`; after that a contended round is kept and flagged, so the result says it is
+    untrustworthy instead of passing a busy machine off as a slow toolkit.
+    """
+    watch = monitor or (lambda: RoundMonitor(threshold=cfg.contention_cores))
+    m = Measurement(bs, warm_up(step, cfg), device_busy=device_busy)
+    retry_s = 0.0
+    with tqdm(total=cfg.rounds, desc=label or f"bench bs{bs}", unit="round", file=sys.stderr,
+              disable=None, dynamic_ncols=True) as bar:
+        while len(m.kept) < cfg.rounds:
+            with watch() as w:
+                r = timed_round(step, cfg)
+            r.load, r.contended = w.load, w.contended
+            retries = len(m.rounds) - len(m.kept)
+            if r.contended and retries < cfg.max_retries and retry_s < cfg.retry_budget_s:
+                r.kept = False
+                retry_s += r.duration_s
+                bar.set_postfix_str(f"round contended, measuring again ({retries + 1}/{cfg.max_retries})")
+            else:
+                bar.update(1)
+            m.rounds.append(r)
+    return m
+
+
+def summarise(m: Measurement, level: float = 0.95) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The numbers-only bench metrics (medians over kept rounds with their intervals, pooled latency, contention
+    counts) and the rounds document (per-round samples, for comparisons)."""
+    kept = m.kept
+    values = [r.values(m.bs) for r in kept]
+    e2e = np.concatenate([r.e2e for r in kept])
+    compute = np.concatenate([r.compute for r in kept])
     metrics: dict[str, Any] = {
-        "bs": batch_size, "iters": int(e2e.size), "duration_s": r["duration_s"],
-        "warmup_iters_done": r["warmup_iters_done"], "capped": r["capped"],
-        "throughput_e2e_ips": batch_size * e2e.size / (e2e.sum() / 1e3),
+        "bs": m.bs, "rounds": len(kept), "iters": int(e2e.size), "duration_s": sum(r.duration_s for r in kept),
+        "warmup_iters_done": m.warmup_iters, "capped": int(any(r.capped for r in kept)),
+        "rounds_contended": sum(r.contended for r in m.rounds), "retries": len(m.rounds) - len(kept),
+        "contended": int(any(r.contended for r in kept)), "device_busy": int(m.device_busy),
+        "others_cores_max": max((r.load.others_cores for r in kept if r.load), default=0.0),
         "e2e_ms": latency_stats(e2e),
     }
     if compute.size:
-        metrics["throughput_compute_ips"] = 1000.0 * batch_size / compute.mean()
         metrics["compute_ms"] = latency_stats(compute)
-    return record("bench", metrics)
+    for name in ("compute", "e2e"):
+        iv = median_interval([v[f"throughput_{name}_ips"] for v in values], level)
+        metrics.update({f"throughput_{name}_ips": iv.median, f"throughput_{name}_ci_low": iv.low,
+                        f"throughput_{name}_ci_high": iv.high, f"throughput_{name}_cv": iv.cv})
+        metrics["ci_coverage"] = iv.coverage
+    doc = {"bs": m.bs, "level": level, "interval": INTERVAL,
+           "samples": {k: [v[k] for v in values] for k in ROUND_METRICS},
+           "rounds": [{**r.values(m.bs), "iters": int(r.e2e.size), "duration_s": r.duration_s,
+                       "others_cores": r.load.others_cores if r.load else None,
+                       "steal_cores": r.load.steal_cores if r.load else None,
+                       "contended": int(r.contended), "kept": int(r.kept)} for r in m.rounds],
+           "contended": metrics["contended"]}
+    return record("bench", metrics), doc
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """An allocation failure at a large batch (host or device, any runtime): a result of a sweep, not a bug."""
+    text = f"{type(e).__name__} {e}".lower()
+    return isinstance(e, MemoryError) or "outofmemory" in text or "out of memory" in text or \
+        "failed to allocate memory" in text
+
+
+def benchmark(backend: Backend, batch_size: int, cfg: BenchConfig, label: str = "") -> tuple[dict[str, Any],
+                                                                                             dict[str, Any]]:
+    """Measure one loaded artefact (seeded random input of its own dtype and shape): metrics and rounds."""
+    shape, dtype = backend.input_spec()
+    x = random_input(shape, dtype, cfg.seed)
+    busy = bool(backend.accelerator() and device_processes())
+    m = measure_rounds(lambda: backend.step(x), batch_size, cfg, device_busy=busy, label=label)
+    return summarise(m, cfg.level)

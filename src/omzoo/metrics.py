@@ -66,8 +66,8 @@ def _schema() -> tuple[Metric, ...]:
     for name, doc in (("compute", "1000*bs/mean(compute_ms): the ais_bench and ModelZoo-T4 formula"),
                       ("e2e", "bs*iters/sum(e2e_ms): host array in, host logits out")):
         rows += [Metric(f"throughput_{name}_ips", "bench", "img/s", "higher", 1, True, f"median over rounds of {doc}"),
-                 Metric(f"throughput_{name}_ci_low", "bench", "img/s", "", 1, doc="lower end of the median's interval"),
-                 Metric(f"throughput_{name}_ci_high", "bench", "img/s", "", 1, doc="upper end of the median's interval"),
+                 Metric(f"throughput_{name}_ci_low", "bench", "img/s", "", 1, doc="the median's interval, low end"),
+                 Metric(f"throughput_{name}_ci_high", "bench", "img/s", "", 1, doc="the median's interval, high end"),
                  Metric(f"throughput_{name}_cv", "bench", "", "", 3, doc="std/mean over rounds")]
     for series in ("compute_ms", "e2e_ms"):
         rows += [Metric(f"{series}.{s}", "bench", "ms", "lower", 2, series == "e2e_ms" and s in ("p50", "p99"),

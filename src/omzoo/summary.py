@@ -49,18 +49,45 @@ def collect(root: Path, params: Params) -> dict[str, Any]:
     return out
 
 
+CSV_FIELDS = ["model", "batch_size", "config", "throughput_compute_ips", "throughput_compute_ci_low",
+              "throughput_compute_ci_high", "throughput_e2e_ips", "latency_p99_ms", "contended"]
+
+
 def throughput_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Flat rows for the CSV that `dvc plots` and the PNG read."""
+    """Flat rows for the CSV that `dvc plots` and the PNG read (a failed or unmeasured point has none)."""
     rows = []
     for m, d in data.items():
         for bs, (metrics, _info) in d["bench"].items():
-            if "throughput_e2e_ips" not in metrics:
+            if "throughput_compute_ips" not in metrics:
                 continue
             rows.append({"model": m, "batch_size": bs, "config": f"{m}/bs{bs:03d}",
-                         "throughput_compute_ips": metrics.get("throughput_compute_ips", metrics["throughput_e2e_ips"]),
+                         "throughput_compute_ips": metrics["throughput_compute_ips"],
+                         "throughput_compute_ci_low": metrics.get("throughput_compute_ci_low"),
+                         "throughput_compute_ci_high": metrics.get("throughput_compute_ci_high"),
                          "throughput_e2e_ips": metrics["throughput_e2e_ips"],
-                         "latency_p99_ms": metrics["e2e_ms"]["p99"]})
+                         "latency_p99_ms": metrics["e2e_ms"]["p99"], "contended": metrics.get("contended", 0)})
     return rows
+
+
+def with_interval(metrics: dict[str, Any], name: str = "compute") -> str:
+    """`123.4 [120.1, 125.0]`, the median over rounds and its interval; † when a kept round was contended."""
+    median = metrics.get(f"throughput_{name}_ips")
+    if median is None:
+        return "–"
+    low, high = metrics.get(f"throughput_{name}_ci_low"), metrics.get(f"throughput_{name}_ci_high")
+    text = fmt(median, 1) + (f" [{fmt(low, 1)}, {fmt(high, 1)}]" if low is not None and high is not None else "")
+    return text + (" †" if metrics.get("contended") else "")
+
+
+def failure(metrics: dict[str, Any], info: dict[str, Any]) -> str | None:
+    """Why a point has no number: its recorded error (out of memory), or that it was not measured."""
+    if info.get("error") or metrics.get("failed"):
+        return f"failed: {str(info.get('error', 'out of memory'))[:40]}"
+    return None if metrics else "not measured"
+
+
+CONTENDED_NOTE = ("† contended: other processes used the CPU during a round that could not be measured again; "
+                  "the number is untrustworthy, not slow (see `rounds_contended` in the metrics).")
 
 
 def accuracy_table(model_id: str, ev: dict[str, Any]) -> list[list[str]]:
@@ -89,10 +116,8 @@ def throughput_table(model_id: str, bench: dict[int, tuple[dict, dict]], platfor
     best = max(valid, key=valid.get) if valid else None
     rows = []
     for bs, (m, info) in bench.items():
-        row = [f"{bs} ★" if bs == best else str(bs), fmt(ours[bs], 1), fmt(m.get("throughput_e2e_ips"), 1),
-               fmt(m.get("e2e_ms", {}).get("p99"))]
-        if info.get("error"):
-            row[1] = f"error: {info['error'][:40]}"
+        row = [f"{bs} ★" if bs == best else str(bs), failure(m, info) or with_interval(m),
+               fmt(m.get("throughput_compute_cv"), 3), with_interval(m, "e2e"), fmt(m.get("e2e_ms", {}).get("p99"))]
         for p in platforms:
             pub = spec.published_throughput.get(p, {}).get(bs)
             row += [fmt(pub, 1), ratio(ours[bs], pub)]
@@ -166,9 +191,10 @@ def summary_markdown(data: dict[str, Any], params: Params) -> str:
                   "Throughput is real."]
     lines += [""] + provenance_markdown(data, params)
     lines += ["", "Our throughput is `throughput_compute_ips` = 1000·bs / mean compute ms (the ais_bench and "
-              "ModelZoo formula); published columns are the guides' figures (310P/310: ais_bench fp16 .om; "
-              "T4: TensorRT fp16), so ratios across different hardware are context, not a verdict. ★ = our best "
-              "batch size."]
+              "ModelZoo formula), the median over the bench rounds with its interval from the rounds' order "
+              "statistics, and cv = std/mean over rounds; published columns are the guides' figures (310P/310: "
+              "ais_bench fp16 .om; T4: TensorRT fp16), so ratios across different hardware are context, not a "
+              "verdict. ★ = our best batch size. " + CONTENDED_NOTE]
     for m, d in data.items():
         spec = zoo.get(m)
         ev = d["eval"]
@@ -188,7 +214,7 @@ def summary_markdown(data: dict[str, Any], params: Params) -> str:
         else:
             lines.append("No accuracy metrics (evaluate has not run).")
         shown = published_platforms(m, platforms)
-        headers = ["bs", "ours img/s", "e2e img/s", "p99 ms"]
+        headers = ["bs", "ours img/s [95 % interval]", "cv", "e2e img/s [interval]", "p99 ms"]
         for p in shown:
             headers += [f"{p} img/s", f"ours/{p}"]
         lines += ["", tabulate(throughput_table(m, d["bench"], shown), headers, tablefmt="github",
@@ -200,15 +226,15 @@ def summary_markdown(data: dict[str, Any], params: Params) -> str:
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
     buf = io.StringIO()
-    fields = ["model", "batch_size", "config", "throughput_compute_ips", "throughput_e2e_ips", "latency_p99_ms"]
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     write_bytes_atomic(path, buf.getvalue().encode())
 
 
 def write_png(rows: list[dict[str, Any]], path: Path) -> None:
-    """Throughput vs batch size, one line per model, for people who read the markdown."""
+    """Throughput vs batch size, one line per model with the rounds' interval as error bars; contended points
+    hollow, for people who read the markdown."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -216,12 +242,20 @@ def write_png(rows: list[dict[str, Any]], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for m in dict.fromkeys(r["model"] for r in rows):
-        pts = sorted((r["batch_size"], r["throughput_compute_ips"]) for r in rows if r["model"] == m)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=m)
+        pts = sorted((r for r in rows if r["model"] == m), key=lambda r: r["batch_size"])
+        x, y = [r["batch_size"] for r in pts], [r["throughput_compute_ips"] for r in pts]
+        low = [y_ - (r["throughput_compute_ci_low"] if r["throughput_compute_ci_low"] is not None else y_)
+               for r, y_ in zip(pts, y, strict=True)]
+        high = [(r["throughput_compute_ci_high"] if r["throughput_compute_ci_high"] is not None else y_) - y_
+                for r, y_ in zip(pts, y, strict=True)]
+        line = ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=3, label=m)
+        hollow = [(r["batch_size"], r["throughput_compute_ips"]) for r in pts if r["contended"]]
+        if hollow:
+            ax.scatter(*zip(*hollow, strict=True), s=80, facecolors="white", edgecolors=line[0].get_color(), zorder=3)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch size")
     ax.set_ylabel("images / s (compute)")
-    ax.set_title("Throughput vs batch size")
+    ax.set_title("Throughput vs batch size (median of rounds, 95 % interval; hollow = contended)")
     ax.grid(True, alpha=0.3)
     if rows:
         ax.legend(fontsize=8)
@@ -247,18 +281,16 @@ def bench_table(params: Params, root: Path, sizes: list[int], pattern: str) -> s
     for m, bs in [(m, bs) for m in matching_models(params, pattern) for bs in sizes]:
         metrics = read_json(root / paths.bench_metrics(m, bs))
         info = read_json(root / paths.bench_info(m, bs))
-        published = zoo.REGISTRY[m].published_throughput if m in zoo.REGISTRY else {}
+        published = zoo.get(m).published_throughput
         ours = metrics.get("throughput_compute_ips")
         lat = metrics.get("e2e_ms", {})
-        row: list[Any] = [m, bs, fmt(ours, 1), fmt(metrics.get("throughput_e2e_ips"), 1), fmt(lat.get("p50")),
-                          fmt(lat.get("p99"))]
-        if info.get("error"):
-            row[2] = f"error: {info['error'][:40]}"
-        elif not metrics:
-            row[2] = "not measured"
+        row: list[Any] = [m, bs, failure(metrics, info) or with_interval(metrics), fmt(metrics.get(
+            "throughput_compute_cv"), 3), with_interval(metrics, "e2e"), fmt(lat.get("p50")), fmt(lat.get("p99"))]
         for platform in ("310P", "T4"):
             pub = published.get(platform, {}).get(bs)
             row += [fmt(pub, 1), ratio(ours, pub)]
         rows.append(row)
-    return tabulate(rows, ["model", "bs", "compute img/s", "e2e img/s", "p50 ms", "p99 ms", "310P img/s", "ours/310P",
-                           "T4 img/s", "ours/T4"], tablefmt="github", disable_numparse=True)
+    table = tabulate(rows, ["model", "bs", "compute img/s [95 % interval]", "cv", "e2e img/s [interval]", "p50 ms",
+                            "p99 ms", "310P img/s", "ours/310P", "T4 img/s", "ours/T4"], tablefmt="github",
+                     disable_numparse=True)
+    return table + ("\n\n" + CONTENDED_NOTE if any("†" in str(r[2]) for r in rows) else "")

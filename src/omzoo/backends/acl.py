@@ -350,6 +350,9 @@ class AclBackend(Backend):
         start, end = times[-1]
         return float(end) - float(start)
 
+    def accelerator(self) -> str | None:
+        return "npu"
+
     def describe(self) -> dict[str, Any]:
         env = self.environment()
         wheels = {}

@@ -111,6 +111,10 @@ class Backend(ABC):
         self.run(batch)
         return (time.perf_counter() - t) * 1e3
 
+    def accelerator(self) -> str | None:
+        """"gpu" or "npu" when the loaded artefact runs on one (the bench checks what else is on it), else None."""
+        return None
+
     @abstractmethod
     def describe(self) -> dict[str, Any]:
         """Provenance with exactly DESCRIBE_KEYS (build it with `described`); backend-specific strings in extra."""

@@ -109,6 +109,10 @@ class OrtBackend(Backend):
     def toolkit_version(self) -> str:
         return _ort().__version__
 
+    def accelerator(self) -> str | None:
+        providers = self.session.get_providers() if self.session else self.providers()
+        return "gpu" if providers[0] in _ACCELERATED else None
+
     def describe(self) -> dict[str, Any]:
         ort = _ort()
         providers = self.session.get_providers() if self.session else self.providers()

@@ -283,6 +283,9 @@ class TorchBackend(Backend):
     def toolkit_version(self) -> str:
         return _torch().__version__
 
+    def accelerator(self) -> str | None:
+        return "gpu" if (self.device or self.resolve_device()).type == "cuda" else None
+
     def describe(self) -> dict[str, Any]:
         torch = _torch()
         dev = self.device or self.resolve_device()
