@@ -163,3 +163,11 @@ def test_acl_path_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str], monk
     os.chmod(om, 0o664)
     rc, lines = doctor(tmp_path, capsys, "--backend", "acl")
     assert "mode 0664" in lines["paths"]
+
+
+def test_doctor_reads_the_working_directory_params(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`make doctor` passes no --params: ./params.yaml is read, and the paths checked are under ./models."""
+    monkeypatch.chdir(PARAMS.parent)
+    cli.main(["doctor", "--backend", "acl"])
+    out = capsys.readouterr().out
+    assert f"paths under {PARAMS.parent}" in out and out.rstrip().endswith("checks skipped")

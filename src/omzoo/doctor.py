@@ -267,7 +267,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     name = args.backend or params.backend[0]
-    checks = run_checks(params, name, args.params.resolve().parent)
+    checks = run_checks(params, name, params.path.resolve().parent)
     for check in checks:
         print(check.line())
     failed = [c.name for c in checks if c.status == "FAIL"]
