@@ -68,8 +68,17 @@ def test_a_failed_compile_keeps_the_previous_artefact(compiled: Path, tmp_path: 
 
 
 def test_model_options_reach_the_loaded_backend(compiled: Path, tmp_path: Path) -> None:
+    """RAN-92's nearest_resize changes its logits; the torch backend must run the model with the branch's option
+    (it used to build the registry default), and compile records the options in meta.json."""
     spec = zoo.get(MODEL).with_options({"nearest_resize": True})
-    compile_artefact(spec, 4, tmp_path / "t", "torch", {"device": "cpu"}, checkpoint=compiled / "w.pth")
+    compile_artefact(spec, 4, tmp_path / "t", "torch", {"device": "cpu", "channels_last": False},
+                     checkpoint=compiled / "w.pth")
     backend, meta = load_compiled(tmp_path / "t")
     assert meta["model_options"] == {"nearest_resize": True}
-    assert backend.spec is not None and backend.spec.options["nearest_resize"] is True
+    pixels = np.random.default_rng(3).integers(0, 256, (4, 3, 32, 32), dtype=np.uint8)
+    x = torch.from_numpy(normalize(pixels, spec.recipe))
+    with torch.no_grad():
+        nearest = load_model(spec, compiled / "w.pth")(x).numpy()
+        default = load_model(zoo.get(MODEL), compiled / "w.pth")(x).numpy()
+    assert np.abs(nearest - default).max() > 1e-2  # the option matters on these inputs
+    np.testing.assert_allclose(backend.run(backend.feed(pixels)), nearest, atol=1e-4, rtol=0)
