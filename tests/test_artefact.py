@@ -12,6 +12,7 @@ from omzoo import zoo
 from omzoo.backends.artefact import ToolkitMismatch, compile_artefact, load_compiled, version_matches
 from omzoo.backends.base import run_shards
 from omzoo.data.recipe import normalize
+from omzoo.io import NotOurs
 from omzoo.model import load_model
 
 MODEL = "ran92_cifar10"
@@ -73,3 +74,12 @@ def test_model_options_reach_the_loaded_backend(compiled: Path, tmp_path: Path) 
     backend, meta = load_compiled(tmp_path / "t")
     assert meta["model_options"] == {"nearest_resize": True}
     assert backend.spec is not None and backend.spec.options["nearest_resize"] is True
+
+
+def test_compile_never_replaces_a_folder_it_did_not_write(compiled: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "results.csv").write_text("a,b\n")
+    with pytest.raises(NotOurs, match="not empty and not written by omzoo \\(no meta.json\\)"):
+        compile_artefact(zoo.get(MODEL), 4, mine, "onnxruntime", {}, onnx=compiled / "m.onnx")
+    assert [p.name for p in mine.iterdir()] == ["results.csv"]
