@@ -79,6 +79,8 @@ compare: setup
 .PHONY: link-data
 ## Link real data: make link-data IMAGENET=/data/imagenet (holds val/ + val_label.txt) CIFAR=/data/cifar-10-batches-py
 link-data:
+	@test -n "$(IMAGENET)$(CIFAR)" || { echo "usage: make link-data IMAGENET=<dir> CIFAR=<dir> (either or both)" >&2; exit 2; }
+	@for d in $(IMAGENET) $(CIFAR); do test -d "$$d" || { echo "link-data: $$d is not a folder (nothing linked; a link to it would dangle)" >&2; exit 2; }; done
 	@mkdir -p data/raw
 	$(if $(IMAGENET),ln -sfn $(abspath $(IMAGENET)) data/raw/imagenet,)
 	$(if $(CIFAR),ln -sfn $(abspath $(CIFAR)) data/raw/cifar-10-batches-py,)
@@ -108,6 +110,11 @@ bench-stability: setup
 ## Runner overhead: infer-stage throughput vs pure bench throughput, same backend and batch size
 bench-infer: setup
 	$(BIN)/python benchmarks/bench_infer.py
+
+.PHONY: bench-faults
+## Reliability: every case of the faults issue through the real commands, each in a temp dir: case | expected | got
+bench-faults: setup
+	$(BIN)/python benchmarks/bench_faults.py
 
 .PHONY: lint
 ## Lint with ruff

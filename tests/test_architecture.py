@@ -65,7 +65,7 @@ def _params(tmp_path: Path, sample: Path, backend: str) -> Path:
               "preprocess": {"workers": 1}, "models": {"toynet": {"checkpoint": "", "shards": "cifar32"}},
               "weights": {"seed": 0}, "export": {"opset": 11, "input_dtype": "uint8"}, "batch_sizes": [2],
               "backend": backend, backend: {}, "infer": {"batch_size": 2},
-              "bench": {"warmup_iters": 1, "warmup_s": 0.0, "min_iters": 2, "min_s": 0.0, "max_s": 5.0},
+              "bench": {"warmup_iters": 1, "warmup_s": 0.0, "min_iters": 2, "min_s": 0.0, "max_s": 5.0, "rounds": 3},
               "report": {"platforms": ["310P"]}}
     path = tmp_path / f"params-{backend}.yaml"
     path.write_text(yaml.safe_dump(params))
@@ -90,7 +90,7 @@ def _run_pipeline(root: Path, params: Path) -> None:
          "--weights", str(root / paths.weights_info(m)), "--reference", str(root / paths.onnx(m)),
          "--out", str(root / paths.eval_metrics(m)), "--info", str(root / paths.eval_info(m))],
         ["bench", "--compiled", str(root / paths.compiled(m, bs)), "--out", str(root / paths.bench_metrics(m, bs)),
-         "--info", str(root / paths.bench_info(m, bs)), *p],
+         "--info", str(root / paths.bench_info(m, bs)), "--rounds", str(root / paths.bench_rounds(m, bs)), *p],
         ["report", "--root", str(root), "--out", str(root / paths.REPORTS), *p],
     ]
     for argv in steps:

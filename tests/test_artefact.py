@@ -12,6 +12,7 @@ from omzoo import zoo
 from omzoo.backends.artefact import ToolkitMismatch, compile_artefact, load_compiled, version_matches
 from omzoo.backends.base import run_shards
 from omzoo.data.recipe import normalize
+from omzoo.io import NotOurs
 from omzoo.model import load_model
 
 MODEL = "ran92_cifar10"
@@ -82,3 +83,12 @@ def test_model_options_reach_the_loaded_backend(compiled: Path, tmp_path: Path) 
         default = load_model(zoo.get(MODEL), compiled / "w.pth")(x).numpy()
     assert np.abs(nearest - default).max() > 1e-2  # the option matters on these inputs
     np.testing.assert_allclose(backend.run(backend.feed(pixels)), nearest, atol=1e-4, rtol=0)
+
+
+def test_compile_never_replaces_a_folder_it_did_not_write(compiled: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "results.csv").write_text("a,b\n")
+    with pytest.raises(NotOurs, match="not empty and not written by omzoo \\(no meta.json\\)"):
+        compile_artefact(zoo.get(MODEL), 4, mine, "onnxruntime", {}, onnx=compiled / "m.onnx")
+    assert [p.name for p in mine.iterdir()] == ["results.csv"]

@@ -203,8 +203,8 @@ def test_predict_reads_a_trusted_file_only_when_told(
     (data / "test_batch").write_bytes(pickle.dumps({"data": pixels, "labels": [0, 1, 2, 3]}, protocol=2))
     with pytest.raises(CheckpointError, match="refused global datetime.timedelta"):
         predict(MODEL, data, None, checkpoint=src, batch_size=4, workers=1)
-    logits, names, labels = predict(MODEL, data, None, checkpoint=src, batch_size=4, workers=1, trust_checkpoint=True)
-    assert logits.shape == (4, 10) and np.isfinite(logits).all() and list(labels) == [0, 1, 2, 3]
+    got = predict(MODEL, data, None, checkpoint=src, batch_size=4, workers=1, trust_checkpoint=True)
+    assert got.logits.shape == (4, 10) and np.isfinite(got.logits).all() and list(got.labels) == [0, 1, 2, 3]
 
 
 def test_non_finite_weights_fail_by_name(tmp_path: Path) -> None:

@@ -7,10 +7,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import error_line, omzoo
 
-from omzoo import cli
+from omzoo import cli, zoo
+from omzoo.data.sample import write_sample
+from omzoo.model import random_checkpoint
 
 MODEL = "ran92_cifar10"
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 @pytest.mark.parametrize("verb", list(cli.VERBS))
@@ -48,3 +52,42 @@ def test_unexpected_errors_are_one_line_too(capsys: pytest.CaptureFixture[str], 
     assert cli.main(["models"]) == 1
     err = capsys.readouterr().err
     assert err.strip() == "omzoo models: error: KeyError: 'surprise'"
+
+
+def test_a_text_file_as_checkpoint_is_one_line_naming_it(tmp_path: Path) -> None:
+    text = tmp_path / "model_best.pth.tar"
+    text.write_text("<html>404 Not Found</html>\n")  # what a failed download saves
+    line = error_line(omzoo("weights", MODEL, "--checkpoint", text, "--out", tmp_path / "w.pth"), "weights")
+    assert line == (f"omzoo weights: error: {text}: cannot be read as a torch checkpoint (not a zip archive or a "
+                    "pickle, which is what torch.save writes; it starts with b'<html>404 Not Fo')")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model_best.pth.tar"]
+
+
+def test_an_unknown_model_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(PARAMS.read_text().replace("  ran92_cifar10: {", "  ran92_cifar100: {"))
+    line = error_line(omzoo("weights", MODEL, "--out", tmp_path / "w.pth", "--params", params), "weights")
+    assert line.startswith(f"omzoo weights: error: {params}: models.ran92_cifar100: unknown model 'ran92_cifar100'; ")
+    line = error_line(omzoo("weights", "ran92", "--out", tmp_path / "w.pth", "--params", PARAMS), "weights")
+    assert line.startswith("omzoo weights: error: unknown model 'ran92'; registered: scnet50_v1d, ")
+
+
+@pytest.fixture(scope="module")
+def random_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("weights") / "w.pth"
+    random_checkpoint(zoo.get(MODEL), path)
+    return path
+
+
+@pytest.mark.parametrize("verb", ["weights", "export", "preprocess"])
+def test_a_full_disk_is_one_line_naming_the_output(tmp_path: Path, verb: str, random_weights: Path) -> None:
+    """Every file is capped at 64 KiB (RLIMIT_FSIZE): the writes fail as on a full disk, the output is named."""
+    write_sample(tmp_path / "s")
+    out = tmp_path / "out" / {"weights": "w.pth", "export": "m.onnx", "preprocess": "shards"}[verb]
+    args = {"weights": ["weights", MODEL, "--out", out],
+            "export": ["export", MODEL, "--checkpoint", random_weights, "--output", out],
+            "preprocess": ["preprocess", "--pixels", "cifar32", "--data", tmp_path / "s/cifar-10-batches-py",
+                           "--out", out, "--quiet"]}[verb]
+    line = error_line(omzoo(*args, "--params", PARAMS, max_file_bytes=64 << 10), verb)
+    assert line == f"omzoo {verb}: error: {out}: cannot write: File too large"
+    assert list(out.parent.iterdir()) == []  # neither the output nor a temp file is left

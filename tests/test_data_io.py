@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from omzoo.io import atomic_dir, atomic_write, remove_stale_temps, save_npy_atomic, write_json_atomic
+from omzoo.io import (
+    atomic_dir,
+    atomic_write,
+    remove_stale_temps,
+    save_npy_atomic,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path: Path):
@@ -79,3 +89,38 @@ def test_atomic_write_with_suffix_appending_writer(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="nothing was written"), atomic_write(tmp_path / "b.txt"):
         pass
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]
+
+
+def test_atomic_write_removes_the_temp_of_a_killed_writer(tmp_path: Path):
+    """A writer killed mid-write leaves its temp file; the next write of that target removes it, and nothing else."""
+    target = tmp_path / "model.onnx"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom omzoo.io import atomic_write\n"
+         "with atomic_write(sys.argv[1]) as tmp:\n    tmp.write_bytes(b'x' * 4096)\n    print(tmp, flush=True)\n"
+         "    time.sleep(600)\n", str(target)], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout is not None
+    leftover = Path(writer.stdout.readline().strip())
+    writer.kill()
+    writer.wait()
+    writer.stdout.close()
+    assert leftover.is_file() and leftover.name.startswith(f".model.onnx.tmp-{writer.pid}-")
+    keep = [tmp_path / f".model.onnx.tmp-{os.getppid()}-1.onnx",  # a live writer's
+            tmp_path / ".model.onnx.tmp-999999999-1.onnx.bak",  # not a name atomic_write makes
+            tmp_path / ".other.onnx.tmp-999999999-1.onnx",  # another target's
+            tmp_path / "model.onnx.tmp-999999999"]  # atomic_dir's form, not atomic_write's
+    for p in keep:
+        p.write_bytes(b"keep")
+    write_bytes_atomic(target, b"new")
+    assert target.read_bytes() == b"new" and not leftover.exists()
+    assert all(p.read_bytes() == b"keep" for p in keep)
+
+
+@pytest.mark.parametrize("writer", ["atomic_write", "atomic_dir"])
+def test_a_full_disk_names_the_output(tmp_path: Path, writer: str):
+    """A failed write's OSError names no file; the writers name the output the user asked for."""
+    target = tmp_path / "out"
+    with pytest.raises(OSError) as e, (atomic_write if writer == "atomic_write" else atomic_dir)(target):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert e.value.errno == errno.ENOSPC and e.value.filename == str(target)
+    assert str(e.value) == f"[Errno {errno.ENOSPC}] cannot write: No space left on device: '{target}'"
+    assert list(tmp_path.iterdir()) == []

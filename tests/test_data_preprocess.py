@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import error_line, omzoo, tree
 from PIL import Image
 
 from omzoo import cli, zoo
@@ -232,3 +234,49 @@ def test_killed_run_leaves_previous_output_untouched(sample: Path, tmp_path: Pat
     m = preprocess(IMAGENET, slow, None, out, workers=2, shard_size=16, progress=False)
     assert m["count"] == 30 and ShardSet(out).names[0] == "img_000.jpg"
     assert not list(tmp_path.glob("out.tmp-*"))
+
+
+# --- --out never destroys input or foreign folders (the real command) -----------------------------------------
+
+
+@pytest.fixture
+def user_data(sample: Path, tmp_path: Path) -> Path:
+    """A user's ImageNet folder: val/, val_label.txt and an unrelated file, as `make link-data` would point at."""
+    root = tmp_path / "imagenet"
+    shutil.copytree(sample / "imagenet", root)
+    (root / "notes.txt").write_text("my notes, not a dataset file\n")
+    return root
+
+
+@pytest.mark.parametrize("where", ["data folder", "its parent", "working directory"])
+def test_cli_out_at_an_input_is_refused_and_deletes_nothing(user_data: Path, tmp_path: Path, where: str):
+    before = tree(tmp_path)
+    out, cwd = {"data folder": (user_data / "val", tmp_path), "its parent": (user_data, tmp_path),
+                "working directory": (Path("."), user_data)}[where]
+    r = omzoo("preprocess", "--pixels", "bilinear224", "--data", user_data / "val", "--labels",
+              user_data / "val_label.txt", "--out", out, "--quiet", "--params", PARAMS, cwd=cwd)
+    line = error_line(r, "preprocess")
+    assert r.returncode == 2 and f"{out}: the output folder would contain, equal or sit inside the input" in line
+    assert tree(tmp_path) == before  # every input file still there, byte for byte
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imagenet"]  # no temp folder either
+
+
+def test_cli_out_at_a_foreign_folder_is_refused_and_own_output_is_replaced(user_data: Path, tmp_path: Path):
+    cifar = tmp_path / "cifar"
+    write_sample(tmp_path / "s")
+    shutil.copytree(tmp_path / "s" / "cifar-10-batches-py", cifar)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("\\documentclass{article}\n")
+    before = tree(tmp_path)
+
+    def run(out: Path) -> subprocess.CompletedProcess[str]:
+        return omzoo("preprocess", "--pixels", "cifar32", "--data", cifar, "--out", out, "--quiet", "--params", PARAMS)
+
+    line = error_line(run(tmp_path / "mine"), "preprocess")
+    assert "mine: not empty and not written by omzoo (no manifest.json); refusing to replace it" in line
+    assert tree(tmp_path) == before
+    for _ in range(2):  # a new folder, then omzoo's own previous output: both written
+        r = run(tmp_path / "shards")
+        assert r.returncode == 0, r.stderr
+        assert ShardSet(tmp_path / "shards").manifest["count"] == 64
+    assert {k: v for k, v in tree(tmp_path).items() if not k.startswith("shards/")} == before

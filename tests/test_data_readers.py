@@ -126,15 +126,19 @@ def test_label_file_problems_are_collected(tmp_path: Path):
 
 
 def test_unlabelled_flat_folder(tmp_path: Path):
-    for name in ["b.png", "a.JPEG", "c.jpg", "readme.txt"]:
+    """Every file counts: GIF and JFIF are read, anything else is a problem (never silently left out)."""
+    for name in ["b.png", "a.JPEG", "c.jpg", "d.gif", "e.jfif", "readme.txt", ".DS_Store"]:
         path = tmp_path / name
-        if name.endswith(".txt"):
+        if name.endswith((".txt", "Store")):
             path.write_text("x")
         else:
-            Image.new("RGB", (4, 4)).save(path, format="PNG" if name.endswith("png") else "JPEG")
+            Image.new("RGB", (4, 4)).save(path, format={"png": "PNG", "gif": "GIF"}.get(name[-3:], "JPEG"))
     ds = read_dataset(tmp_path, None)
     assert ds.kind == "flat" and not ds.labelled and ds.num_classes is None
-    assert [(it.name, it.label) for it in ds.items] == [("a.JPEG", None), ("b.png", None), ("c.jpg", None)]
+    assert [(it.name, it.label) for it in ds.items] == [("a.JPEG", None), ("b.png", None), ("c.jpg", None),
+                                                        ("d.gif", None), ("e.jfif", None)]
+    assert [name for name, _ in ds.problems] == ["readme.txt"] and ds.size == 6  # hidden files are not the user's
+    assert ds.problems[0][1].startswith("not an image file (reads .jpg, ")
     one = read_dataset(tmp_path / "b.png", None)
     assert [it.name for it in one.items] == ["b.png"]
 

@@ -7,6 +7,7 @@ import pickletools
 from pathlib import Path
 
 import numpy as np
+from cli_helpers import error_line, omzoo, tree
 from PIL import Image
 
 from omzoo import cli
@@ -66,3 +67,22 @@ def test_sample_cifar_is_python2_format(tmp_path: Path):
     assert s["batch_label"] == "testing batch 1 of 1" and isinstance(s["filenames"][0], str)
     meta = pickle.loads((tmp_path / "cifar-10-batches-py/batches.meta").read_bytes(), encoding="latin1")
     assert meta["label_names"][9] == "truck" and meta["num_vis"] == 3072 and meta["num_cases_per_batch"] == 64
+
+
+def test_cli_refuses_to_replace_a_user_folder(tmp_path: Path):
+    """`omzoo sample-data --out` at the user's own folder fails before writing; onto its own output it works."""
+    mine = tmp_path / "photos"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    (mine / "labels.txt").write_text("holiday.jpg 3\n")
+    before = tree(tmp_path)
+    line = error_line(omzoo("sample-data", "--out", mine), "sample-data")
+    assert f"{mine}: not empty and not written by omzoo (no {MARKER}); refusing to replace it" in line
+    assert tree(tmp_path) == before
+    out = tmp_path / "empty"
+    out.mkdir()
+    for _ in range(2):  # an empty folder, then omzoo's own previous output
+        r = omzoo("sample-data", "--out", out, "--seed", "1")
+        assert r.returncode == 0, r.stderr
+        assert len(tree(out)) == 36 and (out / MARKER).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "photos"]

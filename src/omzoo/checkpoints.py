@@ -69,7 +69,7 @@ def _deserialise(path: Path, trust: bool) -> tuple[Any, bool]:
     except pickle.UnpicklingError as e:
         refused = _refusal(str(e))
         if not trust and not refused.startswith("global "):
-            raise CheckpointError(f"{path}: cannot be read as a torch checkpoint ({refused})") from None
+            raise _unreadable(path, refused) from None
         if not trust:
             raise CheckpointError(
                 f"{path}: refused {refused}: a checkpoint may hold only tensors, plain containers and "
@@ -77,11 +77,23 @@ def _deserialise(path: Path, trust: bool) -> tuple[Any, bool]:
                 f"--trust-checkpoint (pipeline: add its sha256 {sha256_file(path)} to weights.trusted_checkpoints)"
             ) from None
     except Exception as e:  # noqa: BLE001 - zip, EOF, storage errors: all mean an unreadable file to the user
-        raise CheckpointError(f"{path}: cannot be read as a torch checkpoint ({_one_line(e)})") from None
+        raise _unreadable(path, _one_line(e)) from None
     try:
         return torch.load(path, map_location="cpu", weights_only=False), False
     except Exception as e:  # noqa: BLE001 - any unpickling failure means the same thing to the user
-        raise CheckpointError(f"{path}: cannot be read as a torch checkpoint ({_one_line(e)})") from None
+        raise _unreadable(path, _one_line(e)) from None
+
+
+def _unreadable(path: Path, reason: str) -> CheckpointError:
+    """torch's reason for a file that is not a checkpoint at all (a text file: "KeyError: 101") means nothing to
+    the user: say instead that it is not what torch.save writes, and what it starts with."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if not head:
+        reason = "an empty file"
+    elif not head.startswith((b"PK\x03\x04", b"\x80")):
+        reason = f"not a zip archive or a pickle, which is what torch.save writes; it starts with {head!r}"
+    return CheckpointError(f"{path}: cannot be read as a torch checkpoint ({reason})")
 
 
 def _is_state_dict(obj: Any) -> bool:

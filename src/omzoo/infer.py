@@ -15,7 +15,7 @@ from omzoo.backends.artefact import load_compiled
 from omzoo.backends.base import run_shards
 from omzoo.data.shards import ShardSet
 from omzoo.io import save_npy_atomic, write_json_atomic
-from omzoo.metrics import topk
+from omzoo.metrics import check_finite, topk
 
 HELP = "run a compiled model over preprocessed shards; write logits and top-5 indices in dataset order"
 
@@ -36,10 +36,7 @@ def run(args: argparse.Namespace) -> int:
         logits, timing = run_shards(backend, shards, meta["batch_size"])
     finally:
         backend.close()
-    if not np.isfinite(logits).all():
-        raise ValueError(f"{args.compiled}: the model gave non-finite logits (NaN or inf) for "
-                         f"{int((~np.isfinite(logits)).any(axis=1).sum())} of {len(logits)} images; "
-                         "check the checkpoint's weights")
+    check_finite(logits, args.compiled)
     save_npy_atomic(args.out / "logits.npy", logits)
     save_npy_atomic(args.out / "top5.npy", topk(logits).astype(np.int32))
     write_json_atomic(args.out / "infer.json", {**timing, "model": meta["model"], "backend": meta["backend"],

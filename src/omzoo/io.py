@@ -3,7 +3,8 @@
 Every writer goes to a temporary name in the *same directory* (so the final ``os.replace`` is a
 rename on one file system, which POSIX makes atomic) and only replaces the target when the write
 finished without an exception. A killed process leaves at most a ``.tmp-`` file behind, never a
-truncated target.
+truncated target, and the next write of the same target removes it (only names of our own form, only
+those of dead processes). A write that fails for lack of space names the target it could not write.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -48,10 +50,11 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     The caller writes to the yielded path however it likes (open, np.save, a library writer). On an
     exception the temporary file is removed and the exception propagates; ``path`` is untouched.
-    Parent directories are created.
+    Parent directories are created. Temporary files that killed writers of ``path`` left are removed first.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_write_temps(target)
     # pid + thread id: concurrent writers of one path never share a temp file. The target's suffix is kept
     # at the end so suffix-appending writers (np.save adds ".npy") write exactly the yielded path.
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{threading.get_ident()}{target.suffix}")
@@ -60,10 +63,30 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
         if not tmp.exists():
             raise FileNotFoundError(f"atomic_write: nothing was written to the temporary file for {target}")
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if _unnamed_os_error(e):  # a write that hit a full disk: say which output
+            raise OSError(e.errno, f"cannot write: {e.strerror or e}", str(target)) from e
         raise
+
+
+def _unnamed_os_error(e: BaseException) -> TypeGuard[OSError]:
+    """A failed write (disk full, file size limit) raises an OSError that names no file: the atomic writers
+    re-raise it naming their target, the output the user asked for."""
+    return isinstance(e, OSError) and e.filename is None and e.errno is not None
+
+
+def _remove_stale_write_temps(target: Path) -> None:
+    """Remove the temporary files of earlier writers of ``target`` that were killed (dead pids only): only names of
+    atomic_write's own form, ``.<name>.tmp-<pid>-<thread><suffix>``, and only regular files."""
+    own = re.compile(rf"\.{re.escape(target.name)}\.tmp-(\d+)-\d+{re.escape(target.suffix)}")
+    for sibling in target.parent.glob(f".{glob_escape(target.name)}.tmp-*"):
+        m = own.fullmatch(sibling.name)
+        if m is None or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
+            continue
+        if sibling.is_file() and not sibling.is_symlink():
+            sibling.unlink(missing_ok=True)
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
@@ -169,6 +192,8 @@ def atomic_dir(path: str | os.PathLike[str], marker: str | None = None) -> Itera
                 old.unlink()
         else:
             os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if _unnamed_os_error(e):  # a write that hit a full disk: say which output
+            raise OSError(e.errno, f"cannot write: {e.strerror or e}", str(target)) from e
         raise

@@ -9,6 +9,7 @@ compare and the tests' fake metrics read the same table, so a renamed or added m
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -147,6 +148,14 @@ def fmt(v: Any, digits: int = 2) -> str:
 
 
 # --------------------------------------------------------------------------------------------- accuracy
+
+
+def check_finite(logits: np.ndarray, model: str | os.PathLike[str]) -> None:
+    """NaN or inf logits rank as nonsense, silently; fail naming the model file (infer, predict) instead."""
+    bad = ~np.isfinite(logits.reshape(len(logits), -1)).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{model}: the model gave non-finite logits (NaN or inf) for {int(bad.sum())} of "
+                         f"{len(logits)} images; check the weights it was made from")
 
 
 def topk(logits: np.ndarray, k: int = 5) -> np.ndarray:

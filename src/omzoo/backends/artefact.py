@@ -3,7 +3,8 @@
 The directory holds the backend's file plus `meta.json` (model, its options, backend and options, batch size,
 the installed toolkit version, source hashes): all infer, bench and evaluate need to load it, whichever backend
 made it. It is written into a temporary directory and swapped in whole, so a failed or killed compile leaves
-the previous artefact untouched and never a half-written one.
+the previous artefact untouched and never a half-written one; a non-empty folder without `meta.json` (not one of
+ours) is never replaced.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def compile_artefact(spec: zoo.ModelSpec, batch_size: int, out_dir: Path, backen
     """Compile `spec` for `batch_size` with a backend into `out_dir` (replaced only on success); its meta."""
     backend = get_backend(backend_name, options)
     installed = check_toolkit(backend, pinned)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, marker=META) as tmp:  # never replaces a folder that is not an earlier artefact
         artefact = backend.compile(CompileSource(spec=spec, onnx=onnx, checkpoint=checkpoint, options=options),
                                    batch_size, tmp)
         meta = {"model": spec.id, "model_options": spec.options, "backend": backend_name, "options": options,

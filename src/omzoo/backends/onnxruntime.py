@@ -7,6 +7,7 @@ artefact that is benchmarked is exactly the one that was evaluated (BENCHMARKING
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,46 @@ def _ort():
     return onnxruntime
 
 
+def _ort_reason(e: Exception) -> str:
+    """ORT's message on one line, "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : ..." as "INVALID_PROTOBUF: ..."."""
+    text = " ".join(str(e).split())
+    m = re.fullmatch(r"\[ONNXRuntimeError\] : \d+ : (\w+) : (.*)", text)
+    return f"{m.group(1)}: {m.group(2)}" if m else f"{type(e).__name__}: {text}"
+
+
+def _checked_input(session: Any, artefact: Path, batch_size: int, spec: ModelSpec) -> tuple[tuple[int, ...], np.dtype]:
+    """The input shape (batch filled in) and dtype of `spec`'s graph; ValueError naming the file when the session
+    is another model's: another input name, channels or size, another number of classes, or a fixed batch size
+    other than `batch_size`. Symbolic dimensions match anything."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    c, h, w = spec.input_size
+    want = f"one input {spec.input_name} [N, {c}, {h}, {w}] uint8 or float32 and [N, {spec.num_classes}] logits"
+    got = ", ".join(f"{v.name} {v.shape} {v.type}" for v in inputs)
+    got_out = ", ".join(f"{v.name} {v.shape}" for v in outputs)
+    inp = inputs[0] if len(inputs) == 1 else None
+    out = outputs[0].shape if outputs else []
+    fits = (inp is not None and inp.name == spec.input_name and len(inp.shape) == 4
+            and inp.type in ("tensor(uint8)", "tensor(float)")
+            and all(not isinstance(d, int) or d == e for d, e in zip(inp.shape[1:], spec.input_size, strict=True))
+            and len(out) == 2 and (not isinstance(out[1], int) or out[1] == spec.num_classes))
+    if not fits:
+        raise ValueError(f"{artefact}: not a graph of {spec.id}, which takes {want}; this one takes {got} and "
+                         f"gives {got_out}")
+    assert inp is not None
+    if isinstance(inp.shape[0], int) and inp.shape[0] != batch_size:
+        raise ValueError(f"{artefact}: its batch size is fixed at {inp.shape[0]}, not {batch_size}; run it at batch "
+                         f"size {inp.shape[0]} or export it with a dynamic batch")
+    shape = tuple(d if isinstance(d, int) else batch_size for d in inp.shape)
+    return shape, np.dtype(np.uint8) if inp.type == "tensor(uint8)" else np.dtype(np.float32)
+
+
 class OrtBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
         self.session = None
+        self._artefact = Path()
         self._input_name = ""
         self._shape: tuple[int, ...] = ()
         self._dtype = np.dtype(np.float32)
@@ -87,13 +122,23 @@ class OrtBackend(Backend):
         return artefact
 
     def load(self, artefact: Path, batch_size: int, spec: ModelSpec) -> None:
+        """Open `artefact` and check that it is `spec`'s graph (inputs, classes, batch) before anything runs.
+
+        ONNX Runtime's own errors (InvalidProtobuf, InvalidArgument) name no file and no expectation; a file that
+        is not an ONNX model, or the graph of another model, fails here with both.
+        """
         self.spec = spec
+        if not Path(artefact).is_file():
+            raise FileNotFoundError(2, "no such ONNX file", str(artefact))
         so = self._session_options(self.options.get("level", "all"))
-        self.session = _ort().InferenceSession(str(artefact), so, providers=self.providers())
-        inp = self.session.get_inputs()[0]
-        self._input_name = inp.name
-        self._shape = tuple(d if isinstance(d, int) else batch_size for d in inp.shape)
-        self._dtype = np.dtype(np.uint8) if inp.type == "tensor(uint8)" else np.dtype(np.float32)
+        providers = self.providers()  # outside the try: a missing provider is BackendUnavailable, not a bad file
+        try:
+            self.session = _ort().InferenceSession(str(artefact), so, providers=providers)
+        except Exception as e:  # noqa: BLE001 - ORT raises its own classes, all derived from Exception only
+            raise ValueError(f"{artefact}: ONNX Runtime cannot load it as a model ({_ort_reason(e)})") from None
+        self._artefact = Path(artefact)
+        self._shape, self._dtype = _checked_input(self.session, artefact, batch_size, spec)
+        self._input_name = self.session.get_inputs()[0].name
 
     def input_spec(self) -> tuple[tuple[int, ...], np.dtype]:
         return self._shape, self._dtype
@@ -104,7 +149,12 @@ class OrtBackend(Backend):
         return normalize(pixels, self.recipe)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self._input_name: batch})[0]
+        try:
+            return self.session.run(None, {self._input_name: batch})[0]
+        except Exception as e:  # noqa: BLE001 - ORT's InvalidArgument, Fail, ...: name the file and the input
+            raise ValueError(f"{self._artefact}: ONNX Runtime failed on a {batch.dtype} batch of shape "
+                             f"{list(batch.shape)}, the model takes {self._input_name} {list(self._shape)} "
+                             f"{self._dtype} ({_ort_reason(e)})") from None
 
     def toolkit_version(self) -> str:
         return _ort().__version__

@@ -28,7 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from omzoo.data import DataError
-from omzoo.data.readers import IMG_EXTENSIONS, Dataset, Item, read_dataset
+from omzoo.data.readers import FLAT_EXTENSIONS, IMG_EXTENSIONS, Dataset, Item, read_dataset
 from omzoo.data.recipe import Recipe, load_rgb, to_pixels
 from omzoo.data.shards import DEFAULT_SHARD_SIZE, FORMAT, MANIFEST, ShardWriter, write_manifest
 from omzoo.io import atomic_dir
@@ -111,9 +111,12 @@ def _check_out(out: Path, data: Path, labels: Path | None) -> None:
                             "choose an output outside the dataset")
 
 
-def _format_problems(problems: list[tuple[str, str]], data: Path) -> str:
-    lines = [f"{len(problems)} bad input(s) in {data} (nothing written; --skip-bad skips them and lists them in the "
-             f"manifest):"]  # fmt: skip
+#: How the pipeline skips bad inputs (the preprocess verb reads it from params.yaml); predict has a flag instead.
+SKIP_HINT = "preprocess.skip_bad: true in params.yaml skips them and lists them in the manifest"
+
+
+def _format_problems(problems: list[tuple[str, str]], data: Path, skip_hint: str) -> str:
+    lines = [f"{len(problems)} bad input(s) in {data} (nothing written; {skip_hint}):"]
     lines += [f"  {name}: {reason}" for name, reason in problems]
     return "\n".join(lines)
 
@@ -127,12 +130,14 @@ def preprocess(
     skip_bad: bool = False,
     shard_size: int = DEFAULT_SHARD_SIZE,
     progress: bool = True,
+    skip_hint: str = SKIP_HINT,
 ) -> dict[str, Any]:
     """Preprocess ``data`` (+ ``labels``) with ``recipe``'s pixel half into shards under ``out``; return the manifest.
 
     ``out`` is replaced on success only, and only when it is empty or an earlier shard set (it holds a manifest).
     ``workers``: processes decoding in parallel; None or 0 = one per available CPU, 1 = in this process.
-    Raises :class:`DataError` listing every bad input unless ``skip_bad``.
+    Raises :class:`DataError` listing every bad input unless ``skip_bad``; ``skip_hint`` tells the caller's user how
+    to skip them.
     """
     data = Path(data)
     labels = Path(labels) if labels not in (None, "") else None
@@ -144,7 +149,8 @@ def preprocess(
     ds = read_dataset(data, labels)
     _check_compatible(ds, recipe)
     if ds.size == 0:
-        raise DataError(f"{data}: no images found (extensions: {', '.join(IMG_EXTENSIONS)})")
+        extensions = IMG_EXTENSIONS if ds.kind == "imagefolder" else FLAT_EXTENSIONS
+        raise DataError(f"{data}: no images found (extensions: {', '.join(extensions)})")
     problems: list[tuple[str, str]] = list(ds.problems)
 
     with (
@@ -179,9 +185,10 @@ def preprocess(
                         item_labels.append(item.label)
         problems.sort()
         if problems and not skip_bad:
-            raise DataError(_format_problems(problems, data))
+            raise DataError(_format_problems(problems, data, skip_hint))
         if writer.count == 0:
-            raise DataError(_format_problems(problems, data).replace("(nothing written;", "(every input is bad;"))
+            raise DataError(_format_problems(problems, data, skip_hint).replace("(nothing written;",
+                                                                                 "(every input is bad;"))
         shards = writer.finish()
         manifest: dict[str, Any] = {
             "format": FORMAT,

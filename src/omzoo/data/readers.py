@@ -8,10 +8,14 @@ Layouts (DATASETS.md):
 - ``cifar10``: the python-version folder with ``test_batch`` (+ ``batches.meta``); row order is the
   evaluation order.
 - an unlabelled ``flat`` folder (no labels file, no class sub-folders): the user's own images for
-  ``omzoo predict``, labels ``None``.
+  ``omzoo predict``, labels ``None``. Every file in it counts: one that is not an image (by extension) is a
+  problem, not silently left out. Hidden (dot) files are not the user's images and are ignored.
+
+Flat folders also read GIF (first frame) and JFIF/JPE (JPEG under other names), which Pillow decodes and
+users' photos come in; ImageFolder trees keep torchvision's extensions exactly, so they list what it lists.
 
 Label-file and layout problems are *collected* (``Dataset.problems``), never raised one at a time, so the
-caller can report every bad entry in one message -- or skip them with ``--skip-bad``. Problem entries
+caller can report every bad entry in one message -- or skip them (``skip_bad``). Problem entries
 are not in ``Dataset.items``; ``Dataset.size`` counts both.
 """
 
@@ -31,10 +35,13 @@ import numpy as np
 
 from omzoo.data import DataError
 
-__all__ = ["IMG_EXTENSIONS", "Dataset", "Item", "read_dataset", "load_cifar_batch", "IMAGENET_CLASSES"]
+__all__ = ["FLAT_EXTENSIONS", "IMG_EXTENSIONS", "Dataset", "Item", "read_dataset", "load_cifar_batch",
+           "IMAGENET_CLASSES"]
 
-#: torchvision ``IMG_EXTENSIONS``, matched case-insensitively on the end of the file name.
+#: torchvision ``IMG_EXTENSIONS`` (ImageFolder trees), matched case-insensitively on the end of the file name.
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+#: What a flat folder's images may be: torchvision's list plus GIF and JPEG's other names.
+FLAT_EXTENSIONS = IMG_EXTENSIONS + (".gif", ".jfif", ".jpe")
 #: Label range of ``val_label.txt`` files: 0-based sorted-WNID index (DATASETS.md §1.1).
 IMAGENET_CLASSES = 1000
 CIFAR_CLASSES = 10
@@ -95,8 +102,8 @@ class Dataset:
         return hashlib.sha256(blob).hexdigest()
 
 
-def _is_image(name: str) -> bool:
-    return name.lower().endswith(IMG_EXTENSIONS)
+def _is_image(name: str, extensions: tuple[str, ...] = IMG_EXTENSIONS) -> bool:
+    return name.lower().endswith(extensions)
 
 
 def _size(path: Path) -> int:
@@ -144,18 +151,21 @@ def read_dataset(data: Path | str, labels: Path | str | None = None, num_classes
     return _read_flat(data, None, None)
 
 
-def _list_flat_images(data: Path) -> list[tuple[str, Path]]:
+def _list_flat_files(data: Path) -> list[str]:
+    """Sorted names of the files in a flat folder, hidden ones left out."""
     with os.scandir(data) as it:
-        names = sorted(e.name for e in it if _is_image(e.name) and not e.is_dir())
-    return [(n, data / n) for n in names]
+        return sorted(e.name for e in it if not e.name.startswith(".") and not e.is_dir())
 
 
 def _read_flat(data: Path, labels: Path | None, num_classes: int | None) -> Dataset:
-    images = _list_flat_images(data)
+    names = _list_flat_files(data)
+    images = [(n, data / n) for n in names if _is_image(n, FLAT_EXTENSIONS)]
     files = [(n, _size(p)) for n, p in images]
     if labels is None:
         items = [Item(n, None, p) for n, p in images]
-        return Dataset("flat", data, items, None, files=files)
+        others = [(n, f"not an image file (reads {', '.join(FLAT_EXTENSIONS)})")
+                  for n in names if not _is_image(n, FLAT_EXTENSIONS)]
+        return Dataset("flat", data, items, None, others, files=files)
 
     table, problems = parse_label_file(labels, num_classes)
     # problems are keyed by entry stem; several reasons for one entry are joined into one line
