@@ -67,7 +67,8 @@ def _schema() -> tuple[Metric, ...]:
                       ("e2e", "bs*iters/sum(e2e_ms): host array in, host logits out")):
         rows += [Metric(f"throughput_{name}_ips", "bench", "img/s", "higher", 1, True, f"median over rounds of {doc}"),
                  Metric(f"throughput_{name}_ci_low", "bench", "img/s", "", 1, doc="lower end of the median's interval"),
-                 Metric(f"throughput_{name}_ci_high", "bench", "img/s", "", 1, doc="upper end of the median's interval"),
+                 Metric(f"throughput_{name}_ci_high", "bench", "img/s", "", 1,
+                        doc="upper end of the median's interval"),
                  Metric(f"throughput_{name}_cv", "bench", "", "", 3, doc="std/mean over rounds")]
     for series in ("compute_ms", "e2e_ms"):
         rows += [Metric(f"{series}.{s}", "bench", "ms", "lower", 2, series == "e2e_ms" and s in ("p50", "p99"),
@@ -83,6 +84,15 @@ BY_NAME: dict[tuple[Stage, str], Metric] = {(m.stage, m.name): m for m in SCHEMA
 #: The speed metrics measured once per round and kept per round in metrics/rounds/<model>-<bs>.json (its
 #: "samples"): what a comparison's verdicts are computed from. The bench metrics file holds their medians.
 ROUND_METRICS: tuple[str, ...] = tuple(m.name for m in SCHEMA if m.stage == "bench" and m.compared)
+
+
+#: The flags other modules act on, by name: a bench that failed (out of memory) or whose kept rounds stayed
+#: contended cannot be judged, and random weights make accuracy meaningless. Looked up here, so a rename fails on
+#: import rather than silently never matching.
+FAILED, CONTENDED, RANDOM_WEIGHTS = (BY_NAME[k].name for k in (("bench", "failed"), ("bench", "contended"),
+                                                               ("eval", "random_weights")))
+#: The accuracy a comparison gates on (compare.max_accuracy_drop), and the count behind every accuracy.
+TOP1, N_IMAGES = BY_NAME[("eval", "top1")].name, BY_NAME[("eval", "n_images")].name
 
 
 def of(stage: Stage) -> tuple[Metric, ...]:
