@@ -302,6 +302,23 @@ def test_predictions_out_of_reach_are_named_with_their_fetch(repo, tmp_path: Pat
 
 
 @pytest.mark.pipeline
+def test_heads_params_set_the_rules(repo, tmp_path: Path) -> None:
+    """HEAD (here the workspace of a clone on slow) loosened its own rule: 2x slower is under its min_effect, and
+    its top-1 drop (6.25 points) within its allowance, so the gate passes; the rule travels with the branch."""
+    path, env = repo
+    clone = tmp_path / "clone"
+    sh(tmp_path, env, "git", "clone", "-q", "-b", SLOW, str(path), str(clone))
+    with (clone / "params.yaml").open("a") as f:
+        f.write("compare: {min_effect: 1.5, max_accuracy_drop: 7}\n")  # latency doubled: an effect of 100 %
+    r, data = run_compare((clone, env), tmp_path / "out", BASE, "--fail-on", "regression", "--no-plots")
+    assert data["rules"]["from"] == "workspace:params.yaml" and data["rules"]["max_accuracy_drop"] == 7
+    assert {v["verdict"] for v in data["verdicts"]} == {"unchanged"}
+    assert {v["reason"].split(": ")[-1] for v in data["verdicts"]} == \
+        {"effect 50.0% < min_effect 150.0%", "effect 100.0% < min_effect 150.0%"}
+    assert data["gate"]["passed"] and "**Gate** (`--fail-on regression`): passed." in r.stdout
+
+
+@pytest.mark.pipeline
 def test_unknown_revision_is_a_clear_error(repo, tmp_path: Path) -> None:
     path, env = repo
     r = omzoo(path, env, "compare", BASE, "cann-9.9", "--out", str(tmp_path), ok=False)

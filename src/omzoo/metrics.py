@@ -86,13 +86,14 @@ BY_NAME: dict[tuple[Stage, str], Metric] = {(m.stage, m.name): m for m in SCHEMA
 ROUND_METRICS: tuple[str, ...] = tuple(m.name for m in SCHEMA if m.stage == "bench" and m.compared)
 
 
-#: The flags other modules act on, by name: a bench that failed (out of memory) or whose kept rounds stayed
-#: contended cannot be judged, and random weights make accuracy meaningless. Looked up here, so a rename fails on
-#: import rather than silently never matching.
-FAILED, CONTENDED, RANDOM_WEIGHTS = (BY_NAME[k].name for k in (("bench", "failed"), ("bench", "contended"),
-                                                               ("eval", "random_weights")))
-#: The accuracy a comparison gates on (compare.max_accuracy_drop), and the count behind every accuracy.
-TOP1, N_IMAGES = BY_NAME[("eval", "top1")].name, BY_NAME[("eval", "n_images")].name
+#: The metrics other modules act on by name, looked up here so that a rename fails on import instead of silently
+#: never matching: a bench that failed (out of memory) or stayed contended cannot be judged, random weights make
+#: accuracy meaningless, top-1 is what a comparison gates on, n_images is the count behind every accuracy.
+FAILED = BY_NAME[("bench", "failed")].name
+CONTENDED = BY_NAME[("bench", "contended")].name
+RANDOM_WEIGHTS = BY_NAME[("eval", "random_weights")].name
+TOP1 = BY_NAME[("eval", "top1")].name
+N_IMAGES = BY_NAME[("eval", "n_images")].name
 
 
 def of(stage: Stage) -> tuple[Metric, ...]:
