@@ -19,6 +19,7 @@ BS         ?=
 MODEL      ?= *
 BASE       ?= main
 HEAD       ?=
+FAIL_ON    ?=
 BACKEND    ?=
 
 #################################################################################
@@ -71,10 +72,9 @@ plots: setup
 	$(BIN)/omzoo compare --plots-only --out reports/plots
 
 .PHONY: compare
-## Compare metrics, params and plots between two branches: make compare BASE=main HEAD=cann-8.0
+## What a toolkit changed: make compare BASE=main HEAD=ort-1.31 [FAIL_ON=regression] (no HEAD: the workspace)
 compare: setup
-	@test -n "$(HEAD)" || { echo "usage: make compare BASE=<rev> HEAD=<rev>"; exit 2; }
-	$(BIN)/omzoo compare $(BASE) $(HEAD)
+	$(BIN)/omzoo compare $(BASE) $(HEAD) $(if $(FAIL_ON),--fail-on $(FAIL_ON),)
 
 .PHONY: link-data
 ## Link real data: make link-data IMAGENET=/data/imagenet (holds val/ + val_label.txt) CIFAR=/data/cifar-10-batches-py

@@ -24,3 +24,12 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     export_onnx(load_model(spec, d / "w.pth"), spec, d / "m.onnx", input_dtype="uint8")
     compile_artefact(spec, 4, d / "c4", "onnxruntime", {"threads": 2}, onnx=d / "m.onnx", checkpoint=d / "w.pth")
     return d
+
+
+@pytest.fixture(scope="session")
+def branches(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """The fake pipeline's git+DVC repository with two toolkit branches (dvc_helpers.toolkit_branches), built once
+    for the compare, plots and summary tests; main checked out."""
+    from dvc_helpers import toolkit_branches
+
+    return toolkit_branches(tmp_path_factory.mktemp("branches"))

@@ -1,37 +1,45 @@
-"""Shared by test_compare.py and test_remote.py: a small git+DVC pipeline whose stages run no model.
+"""Shared by the pipeline tests (compare, plots, summary, remote): a small git+DVC pipeline whose stages run no model.
 
-A stand-in stage (FAKE_STAGE, written to fake_stage.py) writes metrics, info files and a "compiled" artefact in
-the real shapes from params.yaml, its metrics generated from omzoo.metrics.SCHEMA; the real `omzoo report` stage
-runs on them.
+A stand-in stage (FAKE_STAGE, written to fake_stage.py) writes metrics, per-round samples, info files, DVC-tracked
+infer predictions and a "compiled" artefact in the real shapes from params.yaml, its metrics generated from
+omzoo.metrics.SCHEMA; the real `omzoo report` stage runs on them. `Fake` steers what one branch measures.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 MODELS = ("scnet50_v1d", "ran92_cifar10")  # registry ids: the report reads their published figures
 BASE, HEAD = "main", "cann-8.1"
+SLOW, BUSY = "slow", "busy"  # 2x slower with three changed predictions; contended, failed and other data
+FLIPPED = (1, 3, 6)  # the images whose top-1 changes on SLOW, for MODELS[0]: right→wrong, wrong→right, right→wrong
 
-FAKE_STAGE = '''"""Stand-in for omzoo compile / bench+evaluate: outputs in the real shapes from params.yaml, no model.
+FAKE_STAGE = '''"""Stand-in for omzoo compile, infer, bench and evaluate: outputs in the real shapes, no model.
 
-Every metric it writes is a metric of omzoo.metrics.SCHEMA, valued from its unit and name, so a renamed or added
-metric changes what the fake writes and the tests that read it through report and compare see the change.
+Every metric it writes is a metric of omzoo.metrics.SCHEMA, valued from its unit and name, and the per-round samples
+are those of metrics.ROUND_METRICS, so a renamed or added metric changes what the fake writes and the tests that read
+it through report and compare see the change. params.yaml steers it: toolkit.speedup scales every throughput;
+`fake:` names the points (model-bs) whose rounds stay contended or that run out of memory, the images whose top-1
+changes per model, and the dataset's label (its manifest hash).
 """
 import json
 import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
 
-from omzoo import metrics, paths
+from omzoo import metrics, paths, stats
 
 step = sys.argv[1]
 p = yaml.safe_load(Path("params.yaml").read_text())
-tk = p["toolkit"]
+tk, fake = p["toolkit"], p["fake"]
 if os.environ.get("OMZOO_TEST_LOG"):  # every execution is recorded: a test can prove a stage did not run
     with open(os.environ["OMZOO_TEST_LOG"], "a") as f:
         f.write(f"{step} {tk['version']}\\n")
@@ -43,28 +51,66 @@ def dump(path, obj):
 
 
 LATENCY = {"mean": 1.0, "median": 1.0, "p50": 1.0, "p90": 1.1, "p99": 1.2, "min": 0.9, "max": 1.3, "std": 0.01}
-ACCURACY = {"top1": 12.5, "top2": 20.0, "top3": 25.0, "top4": 31.25, "top5": 37.5}
+ROUNDS, SPREAD = 5, 0.02  # kept rounds per point, and their relative spread (seeded normal noise)
 
 
 def value(m, bs, ips):
-    """A plausible value for schema metric `m` of a run at `ips` img/s compute (e2e is 10 % slower)."""
+    """A plausible value for schema metric `m` of a run (or one round) at `ips` img/s compute (e2e 10 % slower)."""
     leaf = m.name.rpartition(".")[2]
     if m.unit == "img/s":
-        return round(ips * (0.9 if "e2e" in m.name else 1.0), 4)
+        return ips * (0.9 if "e2e" in m.name else 1.0)
     if m.unit == "ms":
-        return round(1000.0 * bs / ips * LATENCY[leaf], 4)
-    if m.unit == "%":
-        return ACCURACY.get(m.name)
-    return {"bs": bs, "n_images": 16, "random_weights": 1, "iters": 20, "count": 20, "warmup_iters_done": 5,
-            "duration_s": 2.0}.get(leaf, 0)
+        return 1000.0 * bs / ips * LATENCY[leaf]
+    return {"bs": bs, "n_images": fake["images"], "random_weights": 1, "iters": 20 * ROUNDS, "count": 20 * ROUNDS,
+            "warmup_iters_done": 5, "duration_s": 2.0, "rounds": ROUNDS}.get(leaf, 0)
 
 
-def fake(stage, bs=0, ips=0.0):
-    flat = {m.name: value(m, bs, ips) for m in metrics.of(stage)}
-    return metrics.record(stage, {k: v for k, v in flat.items() if v is not None})
+def bench(i, m, bs):
+    """The metrics file and the rounds file of one point (no rounds file when it ran out of memory)."""
+    key = paths.key(m, bs)
+    if key in fake["failed"]:
+        return metrics.record("bench", {"bs": bs, "failed": 1}), None
+    ips = 100.0 * (i + 1) * bs * tk["speedup"]
+    z = np.random.default_rng([fake["seed"], i, bs]).standard_normal(ROUNDS)
+    tput = ips * (1 + SPREAD * (z - np.median(z)))  # the median round is exactly `ips`, on every branch
+    samples = {n: [value(metrics.get("bench", n), bs, t) for t in tput] for n in metrics.ROUND_METRICS}
+    flat = {s.name: float(np.median(samples[s.name])) if s.name in samples else value(s, bs, ips)
+            for s in metrics.of("bench")}
+    contended = int(key in fake["contended"])
+    for n in samples:
+        if n.endswith("_ips"):
+            iv = stats.median_interval(samples[n])
+            stem = n.removesuffix("_ips")
+            flat.update({f"{stem}_ci_low": iv.low, f"{stem}_ci_high": iv.high, f"{stem}_cv": iv.cv,
+                         "ci_coverage": iv.coverage})
+    flat.update(contended=contended, rounds_contended=2 * contended, retries=2 * contended,
+                others_cores_max=0.8 if contended else 0.01, failed=0)
+    kept = [{**{n: v[r] for n, v in samples.items()}, "iters": 20, "duration_s": 0.4, "contended": contended,
+             "others_cores": 0.8 if contended else 0.01, "steal_cores": 0.0, "kept": 1} for r in range(ROUNDS)]
+    redone = [{**kept[0], "contended": 1, "others_cores": 0.9, "kept": 0}] * (2 * contended)
+    rounds = {"model": m, "bs": bs, "level": 0.95, "samples": samples, "rounds": redone + kept,
+              "interval": "order statistics of the rounds (binomial, distribution-free)", "contended": contended}
+    return metrics.record("bench", flat), rounds
+
+
+def predictions(m):
+    """Labels and top-1 of `fake.images` images: 3 in 4 right, and fake.flip[m] changes those images' top-1."""
+    labels = np.arange(fake["images"]) % 10
+    top1 = np.where(np.arange(fake["images"]) % 4 == 3, (labels + 1) % 10, labels)
+    for i in fake["flip"].get(m, []):
+        top1[i] = labels[i] if top1[i] != labels[i] else (labels[i] + 2) % 10
+    return labels, top1
 
 
 for i, m in enumerate(p["models"]):
+    if step == "infer":
+        labels, top1 = predictions(m)
+        out = paths.infer(m)
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(out / "top5.npy", ((top1[:, None] + np.arange(5)) % 10).astype(np.int32))
+        dump(paths.predictions(m), {"model": m, "backend": "onnxruntime", "shards_hash": fake["data"] * 8,
+                                    "names": [f"img_{j:04d}.jpg" for j in range(len(labels))],
+                                    "labels": labels.tolist(), "predicted": top1.tolist()})
     for bs in p["batch_sizes"]:
         art = paths.compiled(m, bs) / "meta.json"
         if step == "compile":
@@ -73,18 +119,25 @@ for i, m in enumerate(p["models"]):
         if step != "measure":
             continue
         meta = json.loads(Path(art).read_text())
-        dump(paths.bench_metrics(m, bs), fake("bench", bs, 100.0 * (i + 1) * bs * tk["speedup"]))
+        numbers, rounds = bench(i, m, bs)
+        dump(paths.bench_metrics(m, bs), numbers)
+        if rounds is not None:
+            dump(paths.bench_rounds(m, bs), rounds)
         dump(paths.bench_info(m, bs), {
             "model": m, "batch_size": bs, "backend": meta["backend"], "runtime": "onnxruntime",
             "runtime_version": meta["toolkit_version"], "toolkit_version": meta["toolkit_version"],
             "device": "test cpu", "precision": "fp32", "threads": "intra_op=2 inter_op=1",
-            "extra": {"driver_version": "570.1"}, "git_revision": "abc1234"})
+            "extra": {"driver_version": "570.1"}, "git_revision": "abc1234",
+            **({"error": "out of memory"} if rounds is None else {})})
     if step == "measure":
-        dump(paths.eval_metrics(m), fake("eval"))
+        labels = np.asarray(json.loads(paths.predictions(m).read_text())["labels"])
+        accuracy = metrics.topk_accuracy(np.load(paths.infer(m) / "top5.npy"), labels)
+        flat = {e.name: accuracy.get(e.name) if e.unit == "%" else value(e, 0, 0.0) for e in metrics.of("eval")}
+        dump(paths.eval_metrics(m), metrics.record("eval", {k: v for k, v in flat.items() if v is not None}))
         dump(paths.eval_info(m), {
             "model": m, "backend": "onnxruntime", "weights": "random", "weights_source": "random, seed 0",
             "checkpoint_sha256": "c0ffee" * 10 + "abcd", "dataset": "data/sample/imagenet/val",
-            "dataset_manifest": "d1a7a5e7" * 8, "git_revision": "abc1234"})
+            "dataset_manifest": fake["data"] * 8, "git_revision": "abc1234"})
 '''
 
 DVC_YAML = """stages:
@@ -93,12 +146,18 @@ DVC_YAML = """stages:
     deps: [fake_stage.py]
     params: [toolkit, models, batch_sizes]
     outs: [models/compiled]
+  infer:
+    cmd: python fake_stage.py infer
+    deps: [fake_stage.py, models/compiled]
+    params: [toolkit, models, fake]
+    outs: [models/infer]
   measure:
     cmd: python fake_stage.py measure
-    deps: [fake_stage.py, models/compiled]
-    params: [toolkit, models, batch_sizes]
+    deps: [fake_stage.py, models/compiled, models/infer]
+    params: [toolkit, models, batch_sizes, fake]
     outs:
       - metrics/bench: {cache: false}
+      - metrics/rounds: {cache: false}
       - metrics/eval: {cache: false}
       - metrics/info: {cache: false}
   report:
@@ -118,8 +177,20 @@ plots:
 """
 
 
-def params_yaml(version: str, speedup: float) -> str:
-    """A valid params.yaml (omzoo report validates it) plus the fake's own `toolkit.speedup`."""
+@dataclass(frozen=True)
+class Fake:
+    """What the stand-in stages measure on one branch besides its speed (params.yaml `fake:`)."""
+
+    contended: tuple[str, ...] = ()  # points (model-bs) whose kept rounds stay contended
+    failed: tuple[str, ...] = ()  # points that run out of memory: a metrics file with failed: 1, no rounds
+    flip: dict[str, list[int]] = field(default_factory=dict)  # per model, the images whose top-1 changes
+    data: str = "d1a7a5e7"  # the dataset's label: its manifest hash is this, eight times
+    images: int = 16
+    seed: int = 0  # the rounds' noise; the same on every branch, so equal speeds give the same samples (A/A)
+
+
+def params_yaml(version: str, speedup: float, fake: Fake = Fake()) -> str:
+    """A valid params.yaml (omzoo report validates it) plus the fake's own `toolkit.speedup` and `fake:`."""
     from omzoo import zoo
 
     pixels = {zoo.get(m).recipe.pixels for m in MODELS}
@@ -127,7 +198,7 @@ def params_yaml(version: str, speedup: float) -> str:
     models = "\n".join(f"  {m}: {{checkpoint: '', shards: {zoo.get(m).recipe.pixels}}}" for m in MODELS)
     return (f'toolkit: {{version: "{version}", speedup: {speedup}}}\nbackend: onnxruntime\nshards:\n{shards}\n'
             f"models:\n{models}\nbatch_sizes: [1, 8]\ninfer: {{batch_size: 8}}\n"
-            "report: {platforms: [310P, 310, T4]}\n")
+            f"report: {{platforms: [310P, 310, T4]}}\nfake: {json.dumps(asdict(fake))}\n")
 
 
 def pipeline_env(log: Path | None = None) -> dict[str, str]:
@@ -171,11 +242,35 @@ def init_pipeline(repo: Path, env: dict[str, str], remote: Path | None = None, g
     sh(repo, env, "git", "commit", "-qm", "pipeline")
 
 
-def run_branch(repo: Path, env: dict[str, str], branch: str, version: str, speedup: float) -> None:
-    """What one machine does for its toolkit branch: set the toolkit, repro (no run-cache), commit results."""
+def run_branch(repo: Path, env: dict[str, str], branch: str, version: str, speedup: float, fake: Fake = Fake(),
+               start: str | None = None) -> None:
+    """What one machine does for its toolkit branch: set the toolkit, repro (no run-cache), commit results.
+    A new branch starts from `start` (default: what is checked out)."""
     if branch != BASE:
-        sh(repo, env, "git", "checkout", "-q", "-b", branch)
-    (repo / "params.yaml").write_text(params_yaml(version, speedup))
+        sh(repo, env, "git", "checkout", "-q", "-b", branch, *([start] if start else []))
+    (repo / "params.yaml").write_text(params_yaml(version, speedup, fake))
     dvc(repo, env, "repro", "--no-run-cache")
     sh(repo, env, "git", "add", "-A")
     sh(repo, env, "git", "commit", "-qm", f"results: toolkit {version}")
+
+
+def toolkit_branches(root: Path) -> tuple[Path, dict[str, str]]:
+    """main (toolkit 8.0) and cann-8.1 (25 % faster, same predictions), committed; main checked out."""
+    env = pipeline_env(root / "runs.log")
+    path = root / "repo"
+    init_pipeline(path, env)
+    run_branch(path, env, BASE, "8.0", 1.0)
+    run_branch(path, env, HEAD, "8.1", 1.25)
+    sh(path, env, "git", "checkout", "-q", BASE)
+    dvc(path, env, "checkout", "-q")
+    return path, env
+
+
+def add_problem_branches(path: Path, env: dict[str, str]) -> None:
+    """SLOW (2x slower, FLIPPED images of MODELS[0] change top-1) and BUSY (same speed and predictions as main,
+    but one point contended, one out of memory, and another dataset), both from main; main checked out again."""
+    run_branch(path, env, SLOW, "8.2", 0.5, Fake(flip={MODELS[0]: list(FLIPPED)}), start=BASE)
+    run_branch(path, env, BUSY, "8.3", 1.0, Fake(contended=(f"{MODELS[0]}-8",), failed=(f"{MODELS[1]}-1",),
+                                                 data="da7a0002"), start=BASE)
+    sh(path, env, "git", "checkout", "-q", BASE)
+    dvc(path, env, "checkout", "-q")

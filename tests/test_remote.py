@@ -2,7 +2,8 @@
 
 Clone A measures main and cann-8.1 and pushes data (DVC remote) and results (git). Clone B checks out the
 toolkit branch, `dvc pull`s, and finds nothing to re-run: no stage command executes (each one appends to a
-log). Clone C compares the two branches without pulling anything: the metrics live in git (cache: false).
+log). Clone C compares the two branches without pulling anything: the metrics live in git (cache: false) and
+the per-image predictions are streamed from the remote; with the remote out of reach it names the fetch.
 """
 
 from __future__ import annotations
@@ -52,10 +53,31 @@ def test_remote_round_trip(tmp_path: Path) -> None:
     diff = json.loads(dvc(c, env_c, "metrics", "diff", "--json", "--all", BASE, HEAD).stdout)
     assert {f"metrics/bench/{m}-{bs}.json" for m in MODELS for bs in (1, 8)} <= set(diff)
     assert diff[f"metrics/eval/{MODELS[0]}.json"]["top1"]["diff"] == 0
-    r = omzoo(c, env_c, "compare", BASE, HEAD, "--out", str(tmp_path / "c-out"))  # HEAD exists only as origin/HEAD
+    # HEAD exists only as origin/HEAD; the per-image predictions are read from the remote, not pulled
+    r = omzoo(c, env_c, "compare", BASE, HEAD, "--out", str(tmp_path / "c-out"), "--fail-on", "regression")
     assert r.stdout.count("+25.0 %") == 2 * 2 * len(MODELS) and "omzoo compare: warning" not in r.stderr
+    data = json.loads((tmp_path / "c-out" / "compare.json").read_text())
+    assert {v["verdict"] for v in data["verdicts"]} == {"improved"}
+    assert [(a["status"], a["n_changed_top1"], a["n_images"]) for a in data["accuracy"]] == [("identical", 0, 16)] * 2
     assert _cache_files(c) == [] and not (c / "models" / "compiled").exists()  # nothing was pulled
     assert _log(tmp_path / "c.log") == []
+
+    # the remote out of reach: compare names the fetch; once run, the predictions come from the local cache
+    offline = tmp_path / "dvc-remote-away"
+    store.rename(offline)
+    r = omzoo(c, env_c, "compare", BASE, HEAD, "--out", str(tmp_path / "c-off"), "--no-plots")
+    fetch = json.loads((tmp_path / "c-off" / "compare.json").read_text())["fetch"][HEAD]
+    targets = " ".join(f"models/infer/{m}" for m in sorted(MODELS))
+    assert fetch == f"git checkout {HEAD} && dvc fetch {targets} && git checkout -" and f"`{fetch}`" in r.stdout
+    offline.rename(store)
+    sh(c, env_c, "bash", "-c", fetch)
+    assert sh(c, env_c, "git", "branch", "--show-current").stdout.strip() == BASE
+    store.rename(offline)
+    omzoo(c, env_c, "compare", BASE, HEAD, "--out", str(tmp_path / "c-off"), "--no-plots")
+    data = json.loads((tmp_path / "c-off" / "compare.json").read_text())
+    # main's predictions are the same bytes as cann-8.1's, so the same cache entries: nothing left to fetch
+    assert data["fetch"] == {} and {(a["status"], a["n_changed_top1"]) for a in data["accuracy"]} == {("identical", 0)}
+    offline.rename(store)
 
     # machine B: the toolkit branch, data pulled, nothing re-executed
     b = tmp_path / "b"

@@ -15,6 +15,7 @@ MODELS = Path("models")
 METRICS = Path("metrics")
 REPORTS = Path("reports")
 PARAMS = Path("params.yaml")
+PREDICTIONS = "predictions.json"
 
 
 def key(model: str, bs: int) -> str:
@@ -58,6 +59,11 @@ def compiled(model: str, bs: int) -> Path:
 
 def infer(model: str) -> Path:
     return MODELS / "infer" / model
+
+
+def predictions(model: str) -> Path:
+    """Per-image top-1 with the image names and labels (infer): what a comparison of two revisions reads."""
+    return infer(model) / PREDICTIONS
 
 
 def eval_metrics(model: str) -> Path:

@@ -10,6 +10,7 @@ the same keys for every backend.
 from __future__ import annotations
 
 import importlib
+import sys
 import time
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tqdm import tqdm
 
 from omzoo.data.recipe import Recipe
 from omzoo.zoo import ModelSpec
@@ -159,11 +161,13 @@ def pad_batch(x: np.ndarray, batch_size: int) -> tuple[np.ndarray, int]:
     return np.concatenate([x, pad], axis=0), n
 
 
-def run_shards(backend: Backend, shards: ShardSet, batch_size: int) -> tuple[np.ndarray, dict[str, Any]]:
+def run_shards(backend: Backend, shards: ShardSet, batch_size: int,
+               progress: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
     """Logits for every image of `shards`, in dataset order, plus timing of the loop (images/s, run-only time).
 
     The last short batch is padded and its padded rows dropped, so every image is scored exactly once (never the
     sMLP guide's truncation). While the backend runs batch k, batch k+1 is read and fed on a second thread.
+    A progress bar on stderr (like preprocess's) shows a 50,000-image run is moving; `progress=False` hides it.
     """
     def prepare(pixels: np.ndarray) -> tuple[np.ndarray, int]:
         padded, n = pad_batch(pixels, batch_size)
@@ -172,8 +176,13 @@ def run_shards(backend: Backend, shards: ShardSet, batch_size: int) -> tuple[np.
     outputs: list[np.ndarray] = []
     run_s = 0.0
     batches = shards.iter_batches(batch_size)
+    label = backend.spec.id if backend.spec is not None else backend.name
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with (
+        ThreadPoolExecutor(max_workers=1) as pool,
+        tqdm(total=len(shards), desc=f"infer {label}", unit="img", file=sys.stderr, disable=not progress,
+             dynamic_ncols=True) as bar,
+    ):
         pending = next((pool.submit(prepare, b) for b in batches), None)
         while pending is not None:
             x, n = pending.result()
@@ -182,6 +191,7 @@ def run_shards(backend: Backend, shards: ShardSet, batch_size: int) -> tuple[np.
             out = backend.run(x)
             run_s += time.perf_counter() - t
             outputs.append(np.asarray(out, dtype=np.float32)[:n])
+            bar.update(n)
     wall_s = time.perf_counter() - start
     logits = np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
     if logits.shape[0] != len(shards):
