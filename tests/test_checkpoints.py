@@ -106,7 +106,7 @@ def test_save_container_is_byte_reproducible(tmp_path: Path, container: str) -> 
     assert sha256_file(a) == sha256_file(b)
 
 
-@pytest.mark.parametrize("model_id", ["tresnet_m", MODEL])  # a zip container and the legacy one
+@pytest.mark.parametrize("model_id", [pytest.param("tresnet_m", marks=pytest.mark.slow), MODEL])  # zip, legacy
 def test_random_weights_are_byte_reproducible_across_runs(tmp_path: Path, model_id: str) -> None:
     outs = [tmp_path / "a" / "x.pth", tmp_path / "b" / "y.pth"]
     (tmp_path / "params.yaml").write_text("weights: {seed: 3}\n")  # read from the working directory

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from dvc_helpers import BASE, HEAD, MODELS, dvc, init_pipeline, omzoo, pipeline_env, run_branch, sh
 
-pytestmark = pytest.mark.pipeline
+pytestmark = [pytest.mark.pipeline, pytest.mark.slow]  # three clones and a remote: about a minute
 
 
 def _log(path: Path) -> list[str]:
