@@ -12,7 +12,7 @@ than 10 %. With `--compare`, the three runs are committed as three revisions of 
 read back through `omzoo compare` (verdicts: load vs quiet must not be `regressed`; threads1 vs quiet must be
 `regressed` where its median is more than 10 % lower).
 
-    .venv/bin/python benchmarks/bench_stability.py [--dir CACHE] [--rounds 6] [--min-s 1.0] [--compare]
+    .venv/bin/python benchmarks/bench_stability.py [--dir CACHE] [--rounds 10] [--min-s 1.0] [--compare]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import threading
 import time
 from pathlib import Path
 
+import yaml
 from tabulate import tabulate
 
 from omzoo import paths, zoo
@@ -111,7 +112,8 @@ def overlaps(a: dict, b: dict) -> bool:
 
 
 def commit_revisions(repo: Path, results: dict[str, dict[tuple[str, int], tuple[dict, dict]]]) -> None:
-    """One branch per run, holding the metrics and rounds files at the pipeline's paths."""
+    """A scratch git+DVC repository with one branch per run, holding params.yaml (these models and sizes) and
+    the metrics and rounds files at the pipeline's paths: what `omzoo compare` reads from a toolkit branch."""
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
@@ -119,6 +121,12 @@ def commit_revisions(repo: Path, results: dict[str, dict[tuple[str, int], tuple[
     git("init", "-q", "-b", "quiet")
     git("config", "user.email", "bench@omzoo.invalid")
     git("config", "user.name", "omzoo bench")
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True)
+    (repo / "dvc.yaml").write_text("metrics: [metrics/bench]\n")
+    params = yaml.safe_load(paths.PARAMS.read_text())
+    params.update(models={m: params["models"][m] for m in MODELS}, batch_sizes=list(SIZES))
+    params["infer"]["batch_size"] = SIZES[-1]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for i, (run, points) in enumerate(results.items()):
         if i:
             git("checkout", "-q", "-B", run, "quiet")
@@ -129,14 +137,48 @@ def commit_revisions(repo: Path, results: dict[str, dict[tuple[str, int], tuple[
         git("commit", "-qm", f"bench: {run}")
 
 
+def compare_runs(work: Path, results: dict[str, dict[tuple[str, int], tuple[dict, dict]]]) -> list[bool]:
+    """`omzoo compare quiet load` and `quiet threads1` on the scratch repository; the verdicts per point, and
+    whether each meets its target (load: never regressed; threads1: regressed where it is > 10 % slower)."""
+    repo = work / "revisions"
+    shutil.rmtree(repo, ignore_errors=True)
+    commit_revisions(repo, results)
+    verdict: dict[tuple[str, str, int], str] = {}
+    for head in ("load", "threads1"):
+        out = work / f"compare-{head}"
+        r = subprocess.run([sys.executable, "-m", "omzoo.cli", "compare", "quiet", head, "--no-plots", "--out",
+                            str(out)], cwd=repo, capture_output=True, text=True)
+        if r.returncode:
+            raise SystemExit(f"omzoo compare quiet {head} failed:\n{r.stderr}")
+        data = json.loads((out / "compare.json").read_text())
+        print(f"\n$ omzoo compare quiet {head}\n{data['summary']}")
+        for row in data["verdicts"]:
+            if row["metric"] == "throughput_compute_ips":
+                verdict[(head, row["model"], row["bs"])] = row["verdict"]
+    rows, met = [], []
+    for model in MODELS:
+        for bs in SIZES:
+            q, t1 = results["quiet"][(model, bs)][0], results["threads1"][(model, bs)][0]
+            change = t1["throughput_compute_ips"] / q["throughput_compute_ips"] - 1
+            load_v, t1_v = verdict[("load", model, bs)], verdict[("threads1", model, bs)]
+            ok = [load_v != "regressed", change >= -0.10 or t1_v == "regressed"]
+            met += ok
+            rows.append([model, bs, load_v, t1_v, f"{100 * change:+.1f} %",
+                         "yes" if all(ok) else "NO"])
+    print(tabulate(rows, ["model", "bs", "compare quiet→load", "compare quiet→threads1", "threads1 vs quiet",
+                          "targets met"], tablefmt="github", disable_numparse=True))
+    return met
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dir", type=Path, default=Path(".cache/bench-stability"), help="artefact cache")
-    p.add_argument("--rounds", type=int, default=6)
+    p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--min-s", type=float, default=1.0, help="seconds per round")
     p.add_argument("--compare", action="store_true", help="also read the three runs through `omzoo compare`")
     args = p.parse_args()
     cfg = BenchConfig(warmup_iters=5, warmup_s=0.5, min_iters=5, min_s=args.min_s, max_s=60.0, rounds=args.rounds)
+    args.dir = args.dir.resolve()
     args.dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[tuple[str, int], tuple[dict, dict]]] = {run: {} for run in RUNS}
     started = time.perf_counter()
@@ -162,19 +204,9 @@ def main() -> None:
           f"rN = N contended rounds measured again; {time.perf_counter() - started:.0f} s in all")
     print(tabulate(rows, ["model", "bs", "quiet", "load (2 busy processes)", "load not slower", "threads=1",
                           "threads=1 vs quiet", "threads=1 interval"], tablefmt="github", disable_numparse=True))
-    print(f"\ntargets met: {sum(met)}/{len(met)}")
     if args.compare:
-        repo = args.dir / "revisions"
-        shutil.rmtree(repo, ignore_errors=True)
-        commit_revisions(repo, results)
-        for head in ("load", "threads1"):
-            r = subprocess.run([sys.executable, "-m", "omzoo.cli", "compare", "quiet", head, "--no-plots", "--out",
-                                str(args.dir / f"compare-{head}")], cwd=repo, capture_output=True, text=True)
-            print(f"\n$ omzoo compare quiet {head}   (exit {r.returncode})\n{r.stdout}{r.stderr}")
-            rows_json = args.dir / f"compare-{head}" / "compare.json"
-            if rows_json.is_file():
-                verdicts = json.loads(rows_json.read_text())
-                print(json.dumps(verdicts.get("summary", {}), indent=1))
+        met += compare_runs(args.dir, results)
+    print(f"\ntargets met: {sum(met)}/{len(met)}")
 
 
 if __name__ == "__main__":

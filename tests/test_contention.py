@@ -78,11 +78,11 @@ def test_other_process_using_half_a_core_is_flagged() -> None:
 
 
 def test_threshold_is_in_cores() -> None:
-    below = other_load(START, after(10.0, busy=10.8, own=10.0))
-    above = other_load(START, after(10.0, busy=11.2, own=10.0))
+    below = other_load(START, after(10.0, busy=10.4, own=10.0))
+    above = other_load(START, after(10.0, busy=10.6, own=10.0))
     assert not is_contended(below)
     assert is_contended(above)
-    assert not is_contended(above, threshold=0.2)
+    assert not is_contended(above, threshold=0.1)
 
 
 def test_steal_is_flagged() -> None:

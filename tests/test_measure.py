@@ -58,12 +58,12 @@ def test_random_input_is_seeded_and_never_zero() -> None:
 def test_bench_on_a_compiled_artefact(compiled: Path) -> None:
     backend, _ = load_compiled(compiled / "c4")
     m, rounds = benchmark(backend, 4, FAST)
-    assert m["rounds"] == 6 and m["iters"] >= 18 and m["throughput_compute_ips"] > 0
+    assert m["rounds"] == 10 and m["iters"] >= 30 and m["throughput_compute_ips"] > 0
     samples = rounds["samples"]["throughput_compute_ips"]
-    assert len(samples) == 6 and m["throughput_compute_ips"] == pytest.approx(float(np.median(samples)), rel=1e-6)
-    assert m["throughput_compute_ci_low"] == pytest.approx(min(samples)) and m["ci_coverage"] > 0.95
+    assert len(samples) == 10 and m["throughput_compute_ips"] == pytest.approx(float(np.median(samples)), rel=1e-6)
+    assert m["throughput_compute_ci_low"] == pytest.approx(sorted(samples)[1]) and m["ci_coverage"] > 0.97
     assert m["throughput_compute_ci_low"] <= m["throughput_compute_ips"] <= m["throughput_compute_ci_high"]
-    assert set(rounds["samples"]) == set(ROUND_METRICS) and len(rounds["rounds"]) == 6 + m["retries"]
+    assert set(rounds["samples"]) == set(ROUND_METRICS) and len(rounds["rounds"]) == 10 + m["retries"]
     meta = json.loads((compiled / "c4" / "meta.json").read_text())
     assert meta["toolkit_version"] and str(compiled / "m.onnx") in meta["sources"]
 

@@ -53,7 +53,7 @@ _ROUNDING = 0.5 * 10.0**-metrics.WRITTEN_DECIMALS  # metrics files round to this
 class CompareConfig:
     """params.yaml `compare:` (read with Params.typed from HEAD's revision)."""
 
-    min_effect: float = 0.03  # the smallest |ratio - 1| that counts as a change (below it clocks drift)
+    min_effect: float = 0.03  # the ratio interval must lie this far beyond 1 to count (below it: drift)
     max_accuracy_drop: float = 0.0  # top-1 points HEAD may lose before the gate fails; 0: one image counts
     min_rounds: int = 5  # fewer kept rounds on either side: inconclusive
     show_images: int = 10  # changed images listed by name, per model
@@ -389,9 +389,9 @@ def _why(j: Judged, cfg: CompareConfig) -> str:
     """The verdict's reason, short: the interval and ratio are in their own columns."""
     if j.verdict == "inconclusive" or j.ratio is None or j.ci_low is None or j.ci_high is None:
         return j.reason
-    effect = f"effect {abs(j.ratio - 1):.1%}"
     if j.ci_low <= 1.0 <= j.ci_high:
         return "interval includes 1"
+    effect = f"at least {(1.0 - j.ci_high if j.ci_high < 1.0 else j.ci_low - 1.0):.1%}"
     return f"interval excludes 1, {effect}" if j.verdict != "unchanged" else f"{effect} < {cfg.min_effect:.0%}"
 
 
@@ -547,8 +547,9 @@ def markdown(base: str, head: str, cfg: CompareConfig, judged: list[Judged], acc
     if gate_text is not None:
         md += ["", "**Gate** (`--fail-on regression`): " + (f"**failed**: {gate_text}." if gate_text else "passed.")]
     md += ["", f"Speed verdicts judge the kept benchmark rounds: HEAD/BASE of the medians with an order-statistic "
-           f"interval (distribution-free, coverage shown); a change needs the interval to exclude 1 and an effect of "
-           f"at least {cfg.min_effect:.0%}; a contended or failed side, or one with fewer than {cfg.min_rounds} "
+           f"interval (distribution-free, coverage shown); a change needs the whole interval at least "
+           f"{cfg.min_effect:.0%} away from 1 (a change we can defend, beyond run-to-run drift); a contended or "
+           f"failed side, or one with fewer than {cfg.min_rounds} "
            f"rounds, is inconclusive. Rules: `compare:` in {head}'s params.yaml.", "", "### Verdicts", ""]
     order = {o: i for i, o in enumerate(OUTCOMES)}
     shown = sorted((j for j in judged if j.verdict != "unchanged"), key=lambda j: order[j.verdict])

@@ -26,11 +26,13 @@ from pathlib import Path
 
 from omzoo.provenance import _output
 
-# Others' CPU above this many cores flags a round: one tenth of one core (R9). Counted in cores, not as a share of
+# Others' CPU above this many cores flags a round: a twentieth of one core (R9 suggests a tenth; on this project's
+# 2-core machine idle rounds measured 0.00-0.02 and rounds that overlapped a load only briefly 0.1). Counted in
+# cores, not as a share of
 # the machine, because a single competing thread hurts a run that uses every core (ORT with threads = cores ran at
 # half the speed of one thread under a competing job: its spinning workers lose their slices), however many
 # cores there are. Idle Linux background (kernel threads, the waiting `dvc repro` parent) stays well below it.
-OTHERS_CORES = 0.10
+OTHERS_CORES = 0.05
 # Steal is time a virtual CPU of ours wanted to run and the hypervisor ran something else: it stalls our threads
 # directly, so a lower bar than for other processes (steal also counts among others' time).
 STEAL_CORES = 0.02

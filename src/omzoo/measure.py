@@ -39,7 +39,7 @@ class BenchConfig:
     min_s: float = 10.0  # per round
     max_s: float = 300.0  # per round
     seed: int = 0
-    rounds: int = 6  # R >= 6: [x(1), x(R)] covers the median with >= 95 % (R9)
+    rounds: int = 10  # R = 10: [x(2), x(9)] covers the median with 97.9 %, so one outlying round cannot widen it
     max_retries: int = 6  # contended rounds measured again, at most
     retry_budget_s: float = 120.0  # seconds spent measuring again, at most
     contention_cores: float = OTHERS_CORES  # CPU others may use during a round (in cores) before it is contended
