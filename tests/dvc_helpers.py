@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -199,6 +200,21 @@ def params_yaml(version: str, speedup: float, fake: Fake = Fake()) -> str:
     return (f'toolkit: {{version: "{version}", speedup: {speedup}}}\nbackend: onnxruntime\nshards:\n{shards}\n'
             f"models:\n{models}\nbatch_sizes: [1, 8]\ninfer: {{batch_size: 8}}\n"
             f"report: {{platforms: [310P, 310, T4]}}\nfake: {json.dumps(asdict(fake))}\n")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def copy_checkout(dst: Path) -> None:
+    """This checkout as a fresh clone has it (tracked files, plus this working tree's edits), without its results
+    (metrics, reports, dvc.lock), for a pipeline run from scratch."""
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split("\0")
+    for f in filter(None, files):
+        src = ROOT / f
+        if src.is_file() and not f.startswith(("metrics/", "reports/")) and f != "dvc.lock":
+            (dst / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / f)
 
 
 def pipeline_env(log: Path | None = None) -> dict[str, str]:

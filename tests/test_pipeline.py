@@ -8,45 +8,25 @@ and a toolchain parameter changed on a second branch shows up in `dvc metrics di
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from dvc_helpers import copy_checkout, pipeline_env
+from dvc_helpers import sh as run
 
-ROOT = Path(__file__).resolve().parents[1]
 MODEL = "ran92_cifar10"
 
 pytestmark = pytest.mark.pipeline
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="omzoo test", GIT_AUTHOR_EMAIL="test@omzoo.invalid",
-               GIT_COMMITTER_NAME="omzoo test", GIT_COMMITTER_EMAIL="test@omzoo.invalid")
-    return env
-
-
 def sh(cwd: Path, *cmd: str) -> str:
-    r = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
-    assert r.returncode == 0, f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    """The command's stdout and stderr; it must succeed."""
+    r = run(cwd, pipeline_env(), *cmd)
     return r.stdout + r.stderr
-
-
-def _copy_repo(dst: Path) -> None:
-    """The tracked files only (what a fresh clone has), plus the working-tree edits of this checkout."""
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split("\0")
-    for f in filter(None, files):
-        src = ROOT / f
-        if src.is_file() and not f.startswith(("metrics/", "reports/")) and f != "dvc.lock":
-            (dst / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst / f)
 
 
 def _tiny(params: dict) -> dict:
@@ -70,7 +50,7 @@ def _leaves(obj: object) -> list[object]:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("omzoo-repo")
-    _copy_repo(d)
+    copy_checkout(d)
     params = _tiny(yaml.safe_load((d / "params.yaml").read_text()))
     (d / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh(d, "git", "init", "-q", "-b", "main")
@@ -165,6 +145,6 @@ def test_make_bench_with_a_new_batch_size(repo: Path) -> None:
     again = sh(repo, "dvc", "repro", "--no-run-cache")  # a later repro keeps it and does not measure it again
     assert f"Running stage 'bench@{MODEL}-2'" not in again and (repo / f"metrics/bench/{MODEL}-2.json").is_file()
     assert f"metrics/bench/{MODEL}-2.json" in sh(repo, "dvc", "metrics", "show", "--json")
-    r = subprocess.run([sys.executable, "-m", "omzoo.cli", "sweep", "--bs", "0,x"], cwd=repo, env=_env(),
+    r = subprocess.run([sys.executable, "-m", "omzoo.cli", "sweep", "--bs", "0,x"], cwd=repo, env=pipeline_env(),
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "positive integer" in r.stderr
