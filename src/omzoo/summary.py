@@ -214,7 +214,7 @@ def summary_markdown(data: dict[str, Any], params: Params) -> str:
         else:
             lines.append("No accuracy metrics (evaluate has not run).")
         shown = published_platforms(m, platforms)
-        headers = ["bs", "ours img/s [95 % interval]", "cv", "e2e img/s [interval]", "p99 ms"]
+        headers = ["bs", "ours img/s [interval ≥ 95 %]", "cv", "e2e img/s [interval]", "p99 ms"]
         for p in shown:
             headers += [f"{p} img/s", f"ours/{p}"]
         lines += ["", tabulate(throughput_table(m, d["bench"], shown), headers, tablefmt="github",
@@ -290,7 +290,7 @@ def bench_table(params: Params, root: Path, sizes: list[int], pattern: str) -> s
             pub = published.get(platform, {}).get(bs)
             row += [fmt(pub, 1), ratio(ours, pub)]
         rows.append(row)
-    table = tabulate(rows, ["model", "bs", "compute img/s [95 % interval]", "cv", "e2e img/s [interval]", "p50 ms",
+    table = tabulate(rows, ["model", "bs", "compute img/s [interval ≥ 95 %]", "cv", "e2e img/s [interval]", "p50 ms",
                             "p99 ms", "310P img/s", "ours/310P", "T4 img/s", "ours/T4"], tablefmt="github",
                      disable_numparse=True)
     return table + ("\n\n" + CONTENDED_NOTE if any("†" in str(r[2]) for r in rows) else "")
