@@ -378,8 +378,8 @@ def gate(judged: list[Judged], accuracy: list[Accuracy], cfg: CompareConfig) -> 
 def gate_line(judged: list[Judged], accuracy: list[Accuracy], cfg: CompareConfig) -> str:
     """The gate's reasons, short (compare.json lists each regressed number): "" when it passes."""
     regressed = sum(j.verdict == "regressed" for j in judged)
-    return "; ".join(([f"{regressed} speed numbers regressed"] if regressed else []) +
-                     accuracy_failures(accuracy, cfg))
+    numbers = f"{regressed} speed number{'s' if regressed > 1 else ''} regressed"
+    return "; ".join(([numbers] if regressed else []) + accuracy_failures(accuracy, cfg))
 
 
 # -------------------------------------------------------------------------------------------------- markdown
