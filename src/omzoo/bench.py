@@ -19,7 +19,7 @@ from typing import Any
 
 from omzoo.backends.artefact import load_compiled
 from omzoo.backends.base import Backend
-from omzoo.contention import device_processes
+from omzoo.contention import DeviceProcess, device_processes
 from omzoo.io import sha256_file, write_json_atomic
 from omzoo.measure import INTERVAL, BenchConfig, benchmark, is_out_of_memory
 from omzoo.metrics import record
@@ -29,8 +29,10 @@ from omzoo.provenance import git_revision, nvidia_smi
 HELP = "benchmark a compiled model at its batch size: R rounds, medians with intervals, contention detected"
 
 
-def environment(backend: Backend, meta: dict[str, Any], art_dir: Path, cfg: BenchConfig) -> dict[str, Any]:
-    """Provenance strings for the info file (BENCHMARKING.md R6); backend specifics come from describe()."""
+def environment(backend: Backend, meta: dict[str, Any], art_dir: Path, cfg: BenchConfig,
+                others: list[DeviceProcess]) -> dict[str, Any]:
+    """Provenance strings for the info file (BENCHMARKING.md R6); backend specifics come from describe(), and
+    `others` are the processes found on its accelerator before the run."""
     artefact = art_dir / meta["artefact"]
     shape, dtype = backend.input_spec()
     info: dict[str, Any] = {**backend.describe(), "model": meta["model"], "batch_size": meta["batch_size"],
@@ -46,7 +48,6 @@ def environment(backend: Backend, meta: dict[str, Any], art_dir: Path, cfg: Benc
                             "toolkit_version": str(meta.get("toolkit_version", "")),
                             "compiled_from": meta.get("sources", {}), "git_revision": git_revision()}
     if backend.accelerator():
-        others = device_processes()
         info["device_processes"] = "; ".join(f"{p.device} pid {p.pid} {p.name}".strip() for p in others) or "none"
         gpu = nvidia_smi("name,utilization.gpu,memory.used")
         if gpu:
@@ -67,9 +68,10 @@ def run(args: argparse.Namespace) -> int:
     backend, meta = load_compiled(args.compiled)
     label = f"bench {meta['model']} bs{meta['batch_size']}"
     try:
-        info = environment(backend, meta, args.compiled, cfg)
+        others = device_processes() if backend.accelerator() else []
+        info = environment(backend, meta, args.compiled, cfg, others)
         try:
-            metrics, rounds = benchmark(backend, meta["batch_size"], cfg, label)
+            metrics, rounds = benchmark(backend, meta["batch_size"], cfg, label, device_busy=bool(others))
         except Exception as e:
             if not is_out_of_memory(e):
                 raise

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from omzoo.backends.base import Backend
-from omzoo.contention import OTHERS_CORES, RoundLoad, RoundMonitor, device_processes
+from omzoo.contention import OTHERS_CORES, RoundLoad, RoundMonitor
 from omzoo.metrics import ROUND_METRICS, latency_stats, record
 from omzoo.stats import median_interval
 
@@ -155,7 +155,8 @@ def summarise(m: Measurement, level: float = 0.95) -> tuple[dict[str, Any], dict
     """The numbers-only bench metrics (medians over kept rounds with their intervals, pooled latency, contention
     counts) and the rounds document (per-round samples, for comparisons)."""
     kept = m.kept
-    values = [r.values(m.bs) for r in kept]
+    every = [r.values(m.bs) for r in m.rounds]
+    values = [v for r, v in zip(m.rounds, every, strict=True) if r.kept]
     e2e = np.concatenate([r.e2e for r in kept])
     compute = np.concatenate([r.compute for r in kept])
     metrics: dict[str, Any] = {
@@ -175,10 +176,11 @@ def summarise(m: Measurement, level: float = 0.95) -> tuple[dict[str, Any], dict
         metrics["ci_coverage"] = iv.coverage
     doc = {"bs": m.bs, "level": level, "interval": INTERVAL,
            "samples": {k: [v[k] for v in values] for k in ROUND_METRICS},
-           "rounds": [{**r.values(m.bs), "iters": int(r.e2e.size), "duration_s": r.duration_s,
+           "rounds": [{**v, "iters": int(r.e2e.size), "duration_s": r.duration_s,
                        "others_cores": r.load.others_cores if r.load else None,
                        "steal_cores": r.load.steal_cores if r.load else None,
-                       "contended": int(r.contended), "kept": int(r.kept)} for r in m.rounds],
+                       "contended": int(r.contended), "kept": int(r.kept)} for r, v in zip(m.rounds, every,
+                                                                                            strict=True)],
            "contended": metrics["contended"]}
     return record("bench", metrics), doc
 
@@ -190,11 +192,11 @@ def is_out_of_memory(e: BaseException) -> bool:
         "failed to allocate memory" in text
 
 
-def benchmark(backend: Backend, batch_size: int, cfg: BenchConfig, label: str = "") -> tuple[dict[str, Any],
-                                                                                             dict[str, Any]]:
-    """Measure one loaded artefact (seeded random input of its own dtype and shape): metrics and rounds."""
+def benchmark(backend: Backend, batch_size: int, cfg: BenchConfig, label: str = "",
+              device_busy: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Measure one loaded artefact (seeded random input of its own dtype and shape): metrics and rounds.
+    `device_busy`: another process held the accelerator when the caller looked (recorded, R6)."""
     shape, dtype = backend.input_spec()
     x = random_input(shape, dtype, cfg.seed)
-    busy = bool(backend.accelerator() and device_processes())
-    m = measure_rounds(lambda: backend.step(x), batch_size, cfg, device_busy=busy, label=label)
+    m = measure_rounds(lambda: backend.step(x), batch_size, cfg, device_busy=device_busy, label=label)
     return summarise(m, cfg.level)

@@ -59,11 +59,6 @@ class Recipe:
             raise ValueError(f"recipe {self.pixels!r}: a resize needs an interpolation, and only a resize has one")
 
     @property
-    def normalized(self) -> bool:
-        """True when :func:`normalize` subtracts a mean and divides by a std after ``/255``."""
-        return self.mean is not None
-
-    @property
     def shape(self) -> tuple[int, int, int]:
         return (3, self.size, self.size)
 
