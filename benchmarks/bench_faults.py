@@ -34,10 +34,10 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 from tabulate import tabulate
 
-from omzoo.checkpoints import read_checkpoint, save_container
+from omzoo.core.checkpoints import read_checkpoint, save_container
+from omzoo.core.model import random_checkpoint
+from omzoo.core.zoo import get
 from omzoo.data.sample import write_sample
-from omzoo.model import random_checkpoint
-from omzoo.zoo import get
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's bin: omzoo, dvc (not resolved: that would leave the venv)
@@ -396,7 +396,7 @@ def c9_disk_full(verb: str) -> Callable[[Path, Shared], Outcome]:
 
 
 def c10_write_temp(tmp: Path, s: Shared) -> Outcome:
-    pid = killed_inside("from omzoo.io import atomic_write\nimport time\n"
+    pid = killed_inside("from omzoo.core.io import atomic_write\nimport time\n"
                         "with atomic_write('w.pth') as t:\n    t.write_bytes(b'x' * 4096)\n    print(t, flush=True)\n"
                         "    time.sleep(600)\n", tmp)
     leftovers = [p.name for p in tmp.glob(f".w.pth.tmp-{pid}-*")]
@@ -412,7 +412,7 @@ def c10_compile_temp(tmp: Path, s: Shared) -> Outcome:
     if s.compile_tiny(tmp).returncode != 0:
         return False, "compile failed"
     before = tree(tmp / "c1")
-    pid = killed_inside("from omzoo.io import atomic_dir\nimport time\n"
+    pid = killed_inside("from omzoo.core.io import atomic_dir\nimport time\n"
                         "with atomic_dir('c1', marker='meta.json') as t:\n    (t / 'model.onnx').write_bytes(b'x')\n"
                         "    print(t, flush=True)\n    time.sleep(600)\n", tmp)
     left = (tmp / f"c1.tmp-{pid}").is_dir()

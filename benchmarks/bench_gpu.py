@@ -3,7 +3,7 @@
     PYTHONPATH=src python3 benchmarks/bench_gpu.py [--models a,b] [--batch-sizes 1,8,32,64,128,256] [--min-s 1]
                                               [--json OUT] [--budget-s S] [--c-options JSON]
 
-All five registry models with seeded random weights (omzoo.model.random_model), every batch size, three
+All five registry models with seeded random weights (omzoo.core.model.random_model), every batch size, three
 variants side by side in one process:
 - (a) eager: ``model.half().cuda()``, NCHW, fp16 input already normalised;
 - (b) baseline: the same fp16 model in channels_last under ``torch.compile(mode="reduce-overhead")`` (Inductor
@@ -11,7 +11,7 @@ variants side by side in one process:
 - (c) omzoo: ``TorchBackend`` through its own compile()/load() from a checkpoint file, fp16, with its best
   settings (uint8 input normalised on the device, channels_last, Inductor with freezing, one CUDA graph
   per batch size with static buffers).
-Every point is timed by omzoo.measure.timed_loop: the returned compute ms are CUDA events around the model on a
+Every point is timed by omzoo.timing.measure.timed_loop: the returned compute ms are CUDA events around the model on a
 device-resident input; the loop's wall time per step is e2e (host array → device → model → host logits).
 Throughput = 1000·bs / mean(compute ms), the ais_bench / ModelZoo-T4 formula (BENCHMARKING.md R1).
 cudnn.benchmark is on for all three (as timm's benchmark does), TF32 off.
@@ -37,14 +37,14 @@ import numpy as np
 import torch
 from tabulate import tabulate
 
-from omzoo import zoo
 from omzoo.backends.base import CompileSource
 from omzoo.backends.torch import TorchBackend, clear_compiled_cache
-from omzoo.checkpoints import save_container
-from omzoo.data.recipe import normalize
-from omzoo.measure import BenchConfig, random_input, timed_loop
-from omzoo.metrics import latency_stats
-from omzoo.model import random_model
+from omzoo.core import zoo
+from omzoo.core.checkpoints import save_container
+from omzoo.core.metrics import latency_stats
+from omzoo.core.model import random_model
+from omzoo.core.recipe import normalize
+from omzoo.timing.measure import BenchConfig, random_input, timed_loop
 
 #: H100 SXM5 dense (no sparsity) fp16/bf16 tensor-core peak, NVIDIA's datasheet (1979 TFLOP/s is with sparsity).
 PEAK_FP16_TFLOPS = 989.4

@@ -17,14 +17,14 @@ import numpy as np
 from PIL import Image
 from tabulate import tabulate
 
-from omzoo import zoo
 from omzoo.backends.artefact import compile_artefact, load_compiled
 from omzoo.backends.base import run_shards
+from omzoo.core import zoo
+from omzoo.core.model import load_model, random_checkpoint
 from omzoo.data.preprocess import preprocess
 from omzoo.data.shards import ShardSet
-from omzoo.export import export_onnx
-from omzoo.measure import BenchConfig, benchmark
-from omzoo.model import load_model, random_checkpoint
+from omzoo.stages.export import export_onnx
+from omzoo.timing.measure import BenchConfig, benchmark
 
 
 def main() -> None:

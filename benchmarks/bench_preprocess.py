@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from omzoo import zoo
+from omzoo.core import zoo
+from omzoo.core.recipe import IMAGENET_MEAN, IMAGENET_STD, normalize
 from omzoo.data.preprocess import available_cpus, preprocess
-from omzoo.data.recipe import IMAGENET_MEAN, IMAGENET_STD, normalize
 from omzoo.data.shards import ShardSet
 
 # Common ILSVRC2012 val sizes (most are 500 px on the long side), weighted by rough frequency.

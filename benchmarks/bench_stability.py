@@ -1,7 +1,7 @@
 """Do benchmarks hold on a busy machine? The same commit measured three ways, side by side, in one run.
 
 RAN-92 and TResNet-M (seeded random weights, uint8 ONNX, ONNX Runtime CPU) at batch sizes 1 and 8, each
-measured exactly as the bench stage measures (omzoo.measure: warm-up, R rounds, contention detection and
+measured exactly as the bench stage measures (omzoo.timing.measure: warm-up, R rounds, contention detection and
 re-measuring, median with its order-statistic interval):
 - quiet:    the branch's settings (onnxruntime.threads 0 = one per core) on a quiet machine;
 - load:     the same, with two busy processes (started and ended by this script) during part of the run;
@@ -29,12 +29,12 @@ from pathlib import Path
 import yaml
 from tabulate import tabulate
 
-from omzoo import paths, zoo
 from omzoo.backends.artefact import compile_artefact, load_compiled
-from omzoo.export import export_onnx
-from omzoo.io import write_json_atomic
-from omzoo.measure import BenchConfig, benchmark
-from omzoo.model import load_model, random_checkpoint
+from omzoo.core import paths, zoo
+from omzoo.core.io import write_json_atomic
+from omzoo.core.model import load_model, random_checkpoint
+from omzoo.stages.export import export_onnx
+from omzoo.timing.measure import BenchConfig, benchmark
 
 MODELS = ("ran92_cifar10", "tresnet_m")
 SIZES = (1, 8)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from omzoo import zoo
 from omzoo.backends.artefact import compile_artefact
-from omzoo.export import export_onnx
-from omzoo.model import load_model, random_checkpoint
+from omzoo.core import zoo
+from omzoo.core.model import load_model, random_checkpoint
+from omzoo.stages.export import export_onnx
 
 MODEL = "ran92_cifar10"
 

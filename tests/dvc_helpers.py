@@ -2,7 +2,7 @@
 
 A stand-in stage (FAKE_STAGE, written to fake_stage.py) writes metrics, per-round samples, info files, DVC-tracked
 infer predictions and a "compiled" artefact in the real shapes from params.yaml, its metrics generated from
-omzoo.metrics.SCHEMA; the real `omzoo report` stage runs on them. `Fake` steers what one branch measures.
+omzoo.core.metrics.SCHEMA; the real `omzoo report` stage runs on them. `Fake` steers what one branch measures.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ FLIPPED = (1, 3, 6)  # the images whose top-1 changes on SLOW, for MODELS[0]: ri
 
 FAKE_STAGE = '''"""Stand-in for omzoo compile, infer, bench and evaluate: outputs in the real shapes, no model.
 
-Every metric it writes is a metric of omzoo.metrics.SCHEMA, valued from its unit and name, and the per-round samples
-are those of metrics.ROUND_METRICS, so a renamed or added metric changes what the fake writes and the tests that read
+Every metric it writes is a metric of omzoo.core.metrics.SCHEMA, valued from its unit and name, and the per-round
+samples are those of metrics.ROUND_METRICS, so a renamed or added metric changes what the fake writes and the tests that read
 it through report and compare see the change. params.yaml steers it: toolkit.speedup scales every throughput;
 `fake:` names the points (model-bs) whose rounds stay contended or that run out of memory, the images whose top-1
 changes per model, and the dataset's label (its manifest hash).
@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from omzoo import metrics, paths, stats
+from omzoo.core import metrics, paths
+from omzoo.timing import stats
 
 step = sys.argv[1]
 p = yaml.safe_load(Path("params.yaml").read_text())
@@ -192,7 +193,7 @@ class Fake:
 
 def params_yaml(version: str, speedup: float, fake: Fake = Fake()) -> str:
     """A valid params.yaml (omzoo report validates it) plus the fake's own `toolkit.speedup` and `fake:`."""
-    from omzoo import zoo
+    from omzoo.core import zoo
 
     pixels = {zoo.get(m).recipe.pixels for m in MODELS}
     shards = "\n".join(f"  {p}: {{data: data/{p}, labels: data/{p}}}" for p in sorted(pixels))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from omzoo.backends import cann
+from omzoo.backends.ascend import cann
 
 VERSIONS = ("8.0.RC3", "8.1.RC1")
 #: what CANN 8.x wants in atc's Python (ASCEND.md §10), and what a project venv typically has instead

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from omzoo import cli, paths, zoo
+from omzoo import cli
 from omzoo.backends import base
-from omzoo.data.recipe import Recipe
+from omzoo.core import paths, zoo
+from omzoo.core.recipe import Recipe
 from omzoo.data.sample import write_sample
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "omzoo"

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from omzoo import zoo
 from omzoo.backends.artefact import ToolkitMismatch, compile_artefact, load_compiled, version_matches
 from omzoo.backends.base import run_shards
-from omzoo.data.recipe import normalize
-from omzoo.io import NotOurs
-from omzoo.model import load_model
+from omzoo.core import zoo
+from omzoo.core.io import NotOurs
+from omzoo.core.model import load_model
+from omzoo.core.recipe import normalize
 
 MODEL = "ran92_cifar10"
 

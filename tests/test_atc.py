@@ -9,8 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from omzoo import zoo
-from omzoo.backends.atc import (
+from omzoo.backends.ascend.atc import (
     MAX_SLASHES,
     aipp_config,
     atc_command,
@@ -21,6 +20,7 @@ from omzoo.backends.atc import (
     op_precision_ini,
     path_problems,
 )
+from omzoo.core import zoo
 
 IMAGENET = SimpleNamespace(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 NO_NORM = SimpleNamespace(mean=None, std=None)

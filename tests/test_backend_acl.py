@@ -30,13 +30,14 @@ from fake_cann import (
 )
 from onnx import TensorProto, helper
 
-from omzoo import cli, zoo
-from omzoo.backends import acl, cann
-from omzoo.backends.acl import AclBackend
+from omzoo import cli
 from omzoo.backends.artefact import ToolkitMismatch, compile_artefact, load_compiled
-from omzoo.backends.atc import AtcError
+from omzoo.backends.ascend import acl, cann
+from omzoo.backends.ascend.acl import AclBackend
+from omzoo.backends.ascend.atc import AtcError
 from omzoo.backends.base import DESCRIBE_KEYS, BackendUnavailable, CompileSource, RestartInEnvironment, get_backend
-from omzoo.data.recipe import normalize
+from omzoo.core import zoo
+from omzoo.core.recipe import normalize
 
 MODELS = ["scnet50_v1d", "seresnext101_32x4d", "tresnet_m", "smlpnet_tiny", "ran92_cifar10"]
 

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from omzoo import zoo
 from omzoo.backends.artefact import compile_artefact, load_compiled
 from omzoo.backends.base import BackendUnavailable, CompileSource, get_backend
 from omzoo.backends.torch import TorchBackend, clear_compiled_cache
-from omzoo.checkpoints import CheckpointError, read_checkpoint, save_container
-from omzoo.data.recipe import normalize
-from omzoo.measure import BenchConfig, benchmark, random_input
-from omzoo.model import load_model, random_checkpoint
+from omzoo.core import zoo
+from omzoo.core.checkpoints import CheckpointError, read_checkpoint, save_container
+from omzoo.core.model import load_model, random_checkpoint
+from omzoo.core.recipe import normalize
+from omzoo.timing.measure import BenchConfig, benchmark, random_input
 
 MODEL = "ran92_cifar10"
 BS = 4

@@ -24,9 +24,8 @@ from fake_cann import (
     source_in_shell,
 )
 
-from omzoo.backends import cann
-from omzoo.backends.base import BackendUnavailable
-from omzoo.backends.cann import (
+from omzoo.backends.ascend import cann
+from omzoo.backends.ascend.cann import (
     cann_environment,
     cann_version,
     cann_version_from,
@@ -42,6 +41,7 @@ from omzoo.backends.cann import (
     soc_from_npu_smi,
     with_python,
 )
+from omzoo.backends.base import BackendUnavailable
 
 # ASCEND.md §7 formats
 TOOLKIT_INFO = """package_name=Ascend-cann-toolkit

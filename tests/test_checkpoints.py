@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from omzoo import cli, zoo
-from omzoo.checkpoints import SAFE_GLOBALS, CheckpointError, load_strict, read_checkpoint, save_container
-from omzoo.io import sha256_file
+from omzoo import cli
+from omzoo.core import zoo
+from omzoo.core.checkpoints import SAFE_GLOBALS, CheckpointError, load_strict, read_checkpoint, save_container
+from omzoo.core.io import sha256_file
 
 OMZOO = Path(sys.executable).parent / "omzoo"  # the installed command, as a user runs it
 MODEL = "ran92_cifar10"
@@ -194,7 +195,7 @@ def test_weights_reads_a_trusted_file_and_resaves_its_tensors(
 
 def test_predict_reads_a_trusted_file_only_when_told(
         trusted_file: tuple[Path, dict[str, torch.Tensor]], tmp_path: Path) -> None:
-    from omzoo.predict import predict
+    from omzoo.stages.predict import predict
 
     src, _ = trusted_file
     data = tmp_path / "cifar-10-batches-py"

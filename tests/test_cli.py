@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from cli_helpers import error_line, omzoo
 
-from omzoo import cli, zoo
+from omzoo import cli
+from omzoo.core import zoo
+from omzoo.core.model import random_checkpoint
 from omzoo.data.sample import write_sample
-from omzoo.model import random_checkpoint
 
 MODEL = "ran92_cifar10"
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
@@ -43,12 +44,12 @@ def test_console_script_reports_library_errors_without_traceback(tmp_path: Path)
 
 def test_unexpected_errors_are_one_line_too(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
     """A bug still ends as one line naming the exception (the traceback only on request)."""
-    import omzoo.models
+    import omzoo.stages.models
 
     def boom(args):
         raise KeyError("surprise")
 
-    monkeypatch.setattr(omzoo.models, "run", boom)
+    monkeypatch.setattr(omzoo.stages.models, "run", boom)
     assert cli.main(["models"]) == 1
     err = capsys.readouterr().err
     assert err.strip() == "omzoo models: error: KeyError: 'surprise'"

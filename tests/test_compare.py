@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from dvc_helpers import BASE, BUSY, FLIPPED, HEAD, MODELS, SLOW, add_problem_branches, omzoo, sh
 
-from omzoo import metrics
-from omzoo.compare import (
+from omzoo.core import metrics
+from omzoo.stages.compare import (
     TIMED,
     Accuracy,
     CompareConfig,
@@ -78,7 +78,7 @@ def test_parse_metrics_diff_sorts_and_keeps_only_numbers() -> None:
 def test_compared_metrics_come_from_the_schema() -> None:
     assert [m.name for m in TIMED] == list(metrics.ROUND_METRICS)
     assert {m.better for m in TIMED} == {"higher", "lower"}
-    source = (ROOT / "src" / "omzoo" / "compare.py").read_text()
+    source = (ROOT / "src" / "omzoo" / "stages" / "compare.py").read_text()
     acted_on = {metrics.FAILED, metrics.CONTENDED, metrics.RANDOM_WEIGHTS, metrics.N_IMAGES}
     for m in metrics.SCHEMA:  # what compare judges or acts on reaches it through the schema, never as a literal
         if m.compared or m.better or m.name in acted_on:

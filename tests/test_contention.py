@@ -1,4 +1,4 @@
-"""CPU contention from /proc/stat counters and other processes on an accelerator (omzoo.contention, R9).
+"""CPU contention from /proc/stat counters and other processes on an accelerator (omzoo.timing.contention, R9).
 
 The rule is tested on synthetic counters. On this machine only sanity is checked (never its load, which other
 jobs change); the one test that makes load itself is marked slow and asserts a wide margin.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from omzoo import contention
-from omzoo.contention import (
+from omzoo.timing import contention
+from omzoo.timing.contention import (
     CpuSnapshot,
     DeviceProcess,
     RoundMonitor,

@@ -1,4 +1,4 @@
-"""omzoo.io: atomic writes leave either the old file or the complete new one, never a partial one."""
+"""omzoo.core.io: atomic writes leave either the old file or the complete new one, never a partial one."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from omzoo.io import (
+from omzoo.core.io import (
     atomic_dir,
     atomic_write,
     remove_stale_temps,
@@ -95,7 +95,7 @@ def test_atomic_write_removes_the_temp_of_a_killed_writer(tmp_path: Path):
     """A writer killed mid-write leaves its temp file; the next write of that target removes it, and nothing else."""
     target = tmp_path / "model.onnx"
     writer = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom omzoo.io import atomic_write\n"
+        [sys.executable, "-c", "import sys, time\nfrom omzoo.core.io import atomic_write\n"
          "with atomic_write(sys.argv[1]) as tmp:\n    tmp.write_bytes(b'x' * 4096)\n    print(tmp, flush=True)\n"
          "    time.sleep(600)\n", str(target)], stdout=subprocess.PIPE, text=True)
     assert writer.stdout is not None

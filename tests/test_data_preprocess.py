@@ -16,11 +16,13 @@ import pytest
 from cli_helpers import error_line, omzoo, tree
 from PIL import Image
 
-from omzoo import cli, zoo
+from omzoo import cli
+from omzoo.core import zoo
+from omzoo.core.recipe import normalize
 from omzoo.data import DataError
+from omzoo.data.decode import load_rgb, resize_crop
 from omzoo.data.preprocess import preprocess
 from omzoo.data.readers import read_dataset
-from omzoo.data.recipe import load_rgb, normalize, to_pixels
 from omzoo.data.sample import write_sample
 from omzoo.data.shards import ShardSet
 
@@ -62,7 +64,7 @@ def test_preprocess_sample_imagenet(sample: Path, tmp_path: Path):
     assert [len(b) for b in batches] == [7, 7, 7, 7, 4]
     allpix = np.concatenate(batches)
     for k in (0, 3, 8, 9, 10, 31):  # includes the grayscale (9th) and CMYK (10th) JPEGs
-        np.testing.assert_array_equal(allpix[k], to_pixels(load_rgb(ds.items[k].path), IMAGENET))
+        np.testing.assert_array_equal(allpix[k], resize_crop(load_rgb(ds.items[k].path), IMAGENET))
     np.testing.assert_array_equal(shards.read(9, 12), allpix[9:12])
 
     # same pixels with one worker in-process, and the same manifest except nothing
@@ -166,7 +168,7 @@ def test_skip_bad_lists_and_counts(bad_set, tmp_path: Path):
     pix = np.concatenate(list(shards.iter_batches(3)))
     for k, name in enumerate(shards.names):
         expected = np.asarray(Image.open(val / name).convert("RGB"))  # what every original pipeline decodes
-        np.testing.assert_array_equal(pix[k], to_pixels(Image.fromarray(expected), IMAGENET))
+        np.testing.assert_array_equal(pix[k], resize_crop(Image.fromarray(expected), IMAGENET))
 
 
 def test_empty_or_all_bad_input_fails(tmp_path: Path):

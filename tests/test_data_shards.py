@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from omzoo import zoo
+from omzoo.core import zoo
+from omzoo.core.io import sha256_file
 from omzoo.data.preprocess import preprocess
 from omzoo.data.sample import write_sample
 from omzoo.data.shards import ShardSet, ShardWriter
-from omzoo.io import sha256_file
 
 CIFAR = zoo.get("ran92_cifar10").recipe
 

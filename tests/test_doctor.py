@@ -22,7 +22,7 @@ from fake_cann import (
 )
 
 from omzoo import cli
-from omzoo.doctor import usable_cores
+from omzoo.stages.doctor import usable_cores
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 ACL_CHECKS = ["backend", "cann root", "toolkit.version", "set_env.sh", "atc", "atc python", "aclruntime", "driver",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from omzoo.evaluate import evaluate
+from omzoo.stages.evaluate import evaluate
 
 MODEL = "ran92_cifar10"
 

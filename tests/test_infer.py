@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from omzoo import cli, paths, zoo
+from omzoo import cli
+from omzoo.core import paths, zoo
 from omzoo.data.preprocess import preprocess
 from omzoo.data.sample import write_sample
 from omzoo.data.shards import ShardSet

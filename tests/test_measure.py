@@ -9,9 +9,17 @@ import numpy as np
 import pytest
 
 from omzoo.backends.artefact import load_compiled
-from omzoo.contention import RoundLoad
-from omzoo.measure import BenchConfig, benchmark, is_out_of_memory, measure_rounds, random_input, summarise, timed_loop
-from omzoo.metrics import ROUND_METRICS
+from omzoo.core.metrics import ROUND_METRICS
+from omzoo.timing.contention import RoundLoad
+from omzoo.timing.measure import (
+    BenchConfig,
+    benchmark,
+    is_out_of_memory,
+    measure_rounds,
+    random_input,
+    summarise,
+    timed_loop,
+)
 
 FAST = BenchConfig(warmup_iters=1, warmup_s=0.0, min_iters=3, min_s=0.0, max_s=10.0)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from omzoo import metrics
-from omzoo.metrics import fidelity, latency_stats, topk, topk_accuracy
+from omzoo.core import metrics
+from omzoo.core.metrics import fidelity, latency_stats, topk, topk_accuracy
 
 
 def test_topk_breaks_ties_towards_the_lower_class() -> None:

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from omzoo import zoo
-from omzoo.checkpoints import CheckpointError, load_strict, save_container
-from omzoo.data.recipe import normalize
-from omzoo.export import export_onnx
-from omzoo.model import load_model, random_model
-from omzoo.onnxgraph import ort_logits
-from omzoo.simplify import simplify
+from omzoo.core import zoo
+from omzoo.core.checkpoints import CheckpointError, load_strict, save_container
+from omzoo.core.model import load_model, random_model
+from omzoo.core.onnxgraph import ort_logits
+from omzoo.core.recipe import normalize
+from omzoo.stages.export import export_onnx
+from omzoo.stages.simplify import simplify
 
 MODELS = list(zoo.REGISTRY)
 TOL = 1e-3  # MODELS.md §0.4: fp32 parity at logit std 4

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from omzoo import cli
-from omzoo.params import ParamsError, load_params
+from omzoo.core.params import ParamsError, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

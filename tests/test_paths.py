@@ -1,4 +1,4 @@
-"""One layout: every path dvc.yaml spells is the one omzoo.paths builds (checked on DVC's own rendering)."""
+"""One layout: every path dvc.yaml spells is the one omzoo.core.paths builds (checked on DVC's own rendering)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from dvc.dependency.param import ParamsDependency
 from dvc.repo import Repo
 
-from omzoo import paths
-from omzoo.params import load_params
+from omzoo.core import paths
+from omzoo.core.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

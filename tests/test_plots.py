@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from dvc_helpers import BASE, HEAD, omzoo
 
-from omzoo.plots import assert_offline, render_plots
+from omzoo.results.plots import assert_offline, render_plots
 
 
 def test_offline_check_rejects_cdn_scripts() -> None:

@@ -11,12 +11,13 @@ import torch
 from cli_helpers import error_line, omzoo, tiny_onnx
 from PIL import Image
 
-from omzoo import cli, zoo
+from omzoo import cli
+from omzoo.core import zoo
+from omzoo.core.model import load_model
+from omzoo.core.recipe import normalize
 from omzoo.data.readers import read_dataset
-from omzoo.data.recipe import normalize
 from omzoo.data.sample import write_sample
-from omzoo.model import load_model
-from omzoo.predict import predict
+from omzoo.stages.predict import predict
 
 MODEL = "ran92_cifar10"
 

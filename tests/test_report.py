@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omzoo.params import load_params
-from omzoo.summary import bench_table, throughput_rows, with_interval, write_png
+from omzoo.core.params import load_params
+from omzoo.results.summary import bench_table, throughput_rows, with_interval, write_png
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Median intervals, ratio intervals and verdicts over benchmark rounds (omzoo.stats, BENCHMARKING.md R9-R10).
+"""Median intervals, ratio intervals and verdicts over benchmark rounds (omzoo.timing.stats, BENCHMARKING.md R9-R10).
 
 Every random draw is seeded: the tests are deterministic, and the Monte Carlo ones use enough trials that the
 tolerances sit several standard errors away from the expected values.
@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from omzoo.stats import (
+from omzoo.timing.stats import (
     _u_counts,
     mann_whitney_p,
     median_interval,

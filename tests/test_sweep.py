@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from omzoo import cli
-from omzoo.sweep import add_batch_sizes, parse_sizes
+from omzoo.stages.sweep import add_batch_sizes, parse_sizes
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from omzoo import zoo
-from omzoo.io import sha256_file
-from omzoo.model import random_checkpoint
-from omzoo.weights import materialise
+from omzoo.core import zoo
+from omzoo.core.io import sha256_file
+from omzoo.core.model import random_checkpoint
+from omzoo.stages.weights import materialise
 
 MODEL = "ran92_cifar10"
 

@@ -18,21 +18,21 @@ import traceback
 
 #: verb -> module; each module has HELP, add_arguments(parser) and run(args)
 VERBS: dict[str, str] = {
-    "sample-data": "omzoo.sample_data",
-    "weights": "omzoo.weights",
-    "preprocess": "omzoo.preprocess",
-    "export": "omzoo.export",
-    "simplify": "omzoo.simplify",
-    "compile": "omzoo.compile",
-    "infer": "omzoo.infer",
-    "evaluate": "omzoo.evaluate",
-    "bench": "omzoo.bench",
-    "sweep": "omzoo.sweep",
-    "report": "omzoo.report",
-    "predict": "omzoo.predict",
-    "compare": "omzoo.compare",
-    "models": "omzoo.models",
-    "doctor": "omzoo.doctor",
+    "sample-data": "omzoo.stages.sample_data",
+    "weights": "omzoo.stages.weights",
+    "preprocess": "omzoo.stages.preprocess",
+    "export": "omzoo.stages.export",
+    "simplify": "omzoo.stages.simplify",
+    "compile": "omzoo.stages.compile",
+    "infer": "omzoo.stages.infer",
+    "evaluate": "omzoo.stages.evaluate",
+    "bench": "omzoo.stages.bench",
+    "sweep": "omzoo.stages.sweep",
+    "report": "omzoo.stages.report",
+    "predict": "omzoo.stages.predict",
+    "compare": "omzoo.stages.compare",
+    "models": "omzoo.stages.models",
+    "doctor": "omzoo.stages.doctor",
 }
 #: set in the child that reruns a verb in the environment its backend asked for (guards against a loop)
 _RERUN_VAR = "OMZOO_RERUN"

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from omzoo.backends.base import Backend, CompileSource
-from omzoo.data.recipe import normalize
-from omzoo.onnxgraph import input_info, ort_logits
-from omzoo.zoo import ModelSpec
+from omzoo.core.onnxgraph import input_info, ort_logits
+from omzoo.core.recipe import normalize
+from omzoo.core.zoo import ModelSpec
 
 
 class ToyBackend(Backend):

@@ -14,9 +14,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from omzoo import zoo
 from omzoo.backends.base import Backend, CompileSource, get_backend
-from omzoo.io import atomic_dir, sha256_file, write_json_atomic
+from omzoo.core import zoo
+from omzoo.core.io import atomic_dir, sha256_file, write_json_atomic
 
 META = "meta.json"
 

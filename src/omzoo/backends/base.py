@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
-from omzoo.data.recipe import Recipe
-from omzoo.zoo import ModelSpec
+from omzoo.core.recipe import Recipe
+from omzoo.core.zoo import ModelSpec
 
 if TYPE_CHECKING:
     from omzoo.data.shards import ShardSet
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 _BACKENDS = {
     "onnxruntime": ("omzoo.backends.onnxruntime", "OrtBackend"),
     "torch": ("omzoo.backends.torch", "TorchBackend"),
-    "acl": ("omzoo.backends.acl", "AclBackend"),
+    "acl": ("omzoo.backends.ascend.acl", "AclBackend"),
 }
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from omzoo.backends.base import Backend, BackendUnavailable, CompileSource
-from omzoo.data.recipe import normalize
-from omzoo.provenance import cpu_model
-from omzoo.zoo import ModelSpec
+from omzoo.core.provenance import cpu_model
+from omzoo.core.recipe import normalize
+from omzoo.core.zoo import ModelSpec
 
 _LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
            "all": "ORT_ENABLE_ALL"}

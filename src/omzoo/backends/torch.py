@@ -2,7 +2,7 @@
 
 compile = a hardlink (or copy) of the checkpoint, loaded strictly once to fail early, so the bench stage
 measures exactly the weights that were evaluated (BENCHMARKING.md R5). Everything device-specific happens in
-load(): the model takes raw uint8 NCHW pixels (omzoo.model.PixelInput: /255 and mean/std in float32 on the
+load(): the model takes raw uint8 NCHW pixels (omzoo.core.model.PixelInput: /255 and mean/std in float32 on the
 device, a quarter of float32's host→device bytes), then casts to the working precision and layout.
 
 Options (params.yaml `torch:`):
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from omzoo.backends.base import Backend, BackendUnavailable, CompileSource
-from omzoo.provenance import cpu_model, nvidia_smi
-from omzoo.zoo import ModelSpec
+from omzoo.core.provenance import cpu_model, nvidia_smi
+from omzoo.core.zoo import ModelSpec
 
 if TYPE_CHECKING:
     import torch
@@ -136,7 +136,7 @@ class TorchBackend(Backend):
 
     # -- compile / load ------------------------------------------------------------------------------------
     def compile(self, src: CompileSource, batch_size: int, out_dir: Path) -> Path:
-        from omzoo.model import load_model
+        from omzoo.core.model import load_model
 
         if src.checkpoint is None:
             raise ValueError("the torch backend compiles from a checkpoint; none was given")
@@ -169,7 +169,7 @@ class TorchBackend(Backend):
     def _build(self, artefact: Path, dev: torch.device) -> torch.nn.Module:
         """The checkpoint's model, strictly loaded, behind uint8 normalisation, cast and moved to `dev`."""
         torch = _torch()
-        from omzoo.model import PixelInput, load_model
+        from omzoo.core.model import PixelInput, load_model
 
         dtype = torch.float16 if self.opts["precision"] == "fp16" else torch.float32
         channels_last = bool(self.opts["channels_last"])

@@ -27,11 +27,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from omzoo.core.io import atomic_dir
+from omzoo.core.recipe import Recipe
 from omzoo.data import DataError
+from omzoo.data.decode import load_rgb, resize_crop
 from omzoo.data.readers import FLAT_EXTENSIONS, IMG_EXTENSIONS, Dataset, Item, read_dataset
-from omzoo.data.recipe import Recipe, load_rgb, to_pixels
 from omzoo.data.shards import DEFAULT_SHARD_SIZE, FORMAT, MANIFEST, ShardWriter, write_manifest
-from omzoo.io import atomic_dir
 
 __all__ = ["DataError", "available_cpus", "preprocess"]
 
@@ -60,7 +61,7 @@ def _pixels_or_reason(path: Path) -> np.ndarray | str:
     """uint8 CHW pixels of one file, or the reason it failed (a string: exceptions do not cross processes well)."""
     assert _RECIPE is not None
     try:
-        return to_pixels(load_rgb(path), _RECIPE)
+        return resize_crop(load_rgb(path), _RECIPE)
     except DataError as exc:
         msg = str(exc)
         prefix = f"{path}: "

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from omzoo.io import atomic_dir
+from omzoo.core.io import atomic_dir
 
 __all__ = ["CIFAR_LABEL_NAMES", "IMAGE_SIZES", "MARKER", "py2_pickle", "write_sample"]
 

@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from omzoo.io import sha256_file, write_json_atomic
+from omzoo.core.io import sha256_file, write_json_atomic
 
 __all__ = ["FORMAT", "MANIFEST", "ShardSet", "ShardWriter", "write_manifest"]
 

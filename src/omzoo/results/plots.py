@@ -1,0 +1,139 @@
+"""The throughput plot, rendered with no network: a matplotlib PNG in a script-free page, plus an interactive page
+with vega, vega-lite and vega-embed inlined when the optional `vl-convert-python` package is installed (DVC.md §7).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from omzoo.core.io import atomic_write, write_bytes_atomic
+from omzoo.results.revisions import DvcError, dvc_json
+
+PLOT_ID = "throughput"
+#: A <script src=...> or <link href=...> that reaches the network: what an offline page must not have.
+_REMOTE_ASSET = re.compile(r"<(script|link)\b[^>]*\b(src|href)\s*=\s*[\"']?\s*(https?:)?//", re.IGNORECASE)
+
+
+
+def plot_spec(revisions: list[str] | None) -> dict[str, Any]:
+    """The filled Vega-Lite spec of the `throughput` plot: `plots diff` across revisions, or `plots show`
+    for the workspace. Revisions go before `--targets`, which would otherwise swallow them."""
+    args = ["plots", "diff", *revisions, "--targets", PLOT_ID] if revisions else ["plots", "show", PLOT_ID]
+    out, stderr = dvc_json([*args, "--json"])
+    for entry in (out.get("data") or {}).get(PLOT_ID, []):
+        if entry.get("type") == "vega" and entry.get("content", {}).get("data", {}).get("values"):
+            return entry["content"]
+    why = [ln.strip() for ln in stderr.splitlines() if ln.strip()] + [json.dumps(out.get("errors", ""))]
+    raise DvcError(f"no data for plot {PLOT_ID!r} at {', '.join(revisions or ['workspace'])} "
+                   f"(has the report stage run and reports/throughput.csv been committed?): {' '.join(why)[:300]}")
+
+
+def plot_png(spec: dict[str, Any], path: Path) -> None:
+    """Grouped horizontal bars, one group per y value (model/bs), one bar per revision, starting at zero."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    enc = spec.get("encoding", {})
+    xf, yf = enc.get("x", {}).get("field", "throughput_compute_ips"), enc.get("y", {}).get("field", "config")
+    values = spec["data"]["values"]
+    revs = list(dict.fromkeys(v.get("rev", "workspace") for v in values))
+    cats = sorted(dict.fromkeys(str(v[yf]) for v in values), reverse=True)  # top-down in sort order
+    colours = enc.get("color", {}).get("scale", {}).get("range") or [None] * len(revs)
+    height = 0.8 / len(revs)
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.35 * len(cats) * len(revs)), dpi=110)
+    for i, rev in enumerate(revs):
+        pts = {str(v[yf]): float(v[xf]) for v in values if v.get("rev", "workspace") == rev and _number_str(v[xf])}
+        ys = [c for c in cats if c in pts]
+        pos = [cats.index(c) + (len(revs) - 1 - i - (len(revs) - 1) / 2) * height for c in ys]
+        bars = ax.barh(pos, [pts[c] for c in ys], height=height * 0.95, label=rev,
+                       color=colours[i % len(colours)] if colours[0] else None)
+        ax.bar_label(bars, labels=[f"{pts[c]:,.1f}" for c in ys], padding=2, fontsize=7)
+    ax.set_yticks(range(len(cats)), cats, fontsize=8)
+    ax.set_xlabel(xf)
+    ax.set_xlim(0, ax.get_xlim()[1] * 1.12)  # room for the value labels
+    ax.set_title(f"{PLOT_ID}: {' vs '.join(revs)}")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def _number_str(v: Any) -> bool:
+    """CSV values reach the spec as strings (DVC.md §7); empty ones are a missing measurement."""
+    try:
+        return not math.isnan(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def assert_offline(page: str, name: str) -> None:
+    """An offline page must not load a script or stylesheet from the network."""
+    hit = _REMOTE_ASSET.search(page)
+    if hit:
+        raise ValueError(f"{name}: loads {hit.group(0)!r}… from the network; it would not render offline")
+
+
+def static_html(spec: dict[str, Any], png: Path, title: str, interactive: str | None) -> str:
+    """A script-free page: the PNG inlined, the data as a table, the Vega-Lite spec for reference."""
+    enc = spec.get("encoding", {})
+    xf, yf = enc.get("x", {}).get("field", ""), enc.get("y", {}).get("field", "")
+    revs = list(dict.fromkeys(str(v.get("rev")) for v in spec["data"]["values"]))
+    values = sorted(spec["data"]["values"], key=lambda v: (str(v.get(yf)), revs.index(str(v.get("rev")))))
+    rows = "\n".join(f"<tr><td>{html.escape(str(v.get('rev', '')))}</td><td>{html.escape(str(v.get(yf)))}</td>"
+                     f"<td style='text-align:right'>{html.escape(str(v.get(xf)))}</td></tr>" for v in values)
+    img = base64.b64encode(png.read_bytes()).decode()
+    link = f'<p><a href="{html.escape(interactive)}">interactive version</a> (vega inlined, offline)</p>' \
+        if interactive else ""
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:2px 8px}} pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style>
+</head><body>
+<h1>{html.escape(title)}</h1>
+<img alt="{PLOT_ID} plot" style="max-width:100%" src="data:image/png;base64,{img}">
+{link}
+<h2>Data</h2>
+<table><tr><th>rev</th><th>{html.escape(yf)}</th><th>{html.escape(xf)}</th></tr>
+{rows}
+</table>
+<details><summary>Vega-Lite spec (from dvc)</summary><pre>{html.escape(json.dumps(spec, indent=2))}</pre></details>
+</body></html>
+"""
+
+
+def interactive_html(spec: dict[str, Any]) -> str | None:
+    """Vega-Lite page with vega, vega-lite and vega-embed inlined, when `vl-convert-python` is installed."""
+    try:
+        import vl_convert as vlc
+    except ImportError:
+        return None
+    major = "6" if "/v6" in str(spec.get("$schema", "")) else "5"
+    versions = [v for v in vlc.get_vegalite_versions() if v.split(".")[0] == major]
+    best = max(versions, key=lambda v: tuple(int(p) for p in v.split(".")), default=None)
+    return vlc.vegalite_to_html(spec, vl_version=best, bundle=True) if best else None
+
+
+def render_plots(revisions: list[str] | None, out: Path) -> Path:
+    """Write <out>/throughput.png and <out>/index.html (plus interactive.html when possible); all offline."""
+    spec = plot_spec(revisions)
+    png = out / "throughput.png"
+    plot_png(spec, png)
+    title = f"omzoo {PLOT_ID}: " + (" vs ".join(revisions) if revisions else "workspace")
+    interactive = interactive_html(spec)
+    if interactive is not None:
+        assert_offline(interactive, "interactive.html")
+        write_bytes_atomic(out / "interactive.html", interactive.encode())
+    page = static_html(spec, png, title, "interactive.html" if interactive else None)
+    assert_offline(page, "index.html")
+    write_bytes_atomic(out / "index.html", page.encode())
+    return out / "index.html"

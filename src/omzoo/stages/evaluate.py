@@ -1,0 +1,93 @@
+"""The `evaluate` stage: top-1..5 against the labels, the published figure, and fidelity to ORT fp32.
+
+The denominator is the dataset size minus the images explicitly skipped at preprocessing; a run that
+scored fewer images than that is an error, never a smaller denominator (the guides' trap).
+Pass/fail follows the guides' rule: our accuracy is at least 99 % of the published one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omzoo.core import zoo
+from omzoo.core.io import write_json_atomic
+from omzoo.core.metrics import fidelity, record, topk, topk_accuracy
+from omzoo.core.onnxgraph import reference_logits
+from omzoo.core.provenance import git_revision
+from omzoo.data.shards import ShardSet
+
+HELP = "score inferred logits: top-1..5, delta to the published accuracy, fidelity to ONNX Runtime fp32"
+
+PASS_RATIO = 0.99  # the Ascend guides' acceptance: accuracy drop within 1 % of the published figure
+
+
+def evaluate(model_id: str, logits: np.ndarray, shards: ShardSet, weights: dict[str, Any],
+             reference: tuple[np.ndarray, int] | None) -> dict[str, Any]:
+    """The numbers-only eval metrics; `reference` is ORT fp32 logits of the first images and their count."""
+    spec = zoo.get(model_id)
+    if shards.labels is None:
+        raise ValueError(f"{shards.manifest.get('source')}: the dataset has no labels; nothing to evaluate")
+    expected = shards.manifest["dataset_size"] - shards.manifest["n_skipped"]
+    if logits.shape[0] != expected or len(shards) != expected:
+        raise ValueError(f"scored {logits.shape[0]} images but the dataset has {shards.manifest['dataset_size']} "
+                         f"of which {shards.manifest['n_skipped']} were skipped")
+    metrics: dict[str, Any] = {**topk_accuracy(topk(logits), shards.labels), "n_images": int(logits.shape[0]),
+                                 "n_skipped": int(shards.manifest["n_skipped"]),
+                                 "random_weights": int(weights.get("weights") == "random")}
+    published = spec.published_accuracy.get(spec.reference_platform, {})
+    for key, value in published.items():
+        metrics[f"published_{key}"] = value
+        metrics[f"delta_{key}"] = metrics[key] - value
+    if published and not metrics["random_weights"]:
+        metrics["pass"] = int(all(metrics[k] >= PASS_RATIO * v for k, v in published.items()))
+    if reference is not None:
+        ref, n = reference
+        metrics.update({f"fidelity_{k}": v for k, v in fidelity(logits[:n], ref).items()})
+    return record("eval", metrics)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model id from the registry")
+    p.add_argument("--infer", type=Path, required=True, help="directory from `omzoo infer`")
+    p.add_argument("--shards", type=Path, required=True, help="the shard directory that was inferred")
+    p.add_argument("--weights", type=Path, required=True, help="provenance JSON from `omzoo weights`")
+    p.add_argument("--reference", type=Path, help="exported ONNX to compare the first batch against (ORT fp32)")
+    p.add_argument("--fidelity-images", type=int, default=8, help="images in the fidelity check")
+    p.add_argument("--out", type=Path, required=True, help="metrics JSON (numbers only)")
+    p.add_argument("--info", type=Path, required=True, help="provenance JSON (strings)")
+
+
+def run(args: argparse.Namespace) -> int:
+    shards = ShardSet(args.shards)
+    infer_info = json.loads((args.infer / "infer.json").read_text())
+    if infer_info.get("model") != args.model:
+        raise ValueError(f"{args.infer}: holds the outputs of {infer_info.get('model')!r}, not {args.model!r}")
+    if infer_info.get("shards_hash") != shards.hash:
+        raise ValueError(f"{args.infer}: was inferred on other shards than {args.shards} (manifest hash differs); "
+                         "run infer again")
+    logits = np.load(args.infer / "logits.npy")
+    weights = json.loads(args.weights.read_text())
+    reference = None
+    if args.reference:
+        pixels = next(shards.iter_batches(args.fidelity_images))
+        reference = (reference_logits(args.reference, pixels, zoo.get(args.model).recipe), len(pixels))
+    metrics = evaluate(args.model, logits, shards, weights, reference)
+    write_json_atomic(args.out, metrics)
+    platform = zoo.get(args.model).reference_platform
+    write_json_atomic(args.info, {"model": args.model, "backend": infer_info["backend"],
+                                  "weights": weights.get("weights"), "checkpoint_sha256": weights.get("sha256"),
+                                  "weights_source": weights.get("source") or f"random, seed {weights.get('seed')}",
+                                  "git_revision": git_revision(),
+                                  "dataset": str(shards.manifest.get("source")), "dataset_manifest": shards.hash,
+                                  "pixels": shards.manifest.get("pixels"),
+                                  "pass_rule": f"ours >= {PASS_RATIO} x published ({platform})",
+                                  "ranking": "argsort(-logits), stable: ties go to the lower class index",
+                                  "skipped": shards.manifest.get("skipped", [])})
+    note = " (random weights: accuracy means nothing)" if metrics["random_weights"] else ""
+    print(f"{args.model}: top1 {metrics['top1']:.2f} top5 {metrics['top5']:.2f} on {metrics['n_images']} images{note}")
+    return 0

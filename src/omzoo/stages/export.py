@@ -1,0 +1,77 @@
+"""The `export` stage: checkpoint → ONNX (opset 11 by default), float32 or uint8 input.
+
+Export uses the legacy TorchScript exporter (`dynamo=False`): since torch 2.9 the default dynamo exporter
+ignores opsets below 18, and every Ascend toolchain of the guides wants opset 11. The batch axis stays
+dynamic; names are the ones the Ascend guides used, so their atc command lines carry over.
+With `input_dtype: uint8` the graph takes raw NCHW pixels and does the recipe's /255 and mean/std itself
+(omzoo.core.model.PixelInput), so the numbers are those of the float32 graph fed normalised pixels.
+Paths come from the command line; `opset`, `input_dtype` and the model's options from params.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from omzoo.core.io import atomic_write, write_json_atomic
+from omzoo.core.model import PixelInput, load_model
+from omzoo.core.onnxgraph import op_histogram
+from omzoo.core.params import PARAMS_HELP, load_params
+from omzoo.core.zoo import ModelSpec
+
+HELP = "export a checkpoint to ONNX (opset from params, dynamic batch, float32 or uint8 input)"
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    opset: int = 11
+    input_dtype: str = "uint8"  # uint8: normalisation inside the graph; float32 for acl with AIPP
+
+
+def export_onnx(model: torch.nn.Module, spec: ModelSpec, out: Path, opset: int = 11,
+                input_dtype: Literal["float32", "uint8"] | str = "float32") -> dict[str, Any]:
+    """Export `model` (already loaded) and return a summary: node count, op histogram, input dtype."""
+    if input_dtype == "uint8":
+        model = PixelInput(model, spec.recipe.mean, spec.recipe.std).eval()
+        dummy = torch.randint(0, 256, (1, *spec.input_size), dtype=torch.uint8)
+    elif input_dtype == "float32":
+        dummy = torch.randn(1, *spec.input_size)
+    else:
+        raise ValueError(f"export.input_dtype must be float32 or uint8, not {input_dtype!r}")
+    with atomic_write(out) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation chatter
+        torch.onnx.export(
+            model.eval(), (dummy,), str(tmp), opset_version=opset, dynamo=False,
+            input_names=[spec.input_name], output_names=[spec.output_name],
+            dynamic_axes={spec.input_name: {0: "batch"}, spec.output_name: {0: "batch"}},
+        )
+    ops = op_histogram(out)
+    return {"nodes": sum(ops.values()), "ops": ops, "opset": opset, "input_dtype": input_dtype}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model id from the registry")
+    p.add_argument("--checkpoint", type=Path, required=True, help="published-container checkpoint")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="this file may run code: fully unpickle it if the safe unpickler refuses it (README Security)")
+    p.add_argument("--output", type=Path, required=True, help="ONNX file to write")
+    p.add_argument("--info", type=Path, help="write a JSON summary here (default: <output>.json)")
+    p.add_argument("--params", type=Path,
+                   help=PARAMS_HELP + "; export section and the model's options (models.<id>.options)")
+
+
+def run(args: argparse.Namespace) -> int:
+    params = load_params(args.params)
+    cfg = params.typed(ExportConfig, "export")
+    spec = params.spec(args.model)
+    model = load_model(spec, args.checkpoint, args.trust_checkpoint)
+    summary = export_onnx(model, spec, args.output, cfg.opset, cfg.input_dtype)
+    write_json_atomic(args.info or args.output.with_suffix(".json"),
+                      {"model": args.model, "options": spec.options, **summary})
+    print(f"{args.model}: {summary['nodes']} nodes, opset {cfg.opset}, {cfg.input_dtype} input -> {args.output}")
+    return 0

@@ -1,0 +1,57 @@
+"""The `infer` stage: run a compiled artefact over a uint8 shard set, in dataset order.
+
+Every image is scored exactly once (omzoo.backends.base.run_shards pads the last batch and trims it); the
+logits, their top-5 and the shard set's hash are written for evaluate. predictions.json repeats the top-1 class
+(`predicted`) with each image's name and label, so a comparison of two revisions reads one small file per side to
+say which images changed their prediction (`omzoo compare`), without the shard set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from omzoo.backends.artefact import load_compiled
+from omzoo.backends.base import run_shards
+from omzoo.core import paths
+from omzoo.core.io import save_npy_atomic, write_bytes_atomic, write_json_atomic
+from omzoo.core.metrics import check_finite, topk
+from omzoo.data.shards import ShardSet
+
+HELP = "run a compiled model over preprocessed shards; write logits and top-5 indices in dataset order"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--compiled", type=Path, required=True, help="artefact directory from `omzoo compile`")
+    p.add_argument("--shards", type=Path, required=True, help="shard directory from `omzoo preprocess`")
+    p.add_argument("--out", type=Path, required=True,
+                   help=f"directory for logits.npy, top5.npy, infer.json and {paths.PREDICTIONS}")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    backend, meta = load_compiled(args.compiled)
+    shards = ShardSet(args.shards)
+    if shards.manifest["pixels"] != backend.recipe.pixels:
+        raise ValueError(f"{args.shards} holds {shards.manifest['pixels']} pixels but {meta['model']} needs "
+                         f"{backend.recipe.pixels} (see `shards` in params.yaml)")
+    try:
+        logits, timing = run_shards(backend, shards, meta["batch_size"], progress=not args.quiet)
+    finally:
+        backend.close()
+    check_finite(logits, args.compiled)
+    top5 = topk(logits).astype(np.int32)
+    labels = shards.labels
+    save_npy_atomic(args.out / "logits.npy", logits)
+    save_npy_atomic(args.out / "top5.npy", top5)
+    about = {"model": meta["model"], "backend": meta["backend"], "shards_hash": shards.hash}
+    predictions = {**about, "names": shards.names, "labels": None if labels is None else labels.tolist(),
+                   "predicted": top5[:, 0].tolist()}
+    write_bytes_atomic(args.out / paths.PREDICTIONS, json.dumps(predictions, separators=(",", ":")).encode())
+    write_json_atomic(args.out / "infer.json", {**timing, **about})
+    print(f"{meta['model']}: {timing['n_images']} images at bs{meta['batch_size']}, "
+          f"{timing['throughput_ips']:.1f} img/s -> {args.out}")
+    return 0

@@ -1,0 +1,77 @@
+"""The `weights` stage: the checkpoint every later stage reads, real or seeded-random.
+
+With no published checkpoint configured, a newcomer still sees every stage work: we write seeded random
+weights in the model's published container (omzoo.core.model.random_checkpoint), and every metric made from them
+is marked `random_weights`. A published file is loaded strictly here first, so a wrong file fails at this
+stage with the loader's message, not three stages later; a file the safe unpickler refuses is read only when
+the user trusts it (README "Security").
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omzoo.core.checkpoints import load_strict, save_container
+from omzoo.core.io import atomic_write, sha256_file, write_json_atomic
+from omzoo.core.model import random_checkpoint
+from omzoo.core.params import PARAMS_HELP, load_params
+from omzoo.core.zoo import ModelSpec
+
+HELP = "write the model's checkpoint: verify and copy a published one, or write seeded random weights"
+
+
+@dataclass(frozen=True)
+class WeightsConfig:
+    seed: int = 0  # seed of the random weights (used only where no checkpoint is configured)
+    #: sha256 of published files the user trusts to run code (only these may be fully unpickled)
+    trusted_checkpoints: list = field(default_factory=list)
+
+
+def materialise(spec: ModelSpec, out: Path, checkpoint: Path | None, seed: int, trust: bool = False,
+                trusted_sha256: Collection[str] = ()) -> dict[str, str | int]:
+    """Write `out` (the pipeline's checkpoint) and return the provenance record for the info file.
+
+    A published file the safe unpickler reads is copied as is. One it refuses is read only if the user trusts
+    it (`trust`, or its sha256 in `trusted_sha256`), and then only its tensors are written, as a plain state
+    dict: every later stage reads `out` with the safe unpickler and needs no trust of its own.
+    """
+    if checkpoint:
+        source_sha256 = sha256_file(checkpoint) if checkpoint.is_file() else ""
+        loaded = load_strict(spec.build(), checkpoint, trust or source_sha256 in trusted_sha256)
+        if loaded.weights_only:
+            with atomic_write(out) as tmp:
+                shutil.copyfile(checkpoint, tmp)
+        else:
+            save_container(loaded.state_dict, out, "state_dict")
+        return {"model": spec.id, "weights": "published", "source": str(checkpoint), "source_sha256": source_sha256,
+                "container": loaded.container, "trusted_pickle": int(not loaded.weights_only),
+                "sha256": sha256_file(out)}
+    random_checkpoint(spec, out, seed)
+    return {"model": spec.id, "weights": "random", "seed": seed, "container": spec.container, "trusted_pickle": 0,
+            "sha256": sha256_file(out)}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model id from the registry")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint to write (e.g. models/pth/<model>.pth)")
+    p.add_argument("--checkpoint", default="", help="published checkpoint to verify and copy; empty = random")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="this file may run code: fully unpickle it if the safe unpickler refuses it (README Security)")
+    p.add_argument("--info", type=Path, help="provenance JSON (default: <out>.json)")
+    p.add_argument("--params", type=Path, help=PARAMS_HELP + "; weights.seed, and weights.trusted_checkpoints "
+                   "(sha256 list) naming the files you trust")
+
+
+def run(args: argparse.Namespace) -> int:
+    params = load_params(args.params)
+    cfg = params.typed(WeightsConfig, "weights")
+    trusted = {str(h).lower() for h in cfg.trusted_checkpoints}
+    info = materialise(params.spec(args.model), args.out, Path(args.checkpoint) if args.checkpoint else None,
+                       cfg.seed, args.trust_checkpoint, trusted)
+    write_json_atomic(args.info or args.out.with_suffix(".json"), info)
+    print(f"{args.model}: {info['weights']} weights -> {args.out}")
+    return 0
