@@ -312,27 +312,27 @@ def c7_nan_weights(tmp: Path, s: Shared) -> Outcome:
 def c7_nan_predict(tmp: Path, s: Shared) -> Outcome:
     tiny_onnx(tmp / "nan.onnx", weight=float("nan"))
     photos(tmp / "photos", SIX)
-    r = omzoo(tmp, "predict", MODEL, "--onnx", "nan.onnx", "--data", "photos", "--output", "logits.npy")
+    r = omzoo(tmp, "predict", MODEL, "--onnx", "nan.onnx", "--data", "photos", "--out", "logits.npy")
     ok, got = one_line(r, "predict", "nan.onnx", "non-finite")
     return ok and not (tmp / "logits.npy").exists(), got
 
 
 def c7_nan_simplify(tmp: Path, s: Shared) -> Outcome:
     tiny_onnx(tmp / "nan.onnx", weight=float("nan"))
-    ok, got = one_line(omzoo(tmp, "simplify", "nan.onnx", "--output", "nan.sim.onnx"), "simplify", "nan.onnx")
+    ok, got = one_line(omzoo(tmp, "simplify", "nan.onnx", "--out", "nan.sim.onnx"), "simplify", "nan.onnx")
     return ok and not (tmp / "nan.sim.onnx").exists(), got
 
 
 def c8_gif_jfif(tmp: Path, s: Shared) -> Outcome:
     photos(tmp / "photos", SIX)
-    r = omzoo(tmp, "predict", MODEL, "--onnx", s.tiny, "--data", "photos", "--output", "logits.npy")
+    r = omzoo(tmp, "predict", MODEL, "--onnx", s.tiny, "--data", "photos", "--out", "logits.npy")
     rows = np.load(tmp / "logits.npy").shape[0] if r.returncode == 0 else None
     return rows == 6, f"exit {r.returncode}: {len(SIX)} files in ({', '.join(SIX)}), {rows} rows out"
 
 
 def c8_other_model(tmp: Path, s: Shared) -> Outcome:
     photos(tmp / "photos", SIX)
-    r = omzoo(tmp, "predict", "scnet50_v1d", "--onnx", s.tiny, "--data", "photos", "--output", "logits.npy")
+    r = omzoo(tmp, "predict", "scnet50_v1d", "--onnx", s.tiny, "--data", "photos", "--out", "logits.npy")
     ok, got = one_line(r, "predict", str(s.tiny), "scnet50_v1d")
     return ok and not (tmp / "logits.npy").exists(), got.replace(str(s.root) + "/", "")
 
@@ -341,7 +341,7 @@ def c8_skip_bad(tmp: Path, s: Shared) -> Outcome:
     photos(tmp / "photos", SIX)
     (tmp / "photos" / "g.png").write_bytes(b"truncated download")
     (tmp / "photos" / "notes.txt").write_text("not an image\n")
-    r = omzoo(tmp, "predict", MODEL, "--onnx", s.tiny, "--data", "photos", "--output", "logits.npy", "--skip-bad")
+    r = omzoo(tmp, "predict", MODEL, "--onnx", s.tiny, "--data", "photos", "--out", "logits.npy", "--skip-bad")
     rows = np.load(tmp / "logits.npy").shape[0] if r.returncode == 0 else 0
     listed = [f for f in ("g.png", "notes.txt") if f"skipped {f}" in r.stderr]
     ok = r.returncode == 0 and rows == 6 and len(listed) == 2
@@ -370,14 +370,14 @@ def c9_options_typo(tmp: Path, s: Shared) -> Outcome:
 def c9_invalid_protobuf(tmp: Path, s: Shared) -> Outcome:
     photos(tmp / "photos", SIX)
     (tmp / "model.onnx").write_text("not a protobuf\n")
-    r = omzoo(tmp, "predict", MODEL, "--onnx", "model.onnx", "--data", "photos", "--output", "logits.npy")
+    r = omzoo(tmp, "predict", MODEL, "--onnx", "model.onnx", "--data", "photos", "--out", "logits.npy")
     return one_line(r, "predict", "model.onnx", "cannot load")
 
 
 def c9_input_size(tmp: Path, s: Shared) -> Outcome:
     photos(tmp / "photos", SIX)
     tiny_onnx(tmp / "64px.onnx", size=64)
-    r = omzoo(tmp, "predict", MODEL, "--onnx", "64px.onnx", "--data", "photos", "--output", "logits.npy")
+    r = omzoo(tmp, "predict", MODEL, "--onnx", "64px.onnx", "--data", "photos", "--out", "logits.npy")
     return one_line(r, "predict", "64px.onnx", "[N, 3, 32, 32]")
 
 
@@ -385,7 +385,7 @@ def c9_disk_full(verb: str) -> Callable[[Path, Shared], Outcome]:
     def case(tmp: Path, s: Shared) -> Outcome:
         out = {"weights": "out/w.pth", "export": "out/m.onnx", "preprocess": "out/shards"}[verb]
         args = {"weights": ["weights", MODEL, "--out", out],
-                "export": ["export", MODEL, "--checkpoint", s.weights, "--output", out],
+                "export": ["export", MODEL, "--checkpoint", s.weights, "--out", out],
                 "preprocess": ["preprocess", "--pixels", "cifar32", "--data", s.sample / "cifar-10-batches-py",
                                "--out", out, "--quiet"]}[verb]
         r = omzoo(tmp, *args, "--params", ROOT / "params.yaml", max_file_bytes=64 << 10)

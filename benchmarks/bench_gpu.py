@@ -13,7 +13,7 @@ variants side by side in one process:
   per batch size with static buffers).
 Every point is timed by omzoo.timing.measure.timed_loop: the returned compute ms are CUDA events around the model on a
 device-resident input; the loop's wall time per step is e2e (host array → device → model → host logits).
-Throughput = 1000·bs / mean(compute ms), the ais_bench / ModelZoo-T4 formula (BENCHMARKING.md R1).
+Throughput = 1000·bs / mean(compute ms), the ais_bench / ModelZoo-T4 formula (docs/benchmarking.md R1).
 cudnn.benchmark is on for all three (as timm's benchmark does), TF32 off.
 
 On a machine without CUDA it runs (a) and (c) in fp32 on the CPU and prints which variants it skipped:
@@ -43,12 +43,14 @@ from omzoo.core import zoo
 from omzoo.core.checkpoints import save_container
 from omzoo.core.metrics import latency_stats
 from omzoo.core.model import random_model
+from omzoo.core.onnxgraph import random_input
+from omzoo.core.params import batch_size_list
 from omzoo.core.recipe import normalize
-from omzoo.timing.measure import BenchConfig, random_input, timed_loop
+from omzoo.timing.measure import BenchConfig, timed_loop
 
 #: H100 SXM5 dense (no sparsity) fp16/bf16 tensor-core peak, NVIDIA's datasheet (1979 TFLOP/s is with sparsity).
 PEAK_FP16_TFLOPS = 989.4
-#: What we accept for fp16 against CPU fp32 at logit std ≈ 4: MODELS.md §0.4 measured up to 0.62 max |Δ| with
+#: What we accept for fp16 against CPU fp32 at logit std ≈ 4: docs/models.md §0.4 measured up to 0.62 max |Δ| with
 #: one top-1 flip, and asks for a tolerance plus top-5 overlap rather than argmax equality.
 FP16_MAX_ABS, FP16_TOP5_MIN = 1.0, 0.9
 FIDELITY_BS = 32
@@ -175,7 +177,7 @@ class Sweep:
             backend.close()
 
     def run_fidelity(self, spec: zoo.ModelSpec, model: torch.nn.Module, ckpt: Path, work: Path) -> None:
-        """(c) and (a) in fp16 against CPU fp32 on a seeded batch of normalised random pixels (MODELS.md §0.4)."""
+        """(c) and (a) in fp16 against CPU fp32 on a seeded batch of normalised random pixels (docs/models.md §0.4)."""
         pixels = random_input((FIDELITY_BS, *spec.input_size), np.dtype(np.uint8), self.args.seed + 1)
         x32 = torch.from_numpy(normalize(pixels, spec.recipe))
         with torch.inference_mode():
@@ -310,7 +312,7 @@ def report(sweep: Sweep, env: dict[str, Any], models: list[str], sizes: list[int
     print("Throughput, img/s = 1000·bs / mean(compute ms), CUDA events around the model on a device-resident input;")
     print("e2e = bs·iters / wall (host array in, host logits out). a = eager fp16 NCHW; b = torch.compile")
     print("reduce-overhead + channels_last (CUDA graphs); c = omzoo TorchBackend", env["c_options"])
-    print(f"FLOP util = img/s x 2·MACs (MODELS.md) / {PEAK_FP16_TFLOPS} TFLOP/s (H100 SXM dense fp16 peak), "
+    print(f"FLOP util = img/s x 2·MACs (docs/models.md) / {PEAK_FP16_TFLOPS} TFLOP/s (H100 SXM dense fp16 peak), "
           "best variant at that bs.")
     print(f"torch {env['torch']}, CUDA {env['cuda'] or '-'}, {env['device']}, min {env['min_s']} s per point")
     for model_id in models:
@@ -327,7 +329,7 @@ def report(sweep: Sweep, env: dict[str, Any], models: list[str], sizes: list[int
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     models = [m for m in args.models.split(",") if m]
-    sizes = [int(b) for b in args.batch_sizes.split(",") if b]
+    sizes = batch_size_list(args.batch_sizes, "--batch-sizes")
     variants = [v for v in args.variants.split(",") if v]
     sweep = Sweep(args)
     if args.from_json:

@@ -1,4 +1,5 @@
-"""Helpers shared by the architecture tests (tests/test_arch_*.py): key lists, random norms, ONNX parity.
+"""Helpers shared by the architecture tests (tests/test_arch_*.py): the checks every architecture gets (key
+list, parameter count, unknown factory options, ONNX dynamic-batch parity), random norms, a reference BN.
 
 torch, onnx and onnxruntime are imported inside the helpers, so collecting the other test files stays cheap.
 """
@@ -6,11 +7,16 @@ torch, onnx and onnxruntime are imported inside the helpers, so collecting the o
 from __future__ import annotations
 
 import io
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pytest
+
 if TYPE_CHECKING:
-    import numpy as np
+    import onnxruntime as ort
     import torch
     from torch import nn
 
@@ -46,6 +52,15 @@ def assert_matches_keys(model: nn.Module, model_id: str) -> dict[str, tuple[str,
 
 def param_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def assert_rejects_unknown_option(factory: Callable[..., nn.Module], name: str = "no_such_option") -> None:
+    """A misspelt option fails by name instead of silently building the default model, and options are
+    keyword-only, so a positional value cannot land on the wrong one."""
+    with pytest.raises(TypeError, match=name):
+        factory(**{name: True})
+    with pytest.raises(TypeError):
+        factory(True)
 
 
 # ------------------------------------------------------------------------------------------ random norms
@@ -85,6 +100,16 @@ def randomise_norms(model: nn.Module, seed: int | torch.Generator = 0) -> nn.Mod
     return model.eval()
 
 
+def bn_ref(x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+    """Eval-mode BatchNorm2d written out, (x - running_mean) / sqrt(running_var + 1e-5) * weight + bias: eps is
+    the originals' 1e-5, not the module's own, so a port with another eps fails the reference."""
+    import torch
+
+    s = (1, -1, 1, 1)
+    return (x - bn.running_mean.view(s)) / torch.sqrt(bn.running_var.view(s) + 1e-5) * bn.weight.view(
+        s) + bn.bias.view(s)
+
+
 # ------------------------------------------------------------------------------------------ ONNX / ORT
 
 
@@ -106,13 +131,53 @@ def onnx_export(model: nn.Module, example: torch.Tensor, input_name: str, output
     return buf.getvalue()
 
 
-def ort_run(
-    model_bytes: bytes, x: torch.Tensor | np.ndarray, input_name: str, output_name: str | None = None
-) -> np.ndarray:
-    """The model's output (the one named ``output_name`` if given, else the first) on ONNX Runtime's CPU provider."""
+def ort_session(model_bytes: bytes) -> ort.InferenceSession:
+    """An ONNX Runtime session on the CPU provider (opening a large model takes seconds: open it once)."""
     import onnxruntime as ort
+
+    return ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+
+
+def ort_run(
+    model: bytes | ort.InferenceSession, x: torch.Tensor | np.ndarray, input_name: str, output_name: str | None = None
+) -> np.ndarray:
+    """The model's output (the one named ``output_name`` if given, else the first) on ONNX Runtime's CPU provider;
+    ``model`` is the ONNX bytes or an ``ort_session`` on them."""
     import torch
 
-    sess = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    sess = ort_session(model) if isinstance(model, bytes) else model
     feed = x.numpy() if isinstance(x, torch.Tensor) else x
     return sess.run(None if output_name is None else [output_name], {input_name: feed})[0]
+
+
+def tol_at_logit_std4(ref: np.ndarray, cap: float = math.inf) -> float:
+    """docs/models.md §0.4's fp32 tolerance, 1e-3, holds at logit std 4; an error scales with the logits, so
+    for random weights it is scaled to the std of ``ref`` (and kept at or below ``cap``)."""
+    return min(cap, 1e-3 * float(ref.std()) / 4)
+
+
+def assert_onnx_batch_parity(
+    model: nn.Module, x: torch.Tensor, input_name: str, output_name: str, classes: int,
+    tol: float | Callable[[np.ndarray], float], onnx_bytes: bytes | None = None,
+) -> bytes:
+    """The ports' ONNX file must not bake N=1: exported at batch 1 (``onnx_export``, unless ``onnx_bytes`` is
+    given), its batch dimension is the symbol ``batch``, and ONNX Runtime at ``len(x)`` and at 1 gives torch's
+    ``[n, classes]`` outputs within ``tol``: a number, or a function of torch's output on ``x`` (for tolerances
+    judged at a logit scale). Returns the ONNX bytes, for checks of the graph itself."""
+    import onnx
+    import torch
+
+    if onnx_bytes is None:
+        onnx_bytes = onnx_export(model, x[:1], input_name, output_name)
+    graph = onnx.load_from_string(onnx_bytes).graph
+    assert graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert graph.output[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    with torch.no_grad():
+        ref = model(x).numpy()
+    limit = tol(ref) if callable(tol) else tol
+    sess = ort_session(onnx_bytes)
+    for n in (len(x), 1):
+        got = ort_run(sess, x[:n], input_name, output_name)
+        assert got.shape == (n, classes)
+        assert np.abs(got - ref[:n]).max() <= limit, f"batch {n}"
+    return onnx_bytes

@@ -1,4 +1,5 @@
-"""Fixtures shared across test files: one small compiled artefact that several modules' tests run on."""
+"""Fixtures shared across test files: the sample data set and one small compiled artefact that several modules'
+tests run on."""
 
 from __future__ import annotations
 
@@ -9,9 +10,18 @@ import pytest
 from omzoo.backends.artefact import compile_artefact
 from omzoo.core import zoo
 from omzoo.core.model import load_model, random_checkpoint
+from omzoo.data.sample import write_sample
 from omzoo.stages.export import export_onnx
 
 MODEL = "ran92_cifar10"
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded sample data set (`omzoo sample-data`): ImageNet-style JPEGs and a CIFAR-10 batch; read only."""
+    out = tmp_path_factory.mktemp("sample") / "sample"
+    write_sample(out)
+    return out
 
 
 @pytest.fixture(scope="session")

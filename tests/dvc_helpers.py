@@ -23,8 +23,8 @@ FLIPPED = (1, 3, 6)  # the images whose top-1 changes on SLOW, for MODELS[0]: ri
 FAKE_STAGE = '''"""Stand-in for omzoo compile, infer, bench and evaluate: outputs in the real shapes, no model.
 
 Every metric it writes is a metric of omzoo.core.metrics.SCHEMA, valued from its unit and name, and the per-round
-samples are those of metrics.ROUND_METRICS, so a renamed or added metric changes what the fake writes and the tests that read
-it through report and compare see the change. params.yaml steers it: toolkit.speedup scales every throughput;
+samples are those of metrics.ROUND_METRICS, so a renamed or added metric changes what the fake writes and the tests
+that read it through report and compare see the change. params.yaml steers it: toolkit.speedup scales every throughput;
 `fake:` names the points (model-bs) whose rounds stay contended or that run out of memory, the images whose top-1
 changes per model, and the dataset's label (its manifest hash).
 """
@@ -109,7 +109,9 @@ for i, m in enumerate(p["models"]):
         labels, top1 = predictions(m)
         out = paths.infer(m)
         out.mkdir(parents=True, exist_ok=True)
-        np.save(out / "top5.npy", ((top1[:, None] + np.arange(5)) % 10).astype(np.int32))
+        logits = np.zeros((len(top1), 10), np.float32)  # top-5 = top1, top1+1, ... in that order
+        np.put_along_axis(logits, (top1[:, None] + np.arange(5)) % 10, np.arange(5, 0, -1, dtype=np.float32), 1)
+        np.save(out / "logits.npy", logits)
         dump(paths.predictions(m), {"model": m, "backend": "onnxruntime", "shards_hash": fake["data"] * 8,
                                     "names": [f"img_{j:04d}.jpg" for j in range(len(labels))],
                                     "labels": labels.tolist(), "predicted": top1.tolist()})
@@ -133,7 +135,7 @@ for i, m in enumerate(p["models"]):
             **({"error": "out of memory"} if rounds is None else {})})
     if step == "measure":
         labels = np.asarray(json.loads(paths.predictions(m).read_text())["labels"])
-        accuracy = metrics.topk_accuracy(np.load(paths.infer(m) / "top5.npy"), labels)
+        accuracy = metrics.topk_accuracy(metrics.topk(np.load(paths.infer(m) / "logits.npy")), labels)
         flat = {e.name: accuracy.get(e.name) if e.unit == "%" else value(e, 0, 0.0) for e in metrics.of("eval")}
         dump(paths.eval_metrics(m), metrics.record("eval", {k: v for k, v in flat.items() if v is not None}))
         dump(paths.eval_info(m), {

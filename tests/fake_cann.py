@@ -1,4 +1,4 @@
-"""Shared by test_cann.py, test_backend_acl.py and test_doctor.py: a fake Ascend host in a temporary directory.
+"""Shared by test_backend_cann.py, test_backend_acl.py and test_doctor.py: a fake Ascend host in a temporary directory.
 
 No CANN, driver or NPU exists where these tests run, and on a real Ascend host the tests must not see the real
 ones: `isolate_host` points omzoo's host paths (cann.ASCEND_ROOT, ETC, NPU_SMI) at empty places and clears what a
@@ -20,12 +20,12 @@ import pytest
 from omzoo.backends.ascend import cann
 
 VERSIONS = ("8.0.RC3", "8.1.RC1")
-#: what CANN 8.x wants in atc's Python (ASCEND.md §10), and what a project venv typically has instead
+#: what CANN 8.x wants in atc's Python (its install guide), and what a project venv typically has instead
 GOOD_PACKAGES = {"numpy": "1.26.4", "protobuf": "3.20.3", "decorator": "5.1.1", "sympy": "1.12", "scipy": "1.11.4",
                  "cffi": "1.16.0", "absl-py": "2.1.0"}
 VENV_PACKAGES = {**GOOD_PACKAGES, "numpy": "2.4.0", "protobuf": "7.34.0", "decorator": "", "scipy": ""}
 
-# ASCEND.md gives no npu-smi sample; these follow the usual 310P and 910B layouts (unverified).
+# No documented npu-smi sample exists; these follow the usual 310P and 910B layouts (unverified).
 NPU_SMI_310P = """\
 +--------------------------------------------------------------------------------------------------------+
 | npu-smi 23.0.0                                   Version: 23.0.0                                       |
@@ -63,7 +63,7 @@ NPU_SMI_910B = """\
 | No running processes found in NPU 1                                                            |
 +===========================+===============+====================================================+
 """
-# Driver key names are unconfirmed (ASCEND.md §9.6); this is the commonly seen shape.
+# Driver key names are unconfirmed on a device; this is the commonly seen shape.
 DRIVER_INFO = "Version=24.1.rc2\nascendhal_version=7.35.19\npackage_version=24.1.rc2\n"
 
 #: records each call (argv, working directory, the environment it ran in, its own version) as one JSON line

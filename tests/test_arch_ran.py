@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from archtools import assert_matches_keys, onnx_export, ort_run, param_count, randomise_norms
+from archtools import (
+    assert_matches_keys,
+    assert_onnx_batch_parity,
+    assert_rejects_unknown_option,
+    bn_ref,
+    onnx_export,
+    ort_run,
+    param_count,
+    randomise_norms,
+)
 from torch import nn
 
 from omzoo.arch.ran import Upsample, ran92_cifar10, rewrite_resize_nearest
@@ -82,9 +91,10 @@ def test_param_count_and_unused_conv4(model: nn.Module, x: torch.Tensor) -> None
     assert sum(conv4[n].weight.numel() for n in unused) == 7_749_632
 
 
-def test_onnx_parity_dynamic_batch(onnx_bytes: bytes, x: torch.Tensor, y_bilinear: np.ndarray) -> None:
+def test_onnx_parity_dynamic_batch(model: nn.Module, onnx_bytes: bytes, x: torch.Tensor) -> None:
     import onnx
 
+    assert_onnx_batch_parity(model, x, "image", "class", 10, tol=1e-3, onnx_bytes=onnx_bytes)
     proto = onnx.load_from_string(onnx_bytes)
     ops = [n.op_type for n in proto.graph.node]
     assert ops.count("Conv") == 152  # 45*3 block convs + 4 used conv4 + stem + 12 mask-head convs
@@ -94,9 +104,6 @@ def test_onnx_parity_dynamic_batch(onnx_bytes: bytes, x: torch.Tensor, y_bilinea
     for n in resizes:
         attrs = {a.name: a.s.decode() for a in n.attribute if a.type == onnx.AttributeProto.STRING}
         assert attrs["mode"] == "linear" and attrs["coordinate_transformation_mode"] == "align_corners"
-    out = ort_run(onnx_bytes, x, "image")  # exported at batch 1, run at batch 2
-    assert out.shape == (2, 10)
-    assert np.abs(out - y_bilinear).max() <= 1e-3
 
 
 def test_nearest_rewrite_matches_torch_nearest(
@@ -158,16 +165,12 @@ def test_upsample_bilinear_align_corners_and_nearest(n_in: int, n_out: int) -> N
     assert np.array_equal(got[..., -1, -1], a.numpy()[..., -1, -1])
 
 
-def _bn(x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
-    return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
-
-
 def _ru_ref(ru: nn.Module, x: torch.Tensor, stride: int) -> torch.Tensor:
     """Pre-activation RU with projection on the pre-activated input, identity on the raw input."""
-    a = F.relu(_bn(x, ru.bn1))
+    a = F.relu(bn_ref(x, ru.bn1))
     y = F.conv2d(a, ru.conv1.weight)
-    y = F.conv2d(F.relu(_bn(y, ru.bn2)), ru.conv2.weight, stride=stride, padding=1)
-    y = F.conv2d(F.relu(_bn(y, ru.bn3)), ru.conv3.weight)
+    y = F.conv2d(F.relu(bn_ref(y, ru.bn2)), ru.conv2.weight, stride=stride, padding=1)
+    y = F.conv2d(F.relu(bn_ref(y, ru.bn3)), ru.conv3.weight)
     proj = x.shape[1] != y.shape[1] or stride != 1
     return y + (F.conv2d(a, ru.conv4.weight, stride=stride) if proj else x)
 
@@ -187,16 +190,13 @@ def test_residual_unit_and_stage2_against_functional_reference(model: nn.Module)
         m = _ru_ref(am.middle_2r_blocks[1], _ru_ref(am.middle_2r_blocks[0], m, 1), 1)
         up = torch.from_numpy(_np_bilinear_align_corners(m.numpy(), 16, 16)).float()
         hd = am.conv1_1_blocks
-        s = F.conv2d(F.relu(_bn(up + t, hd[0])), hd[2].weight)
-        s = torch.sigmoid(F.conv2d(F.relu(_bn(s, hd[3])), hd[5].weight))
+        s = F.conv2d(F.relu(bn_ref(up + t, hd[0])), hd[2].weight)
+        s = torch.sigmoid(F.conv2d(F.relu(bn_ref(s, hd[3])), hd[5].weight))
         ref = _ru_ref(am.last_blocks, (1 + s) * t, 1)
         assert torch.allclose(am(x), ref, atol=1e-4, rtol=1e-4)
 
 
 def test_factory_rejects_unknown_options() -> None:
-    with pytest.raises(TypeError):
-        ran92_cifar10(pretrained=True)  # type: ignore[call-arg]
-    with pytest.raises(TypeError):
-        ran92_cifar10(True)  # type: ignore[misc]
+    assert_rejects_unknown_option(ran92_cifar10, "pretrained")
     m = ran92_cifar10(nearest_resize=True)
     assert all(u.nearest for u in m.modules() if isinstance(u, Upsample))

@@ -1,4 +1,4 @@
-"""sMLPNet-T architecture: checkpoint keys, size, token-mixing quirks, ONNX parity (MODELS.md §4)."""
+"""sMLPNet-T architecture: checkpoint keys, size, token-mixing quirks, ONNX parity (docs/models.md §4)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from archtools import assert_matches_keys, onnx_export, ort_run, param_count, randomise_norms
+from archtools import (
+    assert_matches_keys,
+    assert_onnx_batch_parity,
+    assert_rejects_unknown_option,
+    param_count,
+    randomise_norms,
+)
 from torch import nn
 
 from omzoo.arch.smlp import SparseMLPBlock, smlpnet_tiny
@@ -31,8 +37,7 @@ def test_parameter_count(model: nn.Module) -> None:
 
 
 def test_factory_rejects_unknown_options() -> None:
-    with pytest.raises(TypeError):
-        smlpnet_tiny(drop_path_rate=0.1)  # type: ignore[call-arg]
+    assert_rejects_unknown_option(smlpnet_tiny, "drop_path_rate")
 
 
 def test_exact_gelu_and_norm_eps(model: nn.Module) -> None:
@@ -113,21 +118,10 @@ def test_onnx_parity_dynamic_batch(model: nn.Module) -> None:
     x2 = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         # scale the head so logits have std ~4, as in the spec's tolerance measurements (§0.4)
-        # (logits are linear in the head, so the scaled reference needs no second forward pass)
-        logits = model(x2)
-        scale = 4.0 / float(logits.std())
+        scale = 4.0 / float(model(x2).std())
         model.mlp_head[0].weight.mul_(scale)
         model.mlp_head[0].bias.mul_(scale)
-        ref = (logits * scale).numpy()
-    onnx_bytes = onnx_export(model.eval(), torch.randn(1, 3, 224, 224), "input", "output")
-    graph = onnx.load_from_string(onnx_bytes).graph
-    ops = [n.op_type for n in graph.node]
+    onnx_bytes = assert_onnx_batch_parity(model.eval(), x2, "input", "output", 1000, tol=1e-3)
+    ops = [n.op_type for n in onnx.load_from_string(onnx_bytes).graph.node]
     assert ops.count("Erf") == 78  # exact GELU survives export
     assert ops.count("BatchNormalization") == 27  # pre-activation BNs + final BN are not folded
-    assert graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
-    assert graph.output[0].type.tensor_type.shape.dim[0].dim_param == "batch"
-    got = ort_run(onnx_bytes, x2, "input", "output")
-    assert got.shape == (2, 1000)
-    diff = float(np.abs(got - ref).max())
-    print(f"max |torch-ORT| = {diff:.3g}, nodes = {len(ops)}")
-    assert diff <= 1e-3

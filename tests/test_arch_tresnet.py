@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
-from archtools import assert_matches_keys, onnx_export, ort_run, param_count, randomise_norm
+from archtools import (
+    assert_matches_keys,
+    assert_onnx_batch_parity,
+    assert_rejects_unknown_option,
+    bn_ref,
+    onnx_export,
+    ort_session,
+    param_count,
+    randomise_norm,
+    tol_at_logit_std4,
+)
 from onnx import TensorProto, helper
 from torch import nn
 
@@ -47,27 +56,17 @@ def test_parameter_count(model: nn.Module) -> None:
 
 
 def test_factory_rejects_unknown_options() -> None:
-    with pytest.raises(TypeError):
-        tresnet_m(pretrained=True)  # type: ignore[call-arg]
+    assert_rejects_unknown_option(tresnet_m, "pretrained")
 
 
 def test_onnx_dynamic_batch_parity(model: nn.Module) -> None:
-    onnx_bytes = onnx_export(model, torch.randn(1, 3, 224, 224), "image", "class")
-    proto = onnx.load_from_string(onnx_bytes)
-    ops = [n.op_type for n in proto.graph.node]
+    """Random deep residual nets have huge logits: the error is judged as if head.fc were rescaled to logit
+    std 4, which scales the error by the same factor."""
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    onnx_bytes = assert_onnx_batch_parity(model, x, "image", "class", 1000, tol=tol_at_logit_std4)
+    ops = [n.op_type for n in onnx.load_from_string(onnx_bytes).graph.node]
     assert "Pad" not in ops  # the patched blur zero-pads inside the Conv
     assert ops.count("LeakyRelu") == 36 and ops.count("Relu") == 39
-    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        ref = model(x).numpy()
-    out2 = ort_run(onnx_bytes, x, "image")
-    out1 = ort_run(onnx_bytes, x[:1], "image")
-    assert out2.shape == (2, 1000) and out1.shape == (1, 1000)
-    # Random deep residual nets have huge logits; judge the error at logit std 4 (MODELS.md §0.4),
-    # i.e. as if head.fc were rescaled, which scales the error by the same factor.
-    scale = 4.0 / float(ref.std())
-    assert np.abs(out2 - ref).max() * scale <= 1e-3
-    assert np.abs(out1 - ref[:1]).max() * scale <= 1e-3
 
 
 # --------------------------------------------------------------------------- space-to-depth
@@ -92,8 +91,7 @@ def test_space_to_depth_matches_index_formula() -> None:
 
 def test_space_to_depth_onnx_dynamic_batch_equals_onnx_op() -> None:
     """Our traced export keeps the batch dynamic and equals ONNX's own SpaceToDepth(blocksize=4)."""
-    ours = ort.InferenceSession(onnx_export(SpaceToDepth(4), torch.randn(1, 3, 16, 16), "x", "y"),
-                                providers=["CPUExecutionProvider"])
+    ours = ort_session(onnx_export(SpaceToDepth(4), torch.randn(1, 3, 16, 16), "x", "y"))
     node = helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=4)
     graph = helper.make_graph(
         [node],
@@ -103,7 +101,7 @@ def test_space_to_depth_onnx_dynamic_batch_equals_onnx_op() -> None:
     )
     onnx_ref = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
     onnx_ref.ir_version = 7
-    native = ort.InferenceSession(onnx_ref.SerializeToString(), providers=["CPUExecutionProvider"])
+    native = ort_session(onnx_ref.SerializeToString())
     for b in (1, 3):
         x = np.random.default_rng(b).standard_normal((b, 3, 16, 16)).astype(np.float32)
         got = ours.run(None, {"x": x})[0]
@@ -179,13 +177,6 @@ def test_leaky_relu_slope_is_001_everywhere(model: nn.Module) -> None:
         stem.load_state_dict(saved)
 
 
-def _bn(x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
-    shape = (1, -1, 1, 1)
-    return (x - bn.running_mean.view(shape)) / torch.sqrt(bn.running_var.view(shape) + 1e-5) * bn.weight.view(
-        shape
-    ) + bn.bias.view(shape)
-
-
 def _leaky(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x > 0, x, 0.01 * x)
 
@@ -221,12 +212,12 @@ def test_strided_bottleneck_against_functional_reference() -> None:
     blk = _randomise(Bottleneck(24, 16, stride=2, use_se=True).double(), seed=3)
     assert blk.se.fc1.out_channels == 64  # max(64 // 8, 64)
     x = torch.randn(2, 24, 9, 9, dtype=torch.float64)
-    o = _leaky(_bn(_conv(x, blk.conv1[0]), blk.conv1[1]))
-    o = _leaky(_bn(_conv(o, blk.conv2[0][0]), blk.conv2[0][1]))
+    o = _leaky(bn_ref(_conv(x, blk.conv1[0]), blk.conv1[1]))
+    o = _leaky(bn_ref(_conv(o, blk.conv2[0][0]), blk.conv2[0][1]))
     o = torch.from_numpy(_blur_reference(o.numpy()))
     o = _se(o, blk.se)
-    o = _bn(_conv(o, blk.conv3[0]), blk.conv3[1])
-    r = _bn(_conv(_avgpool_ceil_no_pad_count(x), blk.downsample[1][0]), blk.downsample[1][1])
+    o = bn_ref(_conv(o, blk.conv3[0]), blk.conv3[1])
+    r = bn_ref(_conv(_avgpool_ceil_no_pad_count(x), blk.downsample[1][0]), blk.downsample[1][1])
     ref = torch.relu(o + r)
     got = blk(x)
     assert got.shape == (2, 64, 5, 5)
@@ -239,8 +230,8 @@ def test_strided_basic_block_against_functional_reference() -> None:
     blk = _randomise(BasicBlock(8, 16, stride=2, use_se=True).double(), seed=4)
     assert blk.se.fc1.out_channels == 64  # max(16 // 4, 64)
     x = torch.randn(2, 8, 7, 7, dtype=torch.float64)
-    o = _leaky(_bn(_conv(x, blk.conv1[0][0]), blk.conv1[0][1]))
+    o = _leaky(bn_ref(_conv(x, blk.conv1[0][0]), blk.conv1[0][1]))
     o = torch.from_numpy(_blur_reference(o.numpy()))
-    o = _se(_bn(_conv(o, blk.conv2[0]), blk.conv2[1]), blk.se)
-    r = _bn(_conv(_avgpool_ceil_no_pad_count(x), blk.downsample[1][0]), blk.downsample[1][1])
+    o = _se(bn_ref(_conv(o, blk.conv2[0]), blk.conv2[1]), blk.se)
+    r = bn_ref(_conv(_avgpool_ceil_no_pad_count(x), blk.downsample[1][0]), blk.downsample[1][1])
     np.testing.assert_allclose(blk(x).numpy(), torch.relu(o + r).numpy(), rtol=1e-9, atol=1e-9)

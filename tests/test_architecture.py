@@ -1,5 +1,6 @@
-"""The extension points, proven: a sixth model is one arch file + one registry entry, a fourth backend is one
-module + one registry line, and no stage imports another stage (stages share libraries only)."""
+"""The layout, proven: packages import only the layers below them, every dvc.yaml stage depends on the code its verb
+imports, a sixth model is one arch file + one registry entry, a fourth backend is one module + one registry line,
+and no stage imports another stage (stages share libraries only)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,17 @@ from omzoo.core import paths, zoo
 from omzoo.core.recipe import Recipe
 from omzoo.data.sample import write_sample
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "omzoo"
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "omzoo"
+#: The layer rule of the README's Architecture section: a package imports only packages to its right.
+LAYERS = ("cli", "stages", "results", "timing", "backends", "data", "core", "arch")
+
+
+def _module(path: Path) -> str:
+    return ".".join(("omzoo", *path.relative_to(SRC).with_suffix("").parts)).removesuffix(".__init__")
+
+
+MODULES = {_module(p): p for p in SRC.rglob("*.py")}
 
 
 def _imports(path: Path) -> set[str]:
@@ -27,23 +38,111 @@ def _imports(path: Path) -> set[str]:
             found |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
         elif isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("omzoo")}
+    return found & set(MODULES)
+
+
+def _builds_a_model(path: Path) -> bool:
+    """Whether the file calls `spec.build()`, which imports the registry entry's architecture module by name."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "build"
+               for n in ast.walk(ast.parse(path.read_text())))
+
+
+def _loaded_by_name(module: str) -> set[str]:
+    """What a module loads through importlib: the backend registry's modules, the registry's architectures."""
+    found = {m for m, _ in base._BACKENDS.values() if m in MODULES} if module == "omzoo.backends.base" else set()
+    if _builds_a_model(MODULES[module]):
+        arches = {spec.arch.split(":")[0] for spec in zoo.REGISTRY.values()}
+        found |= {f"omzoo.arch.{a}" for a in arches if "." not in a}
     return found
+
+
+def _inert(node: ast.stmt) -> bool:
+    """A docstring, `from __future__`, or a constant dunder such as `__version__`: nothing a stage's result reads."""
+    if isinstance(node, ast.Expr | ast.Assign) and isinstance(node.value, ast.Constant):
+        return all(isinstance(t, ast.Name) and t.id.startswith("__") for t in getattr(node, "targets", []))
+    return isinstance(node, ast.ImportFrom) and node.module == "__future__"
+
+
+def _runs_code(package: str) -> bool:
+    """Whether importing a package runs more than inert lines (such an __init__ changes no stage's result)."""
+    return package in MODULES and not all(_inert(n) for n in ast.parse(MODULES[package].read_text()).body)
+
+
+def import_closure(module: str) -> set[str]:
+    """Every omzoo module that running `module` can execute: its imports, theirs, and what they load by name."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        parent = m.rpartition(".")[0]
+        todo += [*_imports(MODULES[m]), *_loaded_by_name(m), *([parent] if _runs_code(parent) else [])]
+    return seen
+
+
+def missing_deps(deps: list[str], closure: set[str]) -> list[str]:
+    """The modules of `closure` whose file no dep covers (a dep is a file, or a folder holding it)."""
+    covered = [ROOT / d for d in deps]
+    return sorted(m for m in closure if not any(MODULES[m] == d or d in MODULES[m].parents for d in covered))
+
+
+def _stages() -> dict[str, tuple[str, list[str]]]:
+    """dvc.yaml's stages as {name: (the verb's module, deps)}."""
+    out = {}
+    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
+        body = stage.get("do", stage)
+        verb = body["cmd"].split()[1]
+        out[name] = (cli.VERBS[verb], [d for d in body["deps"] if d.startswith("src/")])
+    return out
+
+
+def _layer(module: str) -> str:
+    return module.split(".")[1]
+
+
+def test_packages_import_only_the_layers_below_them() -> None:
+    for module, path in MODULES.items():
+        if module == "omzoo" or _layer(module) not in LAYERS:
+            continue
+        for imported in _imports(path):
+            if imported != "omzoo" and _layer(imported) != _layer(module):
+                below = LAYERS[LAYERS.index(_layer(module)) + 1:]
+                assert _layer(imported) in below, f"{module} imports {imported}; {_layer(module)} may import {below}"
+
+
+def test_the_package_top_shows_its_layers() -> None:
+    top = sorted(p.name for p in SRC.iterdir() if p.name != "__pycache__")
+    assert len(top) <= 12, top
+    assert {p.name for p in SRC.iterdir() if p.is_dir() and p.name != "__pycache__"} == set(LAYERS) - {"cli"}
+
+
+def test_every_stage_depends_on_the_code_its_verb_imports() -> None:
+    for name, (module, deps) in _stages().items():
+        assert not missing_deps(deps, import_closure(module)), (
+            f"dvc.yaml stage {name}: its deps miss {missing_deps(deps, import_closure(module))}")
+
+
+def test_the_deps_check_fails_when_a_stage_misses_an_imported_module() -> None:
+    module, deps = _stages()["bench"]
+    closure = import_closure(module)
+    assert {"omzoo.timing.measure", "omzoo.backends.onnxruntime", "omzoo.core.zoo"} <= closure
+    assert not missing_deps(deps, closure)
+    without = [d for d in deps if d != "src/omzoo/timing"]
+    assert "omzoo.timing.measure" in missing_deps(without, closure)
+    # a file-level dep covers that file only: naming one timing module leaves the others missing
+    assert missing_deps([*without, "src/omzoo/timing/measure.py"], closure) == sorted(
+        m for m in closure if m.startswith("omzoo.timing") and m != "omzoo.timing.measure")
+    # a backend or an architecture reached only by name counts: dropping arch/ is caught
+    assert "omzoo.arch.ran" in missing_deps([d for d in deps if d != "src/omzoo/arch"], closure)
 
 
 def test_no_stage_imports_another_stage() -> None:
     verbs = set(cli.VERBS.values())
     for module in verbs:
-        path = SRC.joinpath(*module.split(".")[1:]).with_suffix(".py")
-        others = (_imports(path) & verbs) - {module}
+        others = (_imports(MODULES[module]) & verbs) - {module}
         assert not others, f"{module} imports the stage(s) {sorted(others)}; move the shared code to a library"
-
-
-def test_libraries_import_no_stage() -> None:
-    verbs = set(cli.VERBS.values())
-    for path in SRC.rglob("*.py"):
-        module = "omzoo." + ".".join(path.relative_to(SRC).with_suffix("").parts)
-        if module not in verbs and module != "omzoo.cli":
-            assert not (_imports(path) & verbs), f"library {module} imports a stage"
 
 
 @pytest.fixture
@@ -81,8 +180,8 @@ def _run_pipeline(root: Path, params: Path) -> None:
         ["weights", m, "--out", str(root / paths.checkpoint(m)), *p],
         ["preprocess", "--pixels", "cifar32", "--data", cifar, "--labels", cifar, "--out",
          str(root / paths.shards("cifar32")), "--quiet", *p],
-        ["export", m, "--checkpoint", str(root / paths.checkpoint(m)), "--output", str(root / paths.onnx(m)), *p],
-        ["simplify", str(root / paths.onnx(m)), "--output", str(root / paths.simplified(m))],
+        ["export", m, "--checkpoint", str(root / paths.checkpoint(m)), "--out", str(root / paths.onnx(m)), *p],
+        ["simplify", str(root / paths.onnx(m)), "--out", str(root / paths.simplified(m))],
         ["compile", m, "--bs", str(bs), "--onnx", str(root / paths.simplified(m)), "--checkpoint",
          str(root / paths.checkpoint(m)), "--out", str(root / paths.compiled(m, bs)), *p],
         ["infer", "--compiled", str(root / paths.compiled(m, bs)), "--shards", str(root / paths.shards("cifar32")),

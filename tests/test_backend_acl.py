@@ -1,5 +1,5 @@
 """Ascend backend without an NPU: the real atc subprocess flow against a fake CANN tree (two toolkits side by side,
-tests/fake_cann.py), the aclruntime glue against a fake module that follows ASCEND.md §2's API, and the child
+tests/fake_cann.py), the aclruntime glue against a fake module that follows aclruntime's API, and the child
 process aclruntime runs in. Nothing here depends on what this machine has installed."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 import pytest
 from fake_cann import (
+    NPU_SMI_310P,
     NPU_SMI_910B,
     VENV_PACKAGES,
     VERSIONS,
@@ -27,6 +28,7 @@ from fake_cann import (
     records,
     set_python_packages,
     source_in_shell,
+    use_host,
 )
 from onnx import TensorProto, helper
 
@@ -35,19 +37,30 @@ from omzoo.backends.artefact import ToolkitMismatch, compile_artefact, load_comp
 from omzoo.backends.ascend import acl, cann
 from omzoo.backends.ascend.acl import AclBackend
 from omzoo.backends.ascend.atc import AtcError
-from omzoo.backends.base import DESCRIBE_KEYS, BackendUnavailable, CompileSource, RestartInEnvironment, get_backend
-from omzoo.core import zoo
+from omzoo.backends.base import (
+    DESCRIBE_KEYS,
+    BackendUnavailable,
+    CompileSource,
+    DeviceProcess,
+    RestartInEnvironment,
+    get_backend,
+)
+from omzoo.core import paths, zoo
 from omzoo.core.recipe import normalize
 
 MODELS = ["scnet50_v1d", "seresnext101_32x4d", "tresnet_m", "smlpnet_tiny", "ran92_cifar10"]
+#: the first channel's AIPP scale by the recipe's std (the two the registry's models use)
+VAR_RECI_0 = {(0.229, 0.224, 0.225): "0.0171247538316637", None: "0.00392156862745098"}
 
 
 # --------------------------------------------------------------------------- helpers
 
 
 def spec_for(om: Path) -> zoo.ModelSpec:
-    """The registry entry of an artefact named the way compile() names it, `<model>_bs<N>.om`."""
-    return zoo.get(Path(om).name.rsplit("_bs", 1)[0])
+    """The registry entry of an artefact named the way compile() names it, by the point's key: `<model>-<N>.om`."""
+    point = paths.parse_key(Path(om).stem)
+    assert point is not None, om
+    return zoo.get(point[0])
 
 
 def compile_model(model_id: str, bs: int, out: Path, params: dict, onnx: Path | None, checkpoint: Path | None):
@@ -118,7 +131,7 @@ def test_registered_and_options() -> None:
     assert isinstance(b, AclBackend) and b.name == "acl"
     assert b.options["precision_mode"] == "force_fp16" and b.options["aipp"] is True
     assert b.options["cann_home"] == "" and b.options["python"] == ""
-    with pytest.raises(ValueError, match="unknown options"):
+    with pytest.raises(ValueError, match=r"acl: unknown key\(s\) \['soc'\]"):
         AclBackend({"soc": "x"})
     with pytest.raises(ValueError, match="log must be"):
         AclBackend({"log": "loud"})
@@ -140,7 +153,7 @@ def test_missing_aclruntime_is_backend_unavailable(tmp_path: Path, home: Path, b
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "aclruntime", None)  # import fails, whatever is installed
     monkeypatch.setenv(cann.CANN_HOME_VAR, os.path.realpath(home))
-    om = tmp_path / "scnet50_v1d_bs1.om"
+    om = tmp_path / "scnet50_v1d-1.om"
     om.write_bytes(b"om")
     with pytest.raises(BackendUnavailable) as err:
         backend().load(om, 1, spec_for(om))
@@ -192,7 +205,7 @@ def test_atc_runs_in_the_branch_cann_root_without_the_venv(tmp_path: Path, ascen
     assert str(venv_bin) not in path and call["virtual_env"] is None
     assert other_roots(call["path"], ascend, home) == other_roots(call["ld_library_path"], ascend, home) == []
     assert call["python3"] == str(home / "bin" / "python3")
-    info = json.loads((out / "ran92_cifar10_bs2.atc.json").read_text())
+    info = json.loads((out / "ran92_cifar10-2.atc.json").read_text())
     assert info["cann_home"] == str(home) and info["set_env"] == str(home / "set_env.sh")
     assert info["atc_python"]["path"] == str(home / "bin" / "python3") and info["atc_python_problems"] == []
     assert info["atc_python"]["packages"]["numpy"] == "1.26.4" and info["cann_version"] == "8.0.RC3"
@@ -230,7 +243,7 @@ def test_a_named_python_is_the_one_atc_runs(tmp_path: Path, home: Path, fake_atc
         CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec)), 1, out)
     (call,) = calls(fake_atc)
     assert call["python3"] != str(home / "bin" / "python3") and str(python) in call["python3_text"]
-    info = json.loads((out / "ran92_cifar10_bs1.atc.json").read_text())
+    info = json.loads((out / "ran92_cifar10-1.atc.json").read_text())
     assert info["atc_python"]["executable"] == str(python) and info["atc_python"]["version"] == "3.9.18"
     assert "numpy missing" in info["atc_python_problems"]  # recorded; whether atc copes is atc's to say
 
@@ -247,7 +260,7 @@ def test_compile_runs_atc(model: str, bs: int, aipp: bool, tmp_path: Path, fake_
     out = tmp_path / "out"
     src = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec))
     om = backend(aipp=aipp).compile(src, bs, out)
-    assert om == (out / f"{model}_bs{bs}.om").resolve() and om.read_bytes() == b"fake-om"
+    assert om == (out / f"{model}-{bs}.om").resolve() and om.read_bytes() == b"fake-om"
     assert om.stat().st_mode & 0o022 == 0 and not om.is_symlink()  # what aclruntime will open
 
     (call,) = calls(fake_atc)
@@ -255,7 +268,7 @@ def test_compile_runs_atc(model: str, bs: int, aipp: bool, tmp_path: Path, fake_
     c, h, w = spec.input_size
     assert args["framework"] == "5" and args["input_format"] == "NCHW"
     assert args["model"] == str((tmp_path / "m.onnx").resolve())
-    assert args["output"] == str(out.resolve() / f"{model}_bs{bs}")
+    assert args["output"] == str(out.resolve() / f"{model}-{bs}")
     assert args["input_shape"] == f"{spec.input_name}:{bs},{c},{h},{w}"
     assert args["soc_version"] == "Ascend310P3" and args["log"] == "error"
     assert args["precision_mode"] == "force_fp16" and args["output_type"] == "FP32"
@@ -271,16 +284,17 @@ def test_compile_runs_atc(model: str, bs: int, aipp: bool, tmp_path: Path, fake_
         assert args["enable_small_channel"] == "1"
         assert f"src_image_size_w : {w}\n" in cfg and f"src_image_size_h : {h}\n" in cfg
         assert ("min_chn_0 : 123.675" in cfg) == (spec.recipe.mean is not None)
-        assert "var_reci_chn_0 : 0.00392156862745098" in cfg or "0.0171247538316637" in cfg
+        # 1/(255·0.229) for the ImageNet std, 1/255 for the recipes without normalisation
+        assert f"var_reci_chn_0 : {VAR_RECI_0[spec.recipe.std]}\n" in cfg
     else:
         assert not any(a.startswith(("--insert_op_conf", "--enable_small_channel")) for a in argv)
 
     # atc ran in a scratch directory, logs and side files stay out of the artefact directory
     assert Path(call["cwd"]).resolve() != out.resolve() and not Path(call["cwd"]).exists()
     assert not (out / "fusion_result.json").exists()
-    assert call["plog"] == str(out.resolve() / f"{model}_bs{bs}.logs")
-    assert "ATC run success" in (out / f"{model}_bs{bs}.atc.stdout").read_text()
-    info = json.loads((out / f"{model}_bs{bs}.atc.json").read_text())
+    assert call["plog"] == str(out.resolve() / f"{model}-{bs}.logs")
+    assert "ATC run success" in (out / f"{model}-{bs}.atc.stdout").read_text()
+    info = json.loads((out / f"{model}-{bs}.atc.json").read_text())
     assert info["argv"] == argv and info["ok"] and info["returncode"] == 0 and info["error_code"] == ""
 
 
@@ -308,17 +322,17 @@ def test_failing_atc_reports_exit_code_error_code_and_stderr(tmp_path: Path, fak
     src = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec))
     out = tmp_path / "out"
     out.mkdir()
-    (out / "seresnext101_32x4d_bs8.om").write_bytes(b"stale")
+    (out / "seresnext101_32x4d-8.om").write_bytes(b"stale")
     monkeypatch.setenv("FAKE_ATC_MODE", "fail")
     with pytest.raises(AtcError) as err:
         backend(aipp=False).compile(src, 8, out)
     msg = str(err.value)
     assert "exit code 3" in msg and "E10016" in msg and "fake atc: the parser gave up" in msg
     assert err.value.returncode == 3 and err.value.error_code == "E10016"
-    assert not (out / "seresnext101_32x4d_bs8.om").exists()  # the stale file cannot pass for a result
-    info = json.loads((out / "seresnext101_32x4d_bs8.atc.json").read_text())
+    assert not (out / "seresnext101_32x4d-8.om").exists()  # the stale file cannot pass for a result
+    info = json.loads((out / "seresnext101_32x4d-8.atc.json").read_text())
     assert not info["ok"] and info["error_code"] == "E10016"
-    assert "parser gave up" in (out / "seresnext101_32x4d_bs8.atc.stderr").read_text()
+    assert "parser gave up" in (out / "seresnext101_32x4d-8.atc.stderr").read_text()
     assert "atc's Python" not in msg  # nothing to say about a Python that has what CANN needs
 
 
@@ -394,7 +408,8 @@ EXEC_MS = 2.5
 
 
 def fake_aclruntime() -> types.ModuleType:
-    """The aclruntime surface of ASCEND.md §2; the fake `.om` is JSON naming its input byte size."""
+    """The aclruntime surface the backend uses (session, tensors, summary); the fake `.om` is JSON naming its input
+    byte size."""
     mod = types.ModuleType("aclruntime")
     mod.events = []  # type: ignore[attr-defined]
 
@@ -486,7 +501,7 @@ def fake_om(path: Path, realsize: int, shape: list[int]) -> Path:
 
 def test_aipp_artefact_takes_nhwc_uint8(tmp_path: Path, aclrt: types.ModuleType,
                                         backend: Callable[..., AclBackend]) -> None:
-    om = fake_om(tmp_path / "ran92_cifar10_bs4.om", 4 * 32 * 32 * 3, [4, 3, 32, 32])
+    om = fake_om(tmp_path / "ran92_cifar10-4.om", 4 * 32 * 32 * 3, [4, 3, 32, 32])
     b = backend(aipp=True, device_id=1, log="warning")
     b.load(om, 4, spec_for(om))
     assert b.spec is not None and b.spec.id == "ran92_cifar10"
@@ -520,7 +535,7 @@ def test_float32_artefact_feeds_the_recipe_normalisation(tmp_path: Path, aclrt: 
 
 def test_uint8_graph_without_aipp_stays_nchw(tmp_path: Path, aclrt: types.ModuleType,
                                              backend: Callable[..., AclBackend]) -> None:
-    om = fake_om(tmp_path / "tresnet_m_bs1.om", 3 * 224 * 224, [1, 3, 224, 224])
+    om = fake_om(tmp_path / "tresnet_m-1.om", 3 * 224 * 224, [1, 3, 224, 224])
     b = backend(aipp=False)
     b.load(om, 1, spec_for(om))
     pixels = np.zeros((1, 3, 224, 224), np.uint8)
@@ -530,7 +545,7 @@ def test_uint8_graph_without_aipp_stays_nchw(tmp_path: Path, aclrt: types.Module
 
 def test_dynamic_batch_om_gets_its_gear(tmp_path: Path, aclrt: types.ModuleType,
                                         backend: Callable[..., AclBackend]) -> None:
-    om = fake_om(tmp_path / "ran92_cifar10_bs8.om", 8 * 32 * 32 * 3, [-1, 3, 32, 32])
+    om = fake_om(tmp_path / "ran92_cifar10-8.om", 8 * 32 * 32 * 3, [-1, 3, 32, 32])
     b = backend()
     b.load(om, 8, spec_for(om))
     assert ("gear", 8) in aclrt.events
@@ -538,7 +553,7 @@ def test_dynamic_batch_om_gets_its_gear(tmp_path: Path, aclrt: types.ModuleType,
 
 def test_size_mismatch_is_caught_at_load(tmp_path: Path, aclrt: types.ModuleType,
                                          backend: Callable[..., AclBackend]) -> None:
-    om = fake_om(tmp_path / "ran92_cifar10_bs4.om", 4 * 3 * 32 * 32 * 4, [4, 3, 32, 32])  # a float32 .om
+    om = fake_om(tmp_path / "ran92_cifar10-4.om", 4 * 3 * 32 * 32 * 4, [4, 3, 32, 32])  # a float32 .om
     with pytest.raises(RuntimeError, match="aipp=True"):
         backend(aipp=True).load(om, 4, spec_for(om))
     assert ("free",) in aclrt.events
@@ -546,7 +561,7 @@ def test_size_mismatch_is_caught_at_load(tmp_path: Path, aclrt: types.ModuleType
 
 def test_close_and_finalize_once(tmp_path: Path, aclrt: types.ModuleType,
                                  backend: Callable[..., AclBackend]) -> None:
-    om = fake_om(tmp_path / "ran92_cifar10_bs1.om", 32 * 32 * 3, [1, 3, 32, 32])
+    om = fake_om(tmp_path / "ran92_cifar10-1.om", 32 * 32 * 3, [1, 3, 32, 32])
     first, second = backend(), backend()
     first.load(om, 1, spec_for(om))
     second.load(om, 1, spec_for(om))
@@ -569,6 +584,15 @@ def test_describe(home: Path, backend: Callable[..., AclBackend]) -> None:
     assert {"driver_version", "aclruntime_version", "ais_bench_version"} <= set(extra)
     assert extra["cann_home"] == str(home)
     assert all(isinstance(v, str) for v in extra.values())
+
+
+def test_device_processes_are_npu_smis_process_table(tmp_path: Path, backend: Callable[..., AclBackend],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    assert backend().device_processes() == []  # no npu-smi on the isolated host
+    use_host(monkeypatch, tmp_path / "host", npu_smi=NPU_SMI_310P)
+    b = backend()
+    assert b.accelerator() == "npu" and b.device_processes() == [DeviceProcess("npu:0", 4321, 1034.0, "python3")]
+    assert b.device_state() == {}
 
 
 def test_load_compiled_opens_an_acl_artefact(tmp_path: Path, home: Path, aclrt: types.ModuleType) -> None:
@@ -596,8 +620,8 @@ def test_finalize_is_skipped_on_wheels_whose_finalize_is_an_instance_method() ->
 
 def test_load_refuses_what_aclruntime_refuses(tmp_path: Path, aclrt: types.ModuleType,
                                               backend: Callable[..., AclBackend]) -> None:
-    om = fake_om(tmp_path / "ran92_cifar10_bs1.om", 32 * 32 * 3, [1, 3, 32, 32])
-    link = tmp_path / "link" / "ran92_cifar10_bs1.om"
+    om = fake_om(tmp_path / "ran92_cifar10-1.om", 32 * 32 * 3, [1, 3, 32, 32])
+    link = tmp_path / "link" / "ran92_cifar10-1.om"
     link.parent.mkdir()
     link.symlink_to(om)
     with pytest.raises(ValueError, match="is a symlink"):
@@ -606,7 +630,7 @@ def test_load_refuses_what_aclruntime_refuses(tmp_path: Path, aclrt: types.Modul
     with pytest.raises(ValueError, match=r"writable by group or others \(mode 0664\).*chmod go-w"):
         backend().load(om, 1, spec_for(om))
     with pytest.raises(ValueError, match="does not exist"):
-        backend().load(tmp_path / "ran92_cifar10_bs2.om", 2, spec_for(tmp_path / "ran92_cifar10_bs2.om"))
+        backend().load(tmp_path / "ran92_cifar10-2.om", 2, spec_for(tmp_path / "ran92_cifar10-2.om"))
     assert aclrt.events == []  # no session was opened on any of them
 
 
@@ -614,7 +638,7 @@ def test_load_outside_the_cann_environment_asks_for_a_child_process(
         tmp_path: Path, home: Path, venv_bin: Path, backend: Callable[..., AclBackend],
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "aclruntime", None)  # would fail if load() got as far as importing it
-    om = fake_om(tmp_path / "ran92_cifar10_bs1.om", 32 * 32 * 3, [1, 3, 32, 32])
+    om = fake_om(tmp_path / "ran92_cifar10-1.om", 32 * 32 * 3, [1, 3, 32, 32])
     for marker in (None, os.path.realpath(home.parent / VERSIONS[1])):  # never set, or set for another root
         if marker:
             monkeypatch.setenv(cann.CANN_HOME_VAR, marker)
@@ -629,8 +653,8 @@ def test_load_outside_the_cann_environment_asks_for_a_child_process(
 def _artefact(tmp_path: Path, home: Path) -> Path:
     art = tmp_path / "compiled" / "ran92_cifar10-1"
     art.mkdir(parents=True)
-    fake_om(art / "ran92_cifar10_bs1.om", 32 * 32 * 3, [1, 3, 32, 32])
-    meta = {"model": "ran92_cifar10", "backend": "acl", "batch_size": 1, "artefact": "ran92_cifar10_bs1.om",
+    fake_om(art / "ran92_cifar10-1.om", 32 * 32 * 3, [1, 3, 32, 32])
+    meta = {"model": "ran92_cifar10", "backend": "acl", "batch_size": 1, "artefact": "ran92_cifar10-1.om",
             "options": {"soc_version": "Ascend310P3", "cann_home": str(home)}}
     (art / "meta.json").write_text(json.dumps(meta))
     return art

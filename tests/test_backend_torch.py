@@ -1,22 +1,28 @@
 """torch backend on the CPU (the CUDA paths run on a GPU machine only): the compiled artefact is the checkpoint,
-and its uint8-input model gives the reference logits of load_model + normalize."""
+and its uint8-input model gives the reference logits of load_model + normalize. Also the NVIDIA side of the host
+(backends/nvidia.py) against a fake nvidia-smi, and the host checks `omzoo doctor` prints."""
 
 from __future__ import annotations
 
+import stat
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from omzoo.backends import nvidia
 from omzoo.backends.artefact import compile_artefact, load_compiled
-from omzoo.backends.base import BackendUnavailable, CompileSource, get_backend
+from omzoo.backends.base import BackendUnavailable, CompileSource, DeviceProcess, get_backend
+from omzoo.backends.checks import HostPlan, usable_cores
 from omzoo.backends.torch import TorchBackend, clear_compiled_cache
 from omzoo.core import zoo
 from omzoo.core.checkpoints import CheckpointError, read_checkpoint, save_container
 from omzoo.core.model import load_model, random_checkpoint
+from omzoo.core.onnxgraph import random_input
 from omzoo.core.recipe import normalize
-from omzoo.timing.measure import BenchConfig, benchmark, random_input
+from omzoo.timing.measure import BenchConfig, benchmark
 
 MODEL = "ran92_cifar10"
 BS = 4
@@ -57,7 +63,7 @@ def test_cpu_fp32_matches_reference(tmp_path, checkpoint, pixels, reference, cha
     logits = backend.run(backend.feed(pixels))
     assert logits.dtype == np.float32 and logits.shape == (BS, 10)
     # NCHW runs the reference's own kernels; channels_last picks other conv kernels (1.8e-4 seen), so it gets
-    # MODELS.md §0.4's fp32 parity tolerance
+    # the fp32 parity tolerance (1e-3)
     np.testing.assert_allclose(logits, reference, atol=1e-3 if channels_last else 1e-4, rtol=0)
 
 
@@ -85,7 +91,7 @@ def test_fp16_on_cpu_is_a_clear_error(tmp_path, checkpoint):
 
 
 def test_bad_options():
-    with pytest.raises(ValueError, match="unknown options"):
+    with pytest.raises(ValueError, match=r"torch: unknown key\(s\) \['devcie'\]"):
         TorchBackend({"devcie": "cpu"})
     with pytest.raises(ValueError, match="precision"):
         TorchBackend({"precision": "int8"})
@@ -125,7 +131,7 @@ def test_step_bench_and_describe(tmp_path, checkpoint, pixels):
 @cuda
 @pytest.mark.parametrize("compiled", [False, True])
 def test_cuda_fp16_graphs_close_to_fp32(tmp_path, checkpoint, pixels, reference, compiled):
-    """fp16 is compared by tolerance and top-5 overlap, not argmax (MODELS.md §0.4)."""
+    """fp16 is compared by tolerance and top-5 overlap, not argmax: fp16 rounding flips near-ties."""
     clear_compiled_cache()
     opts = {"device": "cuda", "precision": "fp16", "channels_last": True, "compile": compiled, "cuda_graphs": True}
     backend = _compiled(tmp_path, checkpoint, opts)
@@ -146,3 +152,83 @@ def test_cuda_fp32_matches_reference(tmp_path, checkpoint, pixels, reference):
     backend = _compiled(tmp_path, checkpoint, {"device": "cuda", "precision": "fp32"})
     np.testing.assert_allclose(backend.run(backend.feed(pixels)), reference, atol=1e-3, rtol=0)
     backend.close()
+
+
+# --------------------------------------------------------------------------- the host: checks and nvidia-smi
+
+
+def test_host_checks_on_the_cpu() -> None:
+    checks = TorchBackend({"device": "cpu", "threads": 1}).host_checks(HostPlan())
+    assert [c.name for c in checks] == ["toolkit.version", "device", "threads"]
+    assert all(c.status == "ok" for c in checks), [c.line() for c in checks]
+    assert f"installed {torch.__version__}" in checks[0].detail and checks[1].detail.startswith("cpu (")
+    assert ("sees no CUDA GPU" in checks[1].detail) == (not torch.cuda.is_available())
+    pinned = TorchBackend({"device": "cpu"}).host_checks(HostPlan(toolkit_version="0.0"))[0]
+    assert pinned.status == "FAIL"
+    assert pinned.fix == f"install torch 0.0 or check out the branch for {torch.__version__}"
+    crowded = TorchBackend({"device": "cpu", "threads": usable_cores() + 1}).host_checks(HostPlan())[-1]
+    assert crowded.status == "FAIL" and crowded.fix == f"set torch.threads to {usable_cores()} or less"
+    fp16 = TorchBackend({"device": "cpu", "precision": "fp16"}).host_checks(HostPlan())
+    assert [c.name for c in fp16] == ["toolkit.version", "device"] and "fp16 needs a CUDA device" in fp16[1].detail
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour of a machine without CUDA")
+def test_host_checks_without_cuda_say_so() -> None:
+    (_, device) = TorchBackend({"device": "cuda"}).host_checks(HostPlan())
+    assert device.status == "FAIL" and "sees no CUDA GPU" in device.detail and "torch.device" in device.fix
+
+
+NVIDIA_APPS = """\
+4242, 1536 MiB
+5151, [N/A]
+777, 20480 MiB
+"""
+
+
+def test_nvidia_compute_apps() -> None:
+    """Every row (the caller leaves its own pid out); headers and messages are not rows."""
+    assert nvidia.parse_compute_apps(NVIDIA_APPS) == [DeviceProcess("gpu", 4242, 1536.0),
+                                                      DeviceProcess("gpu", 5151, None),
+                                                      DeviceProcess("gpu", 777, 20480.0)]
+    assert nvidia.parse_compute_apps("") == []
+    assert nvidia.parse_compute_apps("No running processes found\n") == []
+    assert nvidia.parse_compute_apps("pid, used_gpu_memory [MiB]\n") == []
+
+
+def fake_nvidia_smi(bin_dir: Path, rc: int = 0) -> Path:
+    """An nvidia-smi answering the queries omzoo makes; every call is appended to calls.txt."""
+    tool = bin_dir / "nvidia-smi"
+    tool.write_text(f"""#!{sys.executable}
+import sys
+open({str(bin_dir / "calls.txt")!r}, "a").write(" ".join(sys.argv[1:]) + "\\n")
+answers = {{"--query-compute-apps=pid,used_memory": {NVIDIA_APPS!r},
+           "--query-gpu=driver_version": "570.86.15\\n570.86.15\\n",
+           "--query-gpu=name,utilization.gpu,memory.used": "NVIDIA H200, 3 %, 512 MiB\\n"}}
+sys.stdout.write(answers[sys.argv[1]])
+sys.exit({rc})
+""")
+    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    return bin_dir / "calls.txt"
+
+
+def test_the_gpu_side_comes_from_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = fake_nvidia_smi(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    on_cpu = TorchBackend({"device": "cpu"})
+    assert on_cpu.device_processes() == [] and on_cpu.device_state() == {} and not calls.exists()
+    assert nvidia.driver_version() == "570.86.15"  # one line per GPU: the first
+    monkeypatch.setattr(TorchBackend, "accelerator", lambda self: "gpu")
+    on_gpu = TorchBackend({"device": "cpu"})
+    assert [p.pid for p in on_gpu.device_processes()] == [4242, 5151, 777]
+    assert on_gpu.device_state() == {"gpu_before": "NVIDIA H200, 3 %, 512 MiB"}
+    assert calls.read_text().splitlines()[-2:] == ["--query-compute-apps=pid,used_memory --format=csv,noheader",
+                                                  "--query-gpu=name,utilization.gpu,memory.used --format=csv,noheader"]
+
+
+def test_no_or_failing_nvidia_smi_gives_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(TorchBackend, "accelerator", lambda self: "gpu")
+    backend = TorchBackend({"device": "cpu"})
+    assert backend.device_processes() == [] and backend.device_state() == {} and nvidia.driver_version() == ""
+    fake_nvidia_smi(tmp_path, rc=9)
+    assert backend.device_processes() == [] and backend.device_state() == {} and nvidia.driver_version() == ""

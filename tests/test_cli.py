@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import onnx
 import pytest
+import yaml
 from cli_helpers import error_line, omzoo
 
 from omzoo import cli
@@ -15,15 +19,64 @@ from omzoo.core.model import random_checkpoint
 from omzoo.data.sample import write_sample
 
 MODEL = "ran92_cifar10"
-PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = ROOT / "params.yaml"
 
 
 @pytest.mark.parametrize("verb", list(cli.VERBS))
 def test_every_verb_has_help(verb: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """With -S and the params keys the verb reads; --out, never --output, for what it writes."""
     with pytest.raises(SystemExit) as e:
         cli.main([verb, "--help"])
     assert e.value.code == 0
-    assert "usage: omzoo " + verb in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "usage: omzoo " + verb in out and "-S KEY=VALUE, --set-param KEY=VALUE" in out and "--output" not in out
+    text = " ".join(out.split())
+    assert (f"omzoo {verb} reads {', '.join(cli.READS[verb])}" if cli.READS[verb] else
+            f"omzoo {verb} reads no params") in text or "not taken: " in text
+    assert ("--params PARAMS" in out) == bool(cli.READS[verb] and verb not in cli.FROM_REVISIONS)
+
+
+def test_every_verb_declares_what_it_reads() -> None:
+    assert list(cli.READS) == list(cli.VERBS)
+
+
+def _name(expr: str, over: dict[str, str]) -> str:
+    """A dvc.yaml `${expr}` in the names of cli.READS: `over` maps the stage's foreach/matrix names."""
+    head, _, rest = expr.partition(".")
+    return over[expr] if expr in over else f"{over[head]}.{rest}" if head in over and rest else expr
+
+
+def _names(text: str, over: dict[str, str]) -> str:
+    return re.sub(r"\$\{([^}]+)\}", lambda m: _name(m.group(1), over), text)
+
+
+#: keys a verb reads that its stage deliberately leaves out of `params:`, and why
+NOT_TRACKED = {"preprocess.workers": "decoder processes change the speed, never the shards"}
+
+
+def test_dvc_tracks_what_each_verb_reads() -> None:
+    """Each stage's `params:` hold every key its verb reads (cli.READS) and nothing it does not read, except the
+    entries that its command line interpolates (an item of foreach, `${infer.batch_size}`)."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        body = stage.get("do", stage)
+        verb = body["cmd"].split()[1]
+        over = {"backend": "<backend>"}
+        if "foreach" in stage:
+            source = stage["foreach"].strip("${}")
+            one = {"models": "<model>", "shards": "<pixels>"}[source]
+            over |= {"key": one, "item": f"{source}.{one}"}
+        for var, source in stage.get("matrix", {}).items():
+            over[f"item.{var}"] = {"${models}": "<model>", "${batch_sizes}": "<bs>"}[source]
+        tracked = {_names(p, over) for p in body.get("params", [])}
+        used = {_name(e, over) for e in re.findall(r"\$\{([^}]+)\}", body["cmd"] + " ".join(body.get("deps", [])))}
+        reads = set(cli.READS[verb]) - set(NOT_TRACKED)
+        untracked = {r for r in reads if not any(r == t or r.startswith(t + ".") for t in tracked)}
+        assert not untracked, f"stage {name}: omzoo {verb} reads {sorted(untracked)}, which `params:` lacks"
+        extra = {t for t in tracked if not any(t == r or t.startswith(r + ".") for r in reads)
+                 and not any(u == t or u.startswith(t + ".") for u in used)}
+        assert not extra, f"stage {name}: `params:` lists {sorted(extra)}, which omzoo {verb} does not read"
 
 
 def test_unknown_verb_lists_the_verbs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,9 +139,69 @@ def test_a_full_disk_is_one_line_naming_the_output(tmp_path: Path, verb: str, ra
     write_sample(tmp_path / "s")
     out = tmp_path / "out" / {"weights": "w.pth", "export": "m.onnx", "preprocess": "shards"}[verb]
     args = {"weights": ["weights", MODEL, "--out", out],
-            "export": ["export", MODEL, "--checkpoint", random_weights, "--output", out],
+            "export": ["export", MODEL, "--checkpoint", random_weights, "--out", out],
             "preprocess": ["preprocess", "--pixels", "cifar32", "--data", tmp_path / "s/cifar-10-batches-py",
                            "--out", out, "--quiet"]}[verb]
     line = error_line(omzoo(*args, "--params", PARAMS, max_file_bytes=64 << 10), verb)
     assert line == f"omzoo {verb}: error: {out}: cannot write: File too large"
     assert list(out.parent.iterdir()) == []  # neither the output nor a temp file is left
+
+
+def test_a_setting_by_hand_is_one_override(tmp_path: Path, random_weights: Path) -> None:
+    """`export ... -S export.input_dtype=float32` needs no params file of one's own and gives a float32 graph."""
+    for dtype in ("float32", "uint8"):
+        out = tmp_path / f"{dtype}.onnx"
+        argv = ["export", MODEL, "--checkpoint", str(random_weights), "--out", str(out), "--params", str(PARAMS)]
+        assert cli.main(argv + (["-S", f"export.input_dtype={dtype}"] if dtype == "float32" else [])) == 0
+        (graph_input,) = onnx.load(str(out)).graph.input
+        want = onnx.TensorProto.FLOAT if dtype == "float32" else onnx.TensorProto.UINT8
+        assert graph_input.type.tensor_type.elem_type == want
+        assert json.loads(out.with_suffix(".json").read_text())["input_dtype"] == dtype
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["export", MODEL, "--checkpoint", "w.pth", "--out", "m.onnx", "--params", PARAMS, "-S", "bench.min_s=5"],
+     "-S bench.min_s=5: omzoo export does not read `bench` (it reads export, models.<model>)"),
+    (["export", MODEL, "--checkpoint", "w.pth", "--out", "m.onnx", "--params", PARAMS, "-S", "export.input_dtyp=f"],
+     f"{PARAMS} with -S export.input_dtyp=f: export: unknown key(s) ['input_dtyp']"),
+    (["compile", MODEL, "--bs", "1", "--out", "c", "--params", PARAMS, "-S", "torch.device=cpu"],
+     "-S torch.device=cpu: omzoo compile does not read `torch`"),
+    (["infer", "--compiled", "c", "--shards", "s", "--out", "i", "-S", "infer.batch_size=1"],
+     "-S infer.batch_size=1: omzoo infer reads no params; its settings are its arguments"),
+    (["report", "--out", "r", "--params", PARAMS, "-S", "report.platforms"],
+     "-S 'report.platforms': expected KEY=VALUE"),
+])
+def test_a_bad_override_is_one_line_naming_it(tmp_path: Path, argv: list[str | Path], message: str) -> None:
+    line = error_line(omzoo(*argv, cwd=tmp_path), str(argv[0]))
+    assert line.startswith(f"omzoo {argv[0]}: error: {message}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_override_of_the_backend_moves_what_compile_may_set(tmp_path: Path) -> None:
+    """`-S backend=torch` makes `torch.*` a key compile reads (it is refused above while the backend is ORT)."""
+    checkpoint = tmp_path / "w.pth"
+    random_checkpoint(zoo.get(MODEL), checkpoint)
+    out = tmp_path / "c"
+    assert cli.main(["compile", MODEL, "--bs", "2", "--checkpoint", str(checkpoint), "--out", str(out),
+                     "--params", str(PARAMS), "-S", "backend=torch", "-S", "torch.channels_last=false"]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["backend"] == "torch" and meta["options"]["channels_last"] is False
+
+
+def test_a_size_flag_takes_positive_integers_only(tmp_path: Path) -> None:
+    r = omzoo("compile", MODEL, "--bs", "0", "--out", tmp_path / "c")
+    assert r.returncode == 2 and "argument --bs: invalid positive_int value: '0'" in r.stderr
+
+
+def test_skip_bad_by_hand(tmp_path: Path) -> None:
+    """What `preprocess --skip-bad` was: `-S preprocess.skip_bad=true`, with no params file of one's own."""
+    write_sample(tmp_path / "s")
+    val = tmp_path / "s" / "imagenet" / "val"
+    (val / "notes.JPEG").write_text("not an image")
+    argv = ["preprocess", "--pixels", "bilinear224", "--data", str(val), "--labels", str(val.parent / "val_label.txt"),
+            "--out", str(tmp_path / "o"), "--quiet", "--workers", "1", "--params", str(PARAMS)]
+    assert cli.main(argv) == 2 and not (tmp_path / "o").exists()
+    assert cli.main([*argv, "-S", "preprocess.skip_bad=true", "-S", "preprocess.shard_size=4"]) == 0
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert manifest["n_skipped"] == 1 and manifest["skipped"][0]["name"] == "notes.JPEG"
+    assert {s["count"] for s in manifest["shards"][:-1]} == {4}

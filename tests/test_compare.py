@@ -1,38 +1,32 @@
 """`omzoo compare`: speed verdicts over benchmark rounds, exact per-image accuracy changes, the gate.
 
-The rules are checked first on hand-built rounds and predictions; then the verb runs on the fake pipeline's
-git+DVC repository (dvc_helpers.py, the `branches` fixture of conftest.py): main; cann-8.1, 25 % faster with the
-same predictions; slow, 2x slower with three changed predictions; busy, the same speed but one point contended,
-one out of memory and other data.
+Each part has its own tests (test_rules, test_diffs, test_verdicts, test_accuracy, test_gate, test_compare_markdown,
+test_comparison); here the verb runs on the fake pipeline's git+DVC repository (dvc_helpers.py, the `branches`
+fixture of conftest.py): main; cann-8.1, 25 % faster with the same predictions; slow, 2x slower with three changed
+predictions; busy, the same speed but one point contended, one out of memory and other data.
 """
 
 from __future__ import annotations
 
+import argparse
+import ast
 import json
 import re
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 from dvc_helpers import BASE, BUSY, FLIPPED, HEAD, MODELS, SLOW, add_problem_branches, omzoo, sh
 
+from omzoo import cli
 from omzoo.core import metrics
-from omzoo.stages.compare import (
-    TIMED,
-    Accuracy,
-    CompareConfig,
-    Predictions,
-    Row,
-    Side,
-    gate,
-    image_changes,
-    judge,
-    parse_metrics_diff,
-    summary_line,
-)
+from omzoo.stages import compare
 
 ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "omzoo"
+#: every module of the compare code: the verb and the results modules it is built from
+COMPARE_CODE = ["stages/compare.py"] + [f"results/{m}.py" for m in ("rules", "diffs", "verdicts", "accuracy", "gate",
+                                                                       "compare_markdown", "comparison")]
 Compared = tuple[subprocess.CompletedProcess, dict]  # `omzoo compare` result and its compare.json
 
 
@@ -40,126 +34,37 @@ def rows_by(rows: list[dict], **match: object) -> list[dict]:
     return [r for r in rows if all(r[k] == v for k, v in match.items())]
 
 
-def side(speed: float = 1.0, seed: int = 0, rounds: int = 5, contended: bool = False, spread: float = 0.02) -> Side:
-    """Rounds of a point at `speed` × 100 img/s with seeded noise; latencies follow (lower is better)."""
-    tput = 100.0 * speed * (1 + spread * np.random.default_rng(seed).standard_normal(rounds))
-    return Side({}, {m.name: (tput if m.better == "higher" else 1000.0 / tput).tolist() for m in TIMED}, contended)
-
-
-DEFAULT = CompareConfig()
-
-
-def judged(base: Side, head: Side, cfg: CompareConfig = DEFAULT) -> list:
-    return [judge("m", 8, m, base, head, cfg) for m in TIMED]
-
-
 # ------------------------------------------------------------------------------------------ unit (fast)
 
 
-def test_parse_metrics_diff_sorts_and_keeps_only_numbers() -> None:
-    diff = {
-        "metrics/bench/m_b-16.json": {"throughput_compute_ips": {"old": 10, "new": 12, "diff": 2}},
-        "metrics/bench/m_b-2.json": {"throughput_compute_ips": {"old": "error", "new": 5.0},
-                                     "e2e_ms.p99": {"old": float("nan"), "new": 1.0}, "bs": {"old": 2, "new": 2}},
-        "metrics/eval/m_a.json": {"top5": {"old": 90.0, "new": 90.0, "diff": 0.0},
-                                  "top1": {"old": 70.0, "new": 71.4, "diff": 1.4}, "random_weights": {"old": 1}},
-        "metrics/other/x.json": {"top1": {"old": 1, "new": 2}},
-    }
-    rows, random = parse_metrics_diff(diff)
-    assert [(r.model, r.bs, r.metric) for r in rows] == [
-        ("m_a", None, "top1"), ("m_a", None, "top5"),
-        ("m_b", 2, "throughput_compute_ips"), ("m_b", 2, "e2e_ms.p99"), ("m_b", 16, "throughput_compute_ips")]
-    assert random == {"m_a"}
-    assert rows[2].old is None and rows[2].delta is None and rows[3].old is None  # "error" and NaN: no delta
-    assert rows[0].delta == pytest.approx(1.4) and rows[4].pct == pytest.approx(20.0)
-    assert Row("m", "accuracy", None, "top1", 0.0, 1.0).pct is None  # no division by zero
-
-
 def test_compared_metrics_come_from_the_schema() -> None:
-    assert [m.name for m in TIMED] == list(metrics.ROUND_METRICS)
-    assert {m.better for m in TIMED} == {"higher", "lower"}
-    source = (ROOT / "src" / "omzoo" / "stages" / "compare.py").read_text()
+    assert _results_imports() <= set(COMPARE_CODE) | {"results/plots.py", "results/revisions.py"}  # the list is whole
     acted_on = {metrics.FAILED, metrics.CONTENDED, metrics.RANDOM_WEIGHTS, metrics.N_IMAGES}
-    for m in metrics.SCHEMA:  # what compare judges or acts on reaches it through the schema, never as a literal
-        if m.compared or m.better or m.name in acted_on:
-            assert f'"{m.name}"' not in source and f"'{m.name}'" not in source, m.name
+    for name in COMPARE_CODE:
+        source = (SRC / name).read_text()
+        for m in metrics.SCHEMA:  # what compare judges or acts on reaches it through the schema, never as a literal
+            if m.compared or m.better or m.name in acted_on:
+                assert f'"{m.name}"' not in source and f"'{m.name}'" not in source, (name, m.name)
 
 
-def test_a_a_comparison_never_regresses() -> None:
-    same = judged(side(), side())
-    assert {j.verdict for j in same} == {"unchanged"} and all(j.ratio == 1.0 for j in same)
-    assert all(j.ci_low < 1 < j.ci_high and "excludes" not in j.reason for j in same)
-    for seed in range(20):  # independent noise on both sides: still nothing improved or regressed
-        assert {j.verdict for j in judged(side(seed=seed), side(seed=100 + seed))} == {"unchanged"}, seed
+def _results_imports() -> set[str]:
+    """The omzoo.results modules the compare code imports, as paths under src/omzoo."""
+    found = set()
+    for name in COMPARE_CODE:
+        for node in ast.walk(ast.parse((SRC / name).read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("omzoo.results"):
+                modules = [f"{node.module}.{a.name}" for a in node.names] if node.module == "omzoo.results" else \
+                    [node.module]
+                found |= {m.removeprefix("omzoo.").replace(".", "/") + ".py" for m in modules}
+    return found
 
 
-def test_a_2x_slowdown_regresses_throughput_and_latency() -> None:
-    rows = judged(side(), side(0.5))
-    assert [j.verdict for j in rows] == ["regressed"] * len(TIMED)
-    by = {j.metric: j for j in rows}
-    tput, p99 = by["throughput_compute_ips"], by["e2e_ms.p99"]
-    assert tput.ratio == pytest.approx(0.5) and tput.ci_high < 1 and tput.old == pytest.approx(2 * tput.new)
-    assert p99.ratio == pytest.approx(2.0) and p99.ci_low > 1  # latency doubled: worse, although the ratio is > 1
-    assert [j.verdict for j in judged(side(0.5), side())] == ["improved"] * len(TIMED)
-    assert len(gate(rows, [], CompareConfig())) == len(TIMED)
-
-
-def test_a_small_effect_is_unchanged_even_when_the_rounds_separate() -> None:
-    rows = judged(side(spread=0.001), side(1.02, spread=0.001), CompareConfig(min_effect=0.03))
-    assert {j.verdict for j in rows} == {"unchanged"}
-    assert all("excludes" not in j.reason and re.search(r"at least 1\.\d%, < min_effect 3\.0%", j.reason) for j in rows)
-    assert {j.verdict for j in judged(side(spread=0.001), side(1.02, spread=0.001), CompareConfig(min_effect=0.01))} \
-        == {"improved"}
-
-
-def test_a_contended_failed_or_short_side_is_inconclusive_never_regressed() -> None:
-    contended = judged(side(), side(0.5, contended=True))
-    assert {j.verdict for j in contended} == {"inconclusive"}
-    assert all(j.reason == "head contended" and j.ratio == pytest.approx(j.new / j.old) for j in contended)
-    few = judged(side(rounds=3), side(0.5))
-    assert {j.verdict for j in few} == {"inconclusive"} and "base has 3 rounds < 5" in few[0].reason
-    for broken, why in ((Side(missing="not measured"), "head not measured"),
-                        (Side(missing="failed (out of memory)"), "head failed (out of memory)"),
-                        (Side({"throughput_compute_ips": 50.0}), "head has no rounds of throughput_compute_ips")):
-        rows = judged(side(), broken)
-        assert {j.verdict for j in rows} == {"inconclusive"} and rows[0].reason == why, rows[0]
-        assert rows[0].ratio is None
-    bad = Side({}, {m.name: [1.0, -1.0, 2.0, 3.0, 4.0] for m in TIMED})
-    assert judged(side(), bad)[0].reason.startswith("unusable rounds")
-    assert gate(contended + few, [], CompareConfig()) == []
-
-
-def test_image_changes_are_exact_counts_with_names() -> None:
-    labels = np.array([0, 1, 2, 3, 4, 5])
-    base = Predictions([f"i{k}.jpg" for k in range(6)], labels, np.array([0, 1, 9, 3, 9, 5]), "h")
-    head = Predictions(base.names, labels, np.array([0, 7, 2, 3, 8, 4]), "h")
-    out = image_changes(base, head, show=2)
-    assert (out["n_changed_top1"], out["right_to_wrong"], out["wrong_to_right"]) == (4, 2, 1)
-    assert out["changed"] == [{"name": "i1.jpg", "label": 1, "old": 1, "new": 7},
-                              {"name": "i2.jpg", "label": 2, "old": 9, "new": 2}]
-    unlabelled = image_changes(Predictions(base.names, None, base.predicted, "h"), head, show=10)
-    assert unlabelled["n_changed_top1"] == 4 and unlabelled["right_to_wrong"] is None
-    assert [c["label"] for c in unlabelled["changed"]] == [None] * 4
-
-
-def test_the_accuracy_gate_counts_one_image_and_ignores_other_data() -> None:
-    def acc(old: float, new: float, status: str = "changed") -> Accuracy:
-        return Accuracy("m", status, topk={"top1": {"old": old, "new": new}})
-
-    one_image = acc(75.0, 73.4375)  # 1 of 64 images right→wrong
-    assert gate([], [one_image], CompareConfig()) == [
-        "m top-1 fell 1.56 points (75.00 → 73.44 %), more than compare.max_accuracy_drop 0"]
-    assert gate([], [one_image], CompareConfig(max_accuracy_drop=2.0)) == []
-    assert gate([], [acc(75.0, 75.0, "identical"), acc(75.0, 76.0)], CompareConfig()) == []
-    assert gate([], [acc(75.0, 50.0, "different data")], CompareConfig()) == []
-
-
-def test_summary_leads_with_counts() -> None:
-    rows = judged(side(), side(0.5)) + judged(side(), side(contended=True)) + judged(side(), side())
-    same = Accuracy("a", "identical", n_images=64)
-    text = summary_line(rows, [same, Accuracy("b", "different data")])
-    assert text == ("4 regressed, 0 improved, 4 unchanged, 4 inconclusive (of 12 speed numbers); "
-                    "accuracy: identical for a on 64 images; b not compared (different data).")
+def test_compare_without_a_base_is_a_usage_error() -> None:
+    parser = argparse.ArgumentParser()
+    compare.add_arguments(parser)
+    with pytest.raises(ValueError, match=r"^usage: omzoo compare BASE \[HEAD\]"):
+        compare.run(parser.parse_args([]))
+    assert cli.VERBS["compare"] == "omzoo.stages.compare"
 
 
 def test_make_compare_maps_onto_the_verb() -> None:
@@ -211,7 +116,7 @@ def test_faster_toolkit_improves_every_number_with_the_same_predictions(repo, tm
     assert text.index("### Verdicts") < text.index("### Accuracy") < text.index("### Numbers") \
         < text.index("### Parameters")
     assert re.search(r"\| improved +\| scnet50_v1d +\| 8 +\| throughput_compute_ips \(img/s ↑\) +\| 800\.0 +\| "
-                     r"1000\.0 +\| 1\.250 +\| \[1\.2\d\d, 1\.2\d\d\] 88% +\| interval excludes 1, at least 2\d\.\d%",
+                     r"1000\.0 +\| 1\.250 +\| \[1\.2\d\d, 1\.2\d\d\] 88% +\| excludes 1: at least 2\d\.\d%",
                      text)
     # the numbers, as before: every compute throughput +25 %, every p99 20 % lower, accuracy unchanged
     tput = [ln for ln in text.splitlines() if ln.count("|") == 8 and "| throughput_compute_ips " in ln]
@@ -328,7 +233,7 @@ def test_unknown_revision_is_a_clear_error(repo, tmp_path: Path) -> None:
 
 @pytest.mark.pipeline
 def test_revision_without_metrics_is_reported(repo, tmp_path: Path) -> None:
-    """DVC exits 0 when a revision's metrics fail to load (DVC.md §5): compare says so, from the content."""
+    """DVC exits 0 when a revision's metrics fail to load (docs/dvc.md §5): compare says so, from the content."""
     r, data = run_compare(repo, tmp_path, f"{BASE}~1", BASE, "--fail-on", "regression", "--no-plots")
     assert f"warning: no omzoo metrics at '{BASE}~1'" in r.stderr and "### Warnings" in r.stdout
     assert data["warnings"] and all(row["old"] is None and row["new"] is not None for row in data["numbers"])

@@ -1,4 +1,5 @@
-"""CPU contention from /proc/stat counters and other processes on an accelerator (omzoo.timing.contention, R9).
+"""CPU contention from /proc/stat counters, and other processes on an accelerator as the backend lists them
+(omzoo.timing.contention).
 
 The rule is tested on synthetic counters. On this machine only sanity is checked (never its load, which other
 jobs change); the one test that makes load itself is marked slow and asserts a wide margin.
@@ -7,23 +8,24 @@ jobs change); the one test that makes load itself is marked slow and asserts a w
 from __future__ import annotations
 
 import os
-import stat
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
+from omzoo.backends.base import DeviceProcess, backend_names
+from omzoo.stages import bench
 from omzoo.timing import contention
 from omzoo.timing.contention import (
     CpuSnapshot,
-    DeviceProcess,
     RoundMonitor,
-    device_processes,
     is_contended,
     other_load,
-    parse_npu_smi,
-    parse_nvidia_apps,
+    other_processes,
     parse_proc_stat,
 )
 
@@ -138,21 +140,28 @@ def test_proc_stat_of_old_kernels_and_garbage() -> None:
     assert parse_proc_stat("", None) is None
 
 
-def test_take_reads_sane_counters_here() -> None:
+def test_take_reads_this_process_and_the_cpus_it_may_use() -> None:
+    """Our own burnt CPU time shows in both counters: process time rises by it, and the busy ticks of the CPUs we
+    may use rise by at least as much, give or take the per-tick sampling (a few ticks); the round's own share is the
+    ratio of the two deltas."""
     first = CpuSnapshot.take()
     if first is None:
         pytest.skip("no /proc/stat on this platform")
-    sum(i * i for i in range(200_000))
+    start = time.process_time()
+    while time.process_time() - start < 0.3:
+        pass
     second = CpuSnapshot.take()
     assert second is not None
     allowed = len(os.sched_getaffinity(0))
     assert 1 <= first.cores <= max(allowed, os.cpu_count() or 1)
-    assert first.ticks_per_s > 0
-    assert 0 <= first.steal_ticks <= first.busy_ticks
-    assert first.own_cpu_s >= 0
+    wall = second.wall_s - first.wall_s
+    own = second.own_cpu_s - first.own_cpu_s
+    busy = (second.busy_ticks - first.busy_ticks) / first.ticks_per_s
+    assert 0.3 <= own <= wall * first.cores  # seconds of CPU, not ticks; no more than the CPUs could give
+    assert busy >= own - 0.05, f"busy {busy:.3f} s on our CPUs, less than our own {own:.3f} s"
+    assert busy <= wall * first.cores + 0.05  # only the CPUs we may use are summed
     load = other_load(first, second)
-    assert load is not None
-    assert load.wall_s > 0 and load.own_cores >= 0 and load.others_cores >= 0 and load.steal_cores >= 0
+    assert load is not None and load.own_cores == pytest.approx(own / wall)
 
 
 def test_monitor_on_synthetic_counters(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,97 +208,27 @@ def test_busy_child_process_is_flagged() -> None:
 
 # ------------------------------------------------------------------------------------------ devices
 
-NVIDIA_APPS = """\
-4242, 1536 MiB
-5151, [N/A]
-777, 20480 MiB
-"""
-
-# The shape observed on 910B hosts: device table, then the process table (names may be empty).
-NPU_SMI_910B = """\
-+------------------------------------------------------------------------------------------------+
-| npu-smi 23.0.rc3                 Version: 23.0.rc3                                             |
-+---------------------------+---------------+----------------------------------------------------+
-| NPU   Name                | Health        | Power(W)    Temp(C)           Hugepages-Usage(page)|
-| Chip                      | Bus-Id        | AICore(%)   Memory-Usage(MB)  HBM-Usage(MB)        |
-+===========================+===============+====================================================+
-| 0     910B3               | OK            | 93.6        40                0    / 0             |
-| 0                         | 0000:C1:00.0  | 12          0    / 0          40321/ 65536         |
-+===========================+===============+====================================================+
-| 1     910B3               | OK            | 90.1        38                0    / 0             |
-| 0                         | 0000:C2:00.0  | 0           0    / 0          3161 / 65536         |
-+===========================+===============+====================================================+
-+---------------------------+---------------+----------------------------------------------------+
-| NPU     Chip              | Process id    | Process name             | Process memory(MB)      |
-+===========================+===============+====================================================+
-| 0       0                 | 31337         | python3                  | 37709                   |
-| 0       0                 | 777           |                          | 132                     |
-+===========================+===============+====================================================+
-| No running processes found in NPU 1                                                            |
-+===========================+===============+====================================================+
-"""
-
-NPU_SMI_310P_IDLE = """\
-+--------------------------------------------------------------------------------------------------------+
-| npu-smi 22.0.0                       Version: 22.0.2                                                   |
-+-------------------------------+-----------------+------------------------------------------------------+
-| NPU     Name                  | Health          | Power(W)     Temp(C)           Hugepages-Usage(page) |
-| Chip    Device                | Bus-Id          | AICore(%)    Memory-Usage(MB)                        |
-+===============================+=================+======================================================+
-| 8       310P3                 | OK              | NA           42                0     / 0             |
-| 0       0                     | 0000:3B:00.0    | 0            1674 / 21527                            |
-+===============================+=================+======================================================+
-+-------------------------------+-----------------+------------------------------------------------------+
-| NPU     Chip                  | Process id      | Process name             | Process memory(MB)        |
-+===============================+=================+======================================================+
-| No running processes found in NPU 8                                                                    |
-+===============================+=================+======================================================+
-"""
+LISTED = [DeviceProcess("gpu", 4242, 1536.0), DeviceProcess("gpu", 777, None), DeviceProcess("npu:0", 31337, 37709.0,
+                                                                                              "python3")]
 
 
-def test_nvidia_compute_apps() -> None:
-    assert parse_nvidia_apps(NVIDIA_APPS, own_pid=777) == [DeviceProcess("gpu", 4242, 1536.0),
-                                                          DeviceProcess("gpu", 5151, None)]
-    assert parse_nvidia_apps("", own_pid=1) == []
-    assert parse_nvidia_apps("No running processes found\n", own_pid=1) == []
+def test_other_processes_leave_out_this_one() -> None:
+    assert other_processes(lambda: LISTED, own_pid=777) == [LISTED[0], LISTED[2]]
+    assert other_processes(lambda: LISTED, own_pid=1) == LISTED
+    assert other_processes(list) == []  # a CPU backend lists nothing
 
 
-def test_npu_smi_process_table() -> None:
-    assert parse_npu_smi(NPU_SMI_910B, own_pid=777) == [DeviceProcess("npu:0", 31337, 37709.0, "python3")]
-    assert [p.pid for p in parse_npu_smi(NPU_SMI_910B, own_pid=1)] == [31337, 777]
+def test_own_pid_defaults_to_this_process() -> None:
+    mine = DeviceProcess("gpu", os.getpid(), 10.0)
+    assert other_processes(lambda: [mine, LISTED[0]]) == [LISTED[0]]
 
 
-def test_npu_smi_idle_and_variants() -> None:
-    assert parse_npu_smi(NPU_SMI_310P_IDLE, own_pid=1) == []
-    other_header = "| NPU ID | Process id | Process name | Process memory(MB) |\n| 3 | 998 | python | 2 |\n"
-    assert parse_npu_smi(other_header, own_pid=1) == [DeviceProcess("npu:3", 998, 2.0, "python")]
-    reordered = "| Process id | NPU |\n| 998 | 5 |\n"
-    assert parse_npu_smi(reordered, own_pid=1) == [DeviceProcess("npu:5", 998, None, "")]
-    assert parse_npu_smi("| 0 0 | 1234 | python3 | 3056 |\n", own_pid=1) == []  # rows without a header
-    assert parse_npu_smi("npu-smi: command failed\n", own_pid=1) == []
-
-
-def fake_tool(bin_dir: Path, name: str, output: str, rc: int = 0) -> None:
-    path = bin_dir / name
-    path.write_text(f"#!{sys.executable}\nimport sys\nsys.stdout.write({output!r})\nsys.exit({rc})\n")
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-
-
-def test_device_processes_runs_both_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_tool(tmp_path, "nvidia-smi", NVIDIA_APPS)
-    fake_tool(tmp_path, "npu-smi", NPU_SMI_910B)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    assert [(p.device, p.pid) for p in device_processes(own_pid=777)] == [("gpu", 4242), ("gpu", 5151),
-                                                                          ("npu:0", 31337)]
-
-
-def test_missing_or_failing_tools_give_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))
-    assert device_processes() == []
-    fake_tool(tmp_path, "nvidia-smi", NVIDIA_APPS, rc=9)
-    assert device_processes() == []
-
-
-def test_own_pid_defaults_to_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(contention, "_output", lambda cmd: f"{os.getpid()}, 10 MiB\n" if "nvidia-smi" in cmd else "")
-    assert device_processes() == []
+@pytest.mark.parametrize("module", [contention, bench])
+def test_the_device_is_asked_through_the_backend(module: ModuleType) -> None:
+    """Neither this module nor the bench stage runs an accelerator's tool or names a backend: the backend object
+    lists what is on its device (Backend.device_processes) and describes its state (Backend.device_state)."""
+    source = Path(module.__file__ or "").read_text()
+    assert not re.search(r"\w+-smi|_smi\b", source), "asks an accelerator's tool itself"
+    named = [n for n in backend_names() if re.search(rf"\b{n}\b", source, re.IGNORECASE)]
+    assert named == [], f"names the backend(s) {named}"
+    assert "device_processes" in source

@@ -1,4 +1,5 @@
-"""MODELS.md §0.3: the resize/crop rules, pixel exactness of resize_crop, and the normalisation arithmetic."""
+"""omzoo.data.decode (docs/models.md §0.3): the resize/crop rules, pixel exactness of resize_crop, and
+loading any image mode as RGB with errors that name the file."""
 
 from __future__ import annotations
 
@@ -7,19 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from omzoo.core import zoo
-from omzoo.core.recipe import IMAGENET_MEAN, IMAGENET_STD, Recipe, normalize
 from omzoo.data import DataError
 from omzoo.data.decode import crop_box, load_rgb, resize_crop, resize_size
 
-#: The four recipes of the registry, by the family names the spec uses (MODELS.md §0.3).
+#: The four recipes of the registry, by the family names the spec uses (docs/models.md §0.3).
 PROFILES = {"imagenet": zoo.get("scnet50_v1d").recipe, "tresnet": zoo.get("tresnet_m").recipe,
             "smlp": zoo.get("smlpnet_tiny").recipe, "cifar": zoo.get("ran92_cifar10").recipe}
 
-# (w, h) → resized (w, h), crop (left, top): the worked-examples table of MODELS.md §0.3
+# (w, h) → resized (w, h), crop (left, top): the worked-examples table of docs/models.md §0.3
 WORKED = [
     ((500, 375), (341, 256), (58, 16)),
     ((375, 500), (256, 341), (16, 58)),
@@ -104,70 +103,6 @@ def test_cifar_profile_takes_32x32_as_stored():
     np.testing.assert_array_equal(resize_crop(Image.fromarray(arr), PROFILES["cifar"]), arr.transpose(2, 0, 1))
     with pytest.raises(DataError, match="32x32"):
         resize_crop(Image.fromarray(np.zeros((40, 32, 3), np.uint8)), PROFILES["cifar"])
-
-
-def _torch_reference(x: np.ndarray, mean, std) -> np.ndarray:
-    """torchvision's arithmetic: ToTensor (float / 255) then Normalize (sub_ then div_), float32."""
-    t = torch.from_numpy(x.copy()).float().div(255)
-    if mean is not None:
-        m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
-        s = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
-        t = t.sub_(m).div_(s)
-    return t.numpy()
-
-
-@pytest.mark.parametrize("profile_name", ["imagenet", "tresnet", "smlp", "cifar"])
-def test_normalize_arithmetic(profile_name):
-    profile = PROFILES[profile_name]
-    rng = np.random.default_rng(3)
-    x = rng.integers(0, 256, size=(4, 3, 16, 16), dtype=np.uint8)
-    x[1] = np.arange(3 * 16 * 16).reshape(3, 16, 16) % 256  # every byte value, every channel
-    got = normalize(x, profile)
-    assert got.dtype == np.float32 and got.shape == x.shape
-
-    # step 1 in float64 then cast: bit-exact (double has > 2*24+2 bits, so one division rounds correctly)
-    scaled = (x.astype(np.float64) / 255.0).astype(np.float32)
-    if profile.mean is None:
-        np.testing.assert_array_equal(got, scaled)
-    else:
-        # step 2 in float64 from the float32 step-1 result, then cast: two float32 roundings vs one -> <= 1 ulp
-        m = np.asarray(profile.mean, np.float32).astype(np.float64).reshape(3, 1, 1)
-        s = np.asarray(profile.std, np.float32).astype(np.float64).reshape(3, 1, 1)
-        ref = ((scaled.astype(np.float64) - m) / s).astype(np.float32)
-        np.testing.assert_array_max_ulp(got, ref, maxulp=1)
-    # and bit-exact against the original code's own operations (torch float32, sub_ then div_)
-    np.testing.assert_array_equal(got, _torch_reference(x, profile.mean, profile.std))
-    np.testing.assert_array_equal(normalize(x[2], profile), got[2])  # CHW works too
-
-
-def test_normalize_differs_from_fused_form():
-    """The fused x*a+b form is not bit-exact: this test guards the documented operation order."""
-    x = np.arange(256, dtype=np.uint8).repeat(3).reshape(1, 3, 16, 16)
-    got = normalize(x, PROFILES["imagenet"])
-    mean = np.asarray(IMAGENET_MEAN, np.float32).reshape(3, 1, 1)
-    std = np.asarray(IMAGENET_STD, np.float32).reshape(3, 1, 1)
-    fused = x.astype(np.float32) * (np.float32(1) / (np.float32(255) * std)) - mean / std
-    assert not np.array_equal(got, fused)
-    np.testing.assert_allclose(got, fused, rtol=0, atol=1e-6)
-
-
-def test_normalize_rejects_bad_input_and_recipes_are_whole():
-    with pytest.raises(TypeError):
-        normalize(np.zeros((1, 3, 4, 4), np.float32), PROFILES["imagenet"])
-    with pytest.raises(ValueError, match="both mean and std"):
-        Recipe("x224", 224, 256, "bilinear", IMAGENET_MEAN, None)
-    with pytest.raises(ValueError, match="interpolation"):
-        Recipe("x224", 224, 256, None)
-
-
-def test_each_model_carries_its_recipe_and_pixels_resolve():
-    assert zoo.get("seresnext101_32x4d").recipe == PROFILES["imagenet"]
-    assert PROFILES["imagenet"].mean == IMAGENET_MEAN and PROFILES["tresnet"].mean is None
-    assert PROFILES["smlp"].interpolation == "bicubic" and PROFILES["cifar"].resize is None
-    assert zoo.pixel_recipe("bicubic224").pixels == "bicubic224"
-    assert zoo.pixel_recipe("bilinear224").same_pixels(PROFILES["tresnet"])
-    with pytest.raises(ValueError, match="unknown pixels 'nope'"):
-        zoo.pixel_recipe("nope")
 
 
 @pytest.mark.parametrize("mode", ["L", "CMYK", "P", "RGBA", "LA", "RGB"])

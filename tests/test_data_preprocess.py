@@ -32,13 +32,6 @@ SMLP = zoo.get("smlpnet_tiny").recipe  # bicubic224 pixels
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sample") / "sample"
-    write_sample(out)
-    return out
-
-
 def _image(w: int, h: int, seed: int) -> Image.Image:
     rng = np.random.default_rng(seed)
     return Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize((w, h), Image.Resampling.BICUBIC)

@@ -1,4 +1,4 @@
-"""Dataset layouts (DATASETS.md): flat + val_label.txt, ImageFolder, CIFAR-10 python, unlabelled folders."""
+"""Dataset layouts (docs/datasets.md): flat + val_label.txt, ImageFolder, CIFAR-10 python, unlabelled folders."""
 
 from __future__ import annotations
 
@@ -14,14 +14,7 @@ from PIL import Image
 
 from omzoo.data import DataError
 from omzoo.data.readers import load_cifar_batch, read_dataset
-from omzoo.data.sample import py2_pickle, write_sample
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sample") / "sample"
-    write_sample(out)
-    return out
+from omzoo.data.sample import py2_pickle
 
 
 def _md5(path: Path) -> str:

@@ -10,17 +10,9 @@ import pytest
 from omzoo.core import zoo
 from omzoo.core.io import sha256_file
 from omzoo.data.preprocess import preprocess
-from omzoo.data.sample import write_sample
 from omzoo.data.shards import ShardSet, ShardWriter
 
 CIFAR = zoo.get("ran92_cifar10").recipe
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sample") / "sample"
-    write_sample(out)
-    return out
 
 
 @pytest.mark.parametrize(("expected", "skips"), [(None, 0), (11, 0), (14, 3), (20, 9)])

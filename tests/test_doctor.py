@@ -1,9 +1,13 @@
-"""`omzoo doctor`: one line per check, the fix on each failing one, exit 0 only when every check passes. The acl
-checks run against the fake CANN tree of tests/fake_cann.py, never against what this machine has."""
+"""`omzoo doctor`: one line per check, the fix on each failing one, exit 0 only when every check passes, and one line
+for every other registered backend. The checks are the backends' own: a backend registered by a test shows up
+without doctor knowing it. The acl checks run against the fake CANN tree of tests/fake_cann.py, never against what
+this machine has."""
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,9 +26,12 @@ from fake_cann import (
 )
 
 from omzoo import cli
-from omzoo.stages.doctor import usable_cores
+from omzoo.backends import base
+from omzoo.backends.checks import usable_cores
+from omzoo.stages import doctor as doctor_module
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+OTHERS = "other backends ("
 ACL_CHECKS = ["backend", "cann root", "toolkit.version", "set_env.sh", "atc", "atc python", "aclruntime", "driver",
               "npu-smi", "device", "paths"]
 
@@ -34,19 +41,32 @@ def venv_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return isolate_host(monkeypatch, tmp_path)
 
 
-def doctor(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str, **params: Any) -> tuple[int, dict]:
+def run_doctor(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str,
+               **params: Any) -> tuple[int, dict[str, str], dict[str, str]]:
     """Run `omzoo doctor` on a params file with one model and these top-level sections replaced; return the exit
-    status and {check: line}."""
+    status, {check: line} of the backend checked in full, and {backend: line} of the others."""
     path = tmp_path / "repo" / "params.yaml"
     path.parent.mkdir(exist_ok=True)
-    base = yaml.safe_load(PARAMS.read_text())
-    base["models"] = {"ran92_cifar10": base["models"]["ran92_cifar10"]}
-    path.write_text(yaml.safe_dump({**base, **params}))
+    defaults = yaml.safe_load(PARAMS.read_text())
+    defaults["models"] = {"ran92_cifar10": defaults["models"]["ran92_cifar10"]}
+    path.write_text(yaml.safe_dump({**defaults, **params}))
     rc = cli.main(["doctor", "--params", str(path), *extra])
-    out = capsys.readouterr().out.splitlines()
+    full, header, rest = capsys.readouterr().out.partition(OTHERS)
+    out = full.splitlines()
     lines = {line[6:22].strip(): line for line in out[:-1]}
     assert all(line[:4].strip() in ("ok", "FAIL", "skip") for line in out[:-1]), out
-    assert out[-1].startswith(("onnxruntime:", "torch:", "acl:"))
+    checked = extra[extra.index("--backend") + 1] if "--backend" in extra else params.get("backend", "onnxruntime")
+    verdict = f"{checked}: ready on this host" if rc == 0 else f"{checked}: NOT ready on this host: failed "
+    assert out[-1].startswith(verdict), out[-1]
+    assert bool(header) == ("--backend" not in extra)  # `--backend X` checks X alone
+    others = rest.splitlines()[1:]
+    assert all(line.startswith("  ") and ": " in line for line in others), others
+    return rc, lines, {line.strip().split(":", 1)[0]: line.strip() for line in others}
+
+
+def doctor(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str, **params: Any) -> tuple[int, dict]:
+    """run_doctor's exit status and the lines of the backend checked in full."""
+    rc, lines, _ = run_doctor(tmp_path, capsys, *extra, **params)
     return rc, lines
 
 
@@ -72,8 +92,16 @@ def test_a_missing_runtime_is_one_failing_line(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_bad_options_fail_the_backend_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc, lines = doctor(tmp_path, capsys, "--backend", "acl", acl={"soc": "x"})
-    assert rc == 1 and lines["backend"].startswith("FAIL") and "unknown options" in lines["backend"]
+    """A value params.yaml's schema lets through but the backend refuses is the failing `backend` line; a misspelt
+    key never gets that far (params.yaml fails to load, naming it)."""
+    rc, lines = doctor(tmp_path, capsys, "--backend", "acl", acl={"log": "loud"})
+    assert rc == 1 and list(lines) == ["backend"] and lines["backend"].startswith("FAIL")
+    assert "acl: log must be one of" in lines["backend"]
+    assert "fix: fix the acl section of params.yaml" in lines["backend"]
+    path = tmp_path / "repo" / "params.yaml"
+    path.write_text(path.read_text().replace("log: loud", "soc: x"))
+    assert cli.main(["doctor", "--params", str(path), "--backend", "acl"]) == 2
+    assert "acl: unknown key(s) ['soc']" in capsys.readouterr().err
 
 
 def test_toolkit_version_is_checked_for_every_backend(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -156,8 +184,8 @@ def test_acl_path_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str], monk
     (tmp_path / "repo").symlink_to(repo)  # the params file's directory resolves to a path with a space
     rc, lines = doctor(tmp_path, capsys, "--backend", "acl")
     assert rc == 1 and lines["paths"].startswith("FAIL") and "' '" in lines["paths"]
-    assert "ran92_cifar10.sim.onnx" in lines["paths"] and "ran92_cifar10_bs8.om" in lines["paths"]
-    om = repo / "models" / "compiled" / "ran92_cifar10-1" / "ran92_cifar10_bs1.om"
+    assert "ran92_cifar10.sim.onnx" in lines["paths"] and "ran92_cifar10-8/ran92_cifar10-8.om" in lines["paths"]
+    om = repo / "models" / "compiled" / "ran92_cifar10-1" / "ran92_cifar10-1.om"
     om.parent.mkdir(parents=True)
     om.write_bytes(b"om")
     os.chmod(om, 0o664)
@@ -171,3 +199,48 @@ def test_doctor_reads_the_working_directory_params(monkeypatch: pytest.MonkeyPat
     cli.main(["doctor", "--backend", "acl"])
     out = capsys.readouterr().out
     assert f"paths under {PARAMS.parent}" in out and out.rstrip().endswith("checks skipped")
+
+
+def test_every_other_backend_gets_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """On this CPU host: the configured backend in full, then acl absent and torch on the CPU, each in one line; the
+    branch's toolkit pin is the configured backend's, so the others are not held to it."""
+    import torch
+
+    rc, lines, others = run_doctor(tmp_path, capsys, toolkit={"version": "0.0"}, onnxruntime={"threads": 1})
+    assert rc == 1 and lines["toolkit.version"].startswith("FAIL")  # the others never change the exit status
+    assert sorted(others) == [n for n in base.backend_names() if n != "onnxruntime"] == ["acl", "torch"]
+    assert others["acl"].startswith("acl: NOT ready on this host: cann root: none found")
+    assert others["torch"].startswith("torch: ready on this host (")
+    if not torch.cuda.is_available():
+        assert others["torch"].startswith("torch: ready on this host (cpu (") and "sees no CUDA GPU" in others["torch"]
+    _, _, others = run_doctor(tmp_path, capsys, backend="acl")
+    assert sorted(others) == ["onnxruntime", "torch"] and others["onnxruntime"].startswith("onnxruntime: ready")
+
+
+def test_a_registered_backend_shows_its_own_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/toy/backend.py, registered with the one registry line: doctor prints its checks, knowing nothing of it."""
+    monkeypatch.setitem(base._BACKENDS, "toy", ("toy.backend", "ToyBackend"))
+    rc, lines, others = run_doctor(tmp_path, capsys, backend="toy", toy={}, toolkit={"version": "0.1"})
+    assert rc == 0 and list(lines) == ["backend", "toolkit.version", "toyrt plugin", "device"]
+    assert "toy (configured)" in lines["backend"] and "installed 0.1.0" in lines["toolkit.version"]
+    assert lines["toyrt plugin"].startswith("ok") and "toyrt_plugin 9.9 loaded" in lines["toyrt plugin"]
+    assert "toy" not in others and sorted(others) == ["acl", "onnxruntime", "torch"]
+    rc, lines, others = run_doctor(tmp_path, capsys, "--backend", "toy", toolkit={"version": "2.0"})
+    assert rc == 1 and "toy (asked)" in lines["backend"] and lines["toolkit.version"].startswith("FAIL")
+    assert "fix: install toy 2.0" in lines["toolkit.version"]
+    _, _, others = run_doctor(tmp_path, capsys, onnxruntime={"threads": 1})
+    assert others["toy"] == "toy: ready on this host (toy device)"
+
+
+def test_doctor_names_no_backend() -> None:
+    """doctor.py knows backends only through the interface: no backend module imported, no backend's name in it."""
+    source = Path(doctor_module.__file__).read_text()
+    imported = {node.module for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("omzoo.backends")}
+    assert imported == {"omzoo.backends.base", "omzoo.backends.checks"}
+    assert not any(isinstance(node, ast.Import) and any(a.name.startswith("omzoo.backends") for a in node.names)
+                   for node in ast.walk(ast.parse(source)))
+    named = [n for n in base.backend_names() if re.search(rf"\b{re.escape(n)}\b", source, re.IGNORECASE)]
+    assert named == [], f"doctor.py names the backend(s) {named}"
+    assert len(source.splitlines()) < 300

@@ -34,10 +34,11 @@ def test_infer_writes_predictions_with_names_and_labels(compiled: Path, shards: 
     err = capsys.readouterr().err
     assert "infer ran92_cifar10" in err and "64/64" in err  # the progress bar, on stderr
     s = ShardSet(shards)
-    top5 = np.load(out / "top5.npy")
+    logits = np.load(out / "logits.npy")
+    assert logits.shape == (64, 10) and logits.dtype == np.float32 and not (out / "top5.npy").exists()
     predictions = json.loads((out / paths.PREDICTIONS).read_text())
     assert predictions == {"model": "ran92_cifar10", "backend": "onnxruntime", "shards_hash": s.hash,
-                           "names": s.names, "labels": s.labels.tolist(), "predicted": top5[:, 0].tolist()}
+                           "names": s.names, "labels": s.labels.tolist(), "predicted": logits.argmax(1).tolist()}
     assert json.loads((out / "infer.json").read_text())["shards_hash"] == s.hash
     assert len(s.names) == 64 == len(set(s.names))
 

@@ -16,7 +16,6 @@ from omzoo.timing.measure import (
     benchmark,
     is_out_of_memory,
     measure_rounds,
-    random_input,
     summarise,
     timed_loop,
 )
@@ -54,13 +53,6 @@ def test_timed_loop_meets_count_and_duration() -> None:
 def test_timed_loop_cap_is_flagged() -> None:
     r = timed_loop(lambda: None, BenchConfig(warmup_iters=0, warmup_s=0.0, min_iters=10**9, min_s=0.0, max_s=0.02))
     assert r["capped"] == 1 and r["compute"].size == 0
-
-
-def test_random_input_is_seeded_and_never_zero() -> None:
-    a = random_input((2, 3, 4, 4), np.dtype(np.uint8), 0)
-    assert a.dtype == np.uint8 and a.any()
-    np.testing.assert_array_equal(a, random_input((2, 3, 4, 4), np.dtype(np.uint8), 0))
-    assert random_input((2, 3), np.dtype(np.float32), 1).dtype == np.float32
 
 
 def test_bench_on_a_compiled_artefact(compiled: Path) -> None:

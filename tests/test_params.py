@@ -1,7 +1,11 @@
-"""params.yaml is validated on load: one message naming the key, for each mistake a user makes."""
+"""params.yaml is validated on load: one message naming the key, for each mistake a user makes; -S KEY=VALUE is
+checked the same way; each default has one home; renamed keys keep working for a release."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +13,20 @@ import pytest
 import yaml
 
 from omzoo import cli
-from omzoo.core.params import ParamsError, load_params
+from omzoo.backends.base import backend_names, check_sections, get_backend
+from omzoo.core.params import (
+    RENAMED,
+    SECTIONS,
+    BenchConfig,
+    ExportConfig,
+    Params,
+    ParamsError,
+    PreprocessConfig,
+    command,
+    load_params,
+    positive_int,
+    revision_params,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,3 +86,149 @@ def test_a_stage_reports_bad_params_in_one_line(tmp_path: Path, capsys) -> None:
     assert cli.main(["report", "--params", str(path), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("omzoo report: error:") and "unknown model 'resnet50'" in err and "\n" not in err
+
+
+def test_params_yaml_repeats_the_defaults() -> None:
+    """Each default has one home, the section dataclasses; where params.yaml sets a key it holds that value."""
+    from omzoo.results.rules import CompareConfig
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    backends = {name: get_backend(name).Options for name in backend_names()}
+    for name, cls in {**SECTIONS, **backends, "compare": CompareConfig}.items():
+        defaults = dataclasses.asdict(cls())
+        for key, value in (raw.get(name) or {}).items():
+            assert value == defaults[key], f"params.yaml {name}.{key} is {value!r}, its default {defaults[key]!r}"
+    assert set(SECTIONS) | set(backends) <= set(raw)
+
+
+def test_modules_read_their_defaults_from_the_sections() -> None:
+    from omzoo.data.shards import DEFAULT_SHARD_SIZE
+    from omzoo.stages.export import export_onnx
+    from omzoo.timing.contention import OTHERS_CORES
+
+    for name in backend_names():  # a backend made without options has its Options' defaults, and only those
+        backend = get_backend(name)
+        assert backend.options == dataclasses.asdict(backend.Options()), name
+    assert (PreprocessConfig().shard_size, BenchConfig().contention_cores) == (DEFAULT_SHARD_SIZE, OTHERS_CORES)
+    signature = inspect.signature(export_onnx).parameters
+    assert (signature["opset"].default, signature["input_dtype"].default) == (ExportConfig.opset, "uint8")
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda p: p["bench"].update(rounds=0), "bench.rounds must be a positive integer, got 0"),
+    (lambda p: p["preprocess"].update(shard_size=True), "preprocess.shard_size: expected int, got True"),
+    (lambda p: p["export"].update(input_dtyp="float32"), "export: unknown key\\(s\\) \\['input_dtyp'\\]"),
+    (lambda p: p["acl"].update(device_id="0"), "acl.device_id: expected int, got '0'"),
+    (lambda p: p["weights"].update(trusted_checkpoints="abc"), "weights.trusted_checkpoints: expected list"),
+])
+def test_every_section_is_checked_on_load(tmp_path: Path, edit, message: str) -> None:
+    """A mistake in any section stops every stage, not only the one that reads it (the backends' sections through
+    the check the CLI hands to every command)."""
+    with pytest.raises(ParamsError, match=message), command(checks=[check_sections]):
+        load_params(_write(tmp_path, edit))
+
+
+def test_a_backend_checks_its_own_section_when_made() -> None:
+    with pytest.raises(ParamsError, match=r"onnxruntime: unknown key\(s\) \['thread'\]"):
+        get_backend("onnxruntime", {"thread": 2})
+    with pytest.raises(ParamsError, match="torch.compile: expected bool, got 'yes'"):
+        get_backend("torch", {"compile": "yes"})
+
+
+def test_one_positive_integer_rule() -> None:
+    assert [positive_int(v) for v in (1, "8", " 32 ")] == [1, 8, 32]
+    for bad in (0, -1, True, 1.0, "0", "x", "", None):
+        with pytest.raises(ValueError, match=f"--bs must be a positive integer, got {re.escape(repr(bad))}"):
+            positive_int(bad, "--bs")
+
+
+def _load(path: Path, *overrides: str) -> Params:
+    with command(overrides):
+        return load_params(path)
+
+
+def test_overrides_set_dotted_keys_with_yaml_values(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda p: None)
+    p = _load(path, "export.input_dtype=float32", "preprocess.skip_bad=true", "batch_sizes=[1,8,32]",
+              "models.ran92_cifar10.options.nearest_resize=true", "toolkit.version=\"1.30\"", "acl.cann_home=")
+    assert p.typed(ExportConfig, "export") == ExportConfig(opset=11, input_dtype="float32")
+    assert p.typed(PreprocessConfig, "preprocess").skip_bad is True and p.batch_sizes == [1, 8, 32]
+    assert p.spec("ran92_cifar10").options == {"nearest_resize": True} and p.toolkit_version == "1.30"
+    assert p.section("acl")["cann_home"] == "" and p.section("acl")["aipp"] is True  # the rest of the section stays
+    assert load_params(path).typed(ExportConfig, "export").input_dtype == "uint8"  # the file is untouched
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert _load(empty, "bench.min_s=5").typed(BenchConfig, "bench").min_s == 5  # a section the file lacks
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("export.input_dtyp=float32", "with -S export.input_dtyp=float32: export: unknown key\\(s\\) \\['input_dtyp'\\]"),
+    ("bench.min_iters='5'", "with -S bench.min_iters='5': bench.min_iters: expected int, got '5'"),
+    ("batch_sizes=[1,0]", "with -S batch_sizes=\\[1,0\\]: batch_sizes must be positive integers; bad: \\[0\\]"),
+    ("toolkit.version=1.30", "toolkit.version is the number 1.3.*quote it"),
+    ("models.resnet50.shards=bilinear224", "models.resnet50: unknown model 'resnet50'"),
+    ("export.opset", "-S 'export.opset': expected KEY=VALUE"),
+    ("=3", "-S '=3': expected KEY=VALUE"),
+    ("export..opset=3", "expected KEY=VALUE"),
+    ("export.opset=[1,", "-S export.opset=\\[1,: the value is not valid YAML"),
+    ("batch_sizes.x=1", "-S batch_sizes.x=1: `batch_sizes` is list, not a mapping of keys"),
+])
+def test_a_bad_override_fails_like_the_file_and_names_the_key(tmp_path: Path, override: str, message: str) -> None:
+    with pytest.raises(ParamsError, match=message):
+        _load(_write(tmp_path, lambda p: None), override)
+
+
+def test_a_bad_file_is_named_before_the_overrides(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda p: p["bench"].update(min_iter=5))
+    with pytest.raises(ParamsError, match=f"^{re.escape(str(path))}: bench: unknown key"):
+        _load(path, "bench.min_iters=5")
+
+
+def test_a_command_reads_each_params_file_once(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda p: None)
+    with command(["bench.rounds=3"]):
+        first = load_params(path)
+        path.write_text("batch_sizes: [oops")  # not read again within the command
+        assert load_params(path) is first and load_params(tmp_path / "." / "params.yaml") is first
+    assert first.typed(BenchConfig, "bench").rounds == 3
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(path)
+
+
+def test_other_revisions_get_the_overrides_unvalidated(tmp_path: Path) -> None:
+    text = "models: {resnet9000: {}}\ncompare: {min_effect: 0.03}\n"
+    with command(["compare.min_effect=0.1"]):
+        p = revision_params(text, Path("main:params.yaml"))
+    assert p.section("compare") == {"min_effect": 0.1} and list(p.models) == ["resnet9000"]
+    assert p.where == "main:params.yaml with -S compare.min_effect=0.1"
+
+
+@pytest.fixture
+def renamed(monkeypatch) -> None:
+    """A fake rename, as a vocabulary change adds them: the model field `shards` and the section `infer`."""
+    monkeypatch.setitem(RENAMED, "models.*.pixels_from", "models.*.shards")
+    monkeypatch.setitem(RENAMED, "inference", "infer")
+
+
+def test_an_old_key_works_with_a_warning(tmp_path: Path, renamed, capsys) -> None:
+    def old_names(p: dict) -> None:
+        p["inference"] = p.pop("infer")
+        p["models"]["tresnet_m"]["pixels_from"] = p["models"]["tresnet_m"].pop("shards")
+
+    path = _write(tmp_path, old_names)
+    p = _load(path, "inference.batch_size=1")
+    assert p.section("infer") == {"batch_size": 1} and "inference" not in p.raw
+    assert p.models["tresnet_m"] == {"checkpoint": "", "shards": "bilinear224"}
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"omzoo: warning: {path}: `models.tresnet_m.pixels_from` is now `models.tresnet_m.shards`; "
+                   "rename it (the old name works for one more release)",
+                   f"omzoo: warning: {path}: `inference` is now `infer`; rename it (the old name works for one more "
+                   "release)",
+                   "omzoo: warning: -S inference.batch_size=1: `inference.batch_size` is now `infer.batch_size`; "
+                   "rename it (the old name works for one more release)"]
+
+
+def test_an_old_and_a_new_key_together_are_an_error(tmp_path: Path, renamed) -> None:
+    path = _write(tmp_path, lambda p: p.update(inference={"batch_size": 8}))
+    with pytest.raises(ParamsError, match="both `inference` and `infer`; `inference` is the old name, keep only "):
+        load_params(path)

@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import re
+import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dvc_helpers import BASE, HEAD, omzoo
 
-from omzoo.results.plots import assert_offline, render_plots
+from omzoo.results import plots, throughput
+from omzoo.results.plots import assert_offline, render_plots, static_html
 
 
 def test_offline_check_rejects_cdn_scripts() -> None:
@@ -20,6 +24,51 @@ def test_offline_check_rejects_cdn_scripts() -> None:
             assert_offline(page, "page")
 
 
+def _spec() -> dict[str, Any]:
+    """What `dvc plots diff main slow` hands over: the CSV rows as strings, tagged with their revision."""
+    values = [{"rev": rev, "model": "m", "batch_size": str(bs), "config": f"m-{bs}", "contended": "0",
+               "throughput_compute_ips": str(ips * bs),
+               "throughput_compute_ci_low": str(ips * bs - 1) if bs > 1 else "",  # bs 1: no interval recorded
+               "throughput_compute_ci_high": str(ips * bs + 1) if bs > 1 else ""}
+              for rev, ips in (("main", 10.0), ("slow", 5.0)) for bs in (16, 8, 1)]
+    return {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "data": {"values": values},
+            "encoding": {"x": {"field": "throughput_compute_ips"}, "y": {"field": "config"}}}
+
+
+def test_the_compared_plot_is_the_reports_figure_per_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = []
+    monkeypatch.setattr(throughput, "write_png", lambda rows, path, title: drawn.append((rows, path, title)))
+    plots.plot_png(_spec(), tmp_path / "t.png")
+    ((rows, path, title),) = drawn
+    assert title == "throughput: main vs slow" and path == tmp_path / "t.png"
+    assert [(r["rev"], r["batch_size"], r["throughput_compute_ips"], r["throughput_compute_ci_low"]) for r in rows] \
+        == [(rev, bs, ips * bs, ips * bs - 1 if bs > 1 else None) for rev, ips in (("main", 10.0), ("slow", 5.0))
+            for bs in (16, 8, 1)]
+
+
+def test_the_page_lists_points_in_batch_size_order(tmp_path: Path) -> None:
+    png = tmp_path / "t.png"
+    plots.plot_png(_spec(), png)
+    page = static_html(_spec(), png, "t", None)
+    cells = re.findall(r"<tr><td>(\w+)</td><td>(m-\d+)</td>", page)
+    assert cells == [(rev, f"m-{bs}") for bs in (1, 8, 16) for rev in ("main", "slow")]  # 8 before 16, not as text
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_interactive_page_sorts_points_by_batch_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """vl-convert-python stood in for: the spec it renders orders the y axis by (model, bs)."""
+    rendered = []
+    fake = types.SimpleNamespace(get_vegalite_versions=lambda: ["5.8", "5.20", "6.1"],
+                                 vegalite_to_html=lambda spec, vl_version, bundle: rendered.append((spec, vl_version))
+                                 or "<html></html>")
+    monkeypatch.setitem(sys.modules, "vl_convert", fake)
+    spec = _spec()
+    assert plots.interactive_html(spec) == "<html></html>"
+    ((shown, version),) = rendered
+    assert shown["encoding"]["y"]["sort"] == ["m-1", "m-8", "m-16"] and version == "5.20"
+    assert "sort" not in spec["encoding"]["y"]  # the spec dvc gave is left as it was
+
+
 @pytest.mark.pipeline
 def test_two_revisions_plot_is_offline(branches: tuple[Path, dict[str, str]], tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,8 +76,8 @@ def test_two_revisions_plot_is_offline(branches: tuple[Path, dict[str, str]], tm
     out = tmp_path / "plots"
     page = render_plots([BASE, HEAD], out).read_text()
     assert not re.search(r"<script[^>]*src=", page) and "cdn.jsdelivr" not in page
-    assert "data:image/png;base64," in page and f"<td>{HEAD}</td><td>scnet50_v1d/bs008</td>" in page
-    cell = "</td><td>scnet50_v1d/bs008</td>"
+    assert "data:image/png;base64," in page and f"<td>{HEAD}</td><td>scnet50_v1d-8</td>" in page
+    cell = "</td><td>scnet50_v1d-8</td>"
     assert page.index(f"<td>{BASE}{cell}") < page.index(f"<td>{HEAD}{cell}")  # revisions in the order compared
     assert (out / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     interactive = out / "interactive.html"
@@ -42,4 +91,4 @@ def test_plots_only_renders_the_workspace(branches: tuple[Path, dict[str, str]],
     path, env = branches
     omzoo(path, env, "compare", "--plots-only", "--out", str(tmp_path / "plots"))
     page = (tmp_path / "plots" / "index.html").read_text()
-    assert "<script" not in page and "<td>workspace</td><td>ran92_cifar10/bs001</td>" in page
+    assert "<script" not in page and "<td>workspace</td><td>ran92_cifar10-1</td>" in page

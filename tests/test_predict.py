@@ -57,17 +57,17 @@ def test_cli_predict_reads_every_file_or_says_which_it_did_not(tmp_path: Path) -
     """6 files in, 6 rows out (GIF and JFIF included); a file it cannot read stops it, or --skip-bad lists it."""
     names = _photos(tmp_path / "photos")
     onnx = tiny_onnx(tmp_path / "tiny.onnx")
-    r = omzoo("predict", MODEL, "--onnx", onnx, "--data", tmp_path / "photos", "--output", tmp_path / "a.npy",
+    r = omzoo("predict", MODEL, "--onnx", onnx, "--data", tmp_path / "photos", "--out", tmp_path / "a.npy",
               "--workers", "1")
     assert r.returncode == 0, r.stderr
     assert np.load(tmp_path / "a.npy").shape == (6, 10)
     assert [line.split(":")[0] for line in r.stdout.splitlines()[:6]] == names
     (tmp_path / "photos" / "notes.txt").write_text("not an image")
     (tmp_path / "photos" / "g.png").write_bytes(b"truncated")
-    line = error_line(omzoo("predict", MODEL, "--onnx", onnx, "--data", tmp_path / "photos", "--output",
+    line = error_line(omzoo("predict", MODEL, "--onnx", onnx, "--data", tmp_path / "photos", "--out",
                             tmp_path / "b.npy", "--workers", "1"), "predict")
     assert "2 bad input(s)" in line and "--skip-bad skips them" in line and not (tmp_path / "b.npy").exists()
-    r = omzoo("predict", MODEL, "--onnx", onnx, "--data", tmp_path / "photos", "--output", tmp_path / "b.npy",
+    r = omzoo("predict", MODEL, "--onnx", onnx, "--data", tmp_path / "photos", "--out", tmp_path / "b.npy",
               "--workers", "1", "--skip-bad")
     assert r.returncode == 0, r.stderr
     assert np.load(tmp_path / "b.npy").shape == (6, 10) and "6 images, 2 skipped" in r.stdout
@@ -84,7 +84,7 @@ def test_predict_refuses_an_onnx_of_another_model_by_name(tmp_path: Path, capsys
              tiny_onnx(tmp_path / "named.onnx", input_name="x"): (MODEL, "this one takes x ['N', 3, 32, 32]"),
              tiny_onnx(tmp_path / "bs1.onnx", batch=1): (MODEL, "its batch size is fixed at 1, not 16")}
     for path, (model, message) in cases.items():
-        assert cli.main(["predict", model, "--onnx", str(path), "--data", str(tmp_path / "photos"), "--output",
+        assert cli.main(["predict", model, "--onnx", str(path), "--data", str(tmp_path / "photos"), "--out",
                          str(tmp_path / "out.npy")]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"omzoo predict: error: {path}: ") and message in err, err
@@ -105,7 +105,7 @@ def test_predict_names_the_file_onnx_runtime_fails_on(tmp_path: Path, capsys: py
     for path, message in [(text, "ONNX Runtime cannot load it as a model (INVALID_PROTOBUF: "),
                           (broken, "ONNX Runtime failed on a uint8 batch of shape [16, 3, 32, 32], the model takes "
                                    "image [16, 3, 32, 32] uint8 (")]:
-        assert cli.main(["predict", MODEL, "--onnx", str(path), "--data", str(tmp_path / "photos"), "--output",
+        assert cli.main(["predict", MODEL, "--onnx", str(path), "--data", str(tmp_path / "photos"), "--out",
                          str(tmp_path / "out.npy")]) == 2
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert err.startswith(f"omzoo predict: error: {path}: {message}"), err
@@ -114,7 +114,7 @@ def test_predict_names_the_file_onnx_runtime_fails_on(tmp_path: Path, capsys: py
 def test_cli_predict_fails_by_name_on_non_finite_logits(tmp_path: Path) -> None:
     _photos(tmp_path / "photos")
     nan = tiny_onnx(tmp_path / "nan.onnx", weight=float("nan"))
-    line = error_line(omzoo("predict", MODEL, "--onnx", nan, "--data", tmp_path / "photos", "--output",
+    line = error_line(omzoo("predict", MODEL, "--onnx", nan, "--data", tmp_path / "photos", "--out",
                             tmp_path / "out.npy"), "predict")
     assert line == (f"omzoo predict: error: {nan}: the model gave non-finite logits (NaN or inf) for 6 of 6 images; "
                     "check the weights it was made from")

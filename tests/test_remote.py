@@ -1,4 +1,4 @@
-"""The scale-out recipe (DVC.md §13) with a local-directory remote: one clone per toolkit branch.
+"""The scale-out recipe (docs/dvc.md §13) with a local-directory remote: one clone per toolkit branch.
 
 Clone A measures main and cann-8.1 and pushes data (DVC remote) and results (git). Clone B checks out the
 toolkit branch, `dvc pull`s, and finds nothing to re-run: no stage command executes (each one appends to a

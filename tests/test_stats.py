@@ -1,4 +1,5 @@
-"""Median intervals, ratio intervals and verdicts over benchmark rounds (omzoo.timing.stats, BENCHMARKING.md R9-R10).
+"""Median intervals, ratio intervals and verdicts over benchmark rounds (omzoo.timing.stats; docs/benchmarking.md
+R9-R10).
 
 Every random draw is seeded: the tests are deterministic, and the Monte Carlo ones use enough trials that the
 tolerances sit several standard errors away from the expected values.

@@ -4,19 +4,27 @@ Only the chosen verb's module is imported, so `omzoo --help` and light verbs sta
 optional runtime never breaks an unrelated command. A verb module imports library modules only, never another
 verb (tests/test_architecture.py checks it). Any error ends as one line on stderr, never a traceback: a user
 needs the file or key and what is wrong; `OMZOO_TRACEBACK=1` shows the traceback for a bug report.
+
+Tunables are params keys (dvc.yaml tracks them), not flags. By hand, every verb gets `--params FILE` and
+`-S KEY=VALUE` (repeatable, the syntax of `dvc exp run -S`) from here, once, and its --help lists the keys it reads
+(READS), so one setting is changed without writing a params file.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import re
 import signal
 import subprocess
 import sys
 import traceback
+from pathlib import Path
 
-#: verb -> module; each module has HELP, add_arguments(parser) and run(args)
+#: verb -> module; each module has HELP, add_arguments(parser) and run(args), and NO_OVERRIDES (why it takes no
+#: -S) where it runs other stages that read params.yaml themselves
 VERBS: dict[str, str] = {
     "sample-data": "omzoo.stages.sample_data",
     "weights": "omzoo.stages.weights",
@@ -34,6 +42,28 @@ VERBS: dict[str, str] = {
     "models": "omzoo.stages.models",
     "doctor": "omzoo.stages.doctor",
 }
+#: verb -> the params keys it reads, dotted as in dvc.yaml's `params:` (`<model>`: the model argument's entry,
+#: `<backend>`: the section of the backend it runs, `<backends>`: every backend's section). Its --help lists them,
+#: a -S outside them is an error (it would change nothing), and tests/test_cli.py checks them against dvc.yaml.
+READS: dict[str, tuple[str, ...]] = {
+    "sample-data": (),
+    "weights": ("weights", "models.<model>"),
+    "preprocess": ("preprocess.skip_bad", "preprocess.shard_size", "preprocess.workers"),
+    "export": ("export", "models.<model>"),
+    "simplify": (),
+    "compile": ("toolkit", "backend", "<backend>", "models.<model>"),
+    "infer": (),
+    "evaluate": (),
+    "bench": ("bench",),
+    "sweep": ("models", "batch_sizes"),
+    "report": ("models", "batch_sizes", "backend", "toolkit", "report"),
+    "predict": (),
+    "compare": ("compare", "models", "batch_sizes"),
+    "models": (),
+    "doctor": ("backend", "toolkit", "models", "batch_sizes", "<backends>"),
+}
+#: verbs that read each git revision's committed params.yaml, not a --params file (-S applies to each revision)
+FROM_REVISIONS = frozenset({"compare"})
 #: set in the child that reruns a verb in the environment its backend asked for (guards against a loop)
 _RERUN_VAR = "OMZOO_RERUN"
 
@@ -53,11 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(VERBS[verb])
     parser = argparse.ArgumentParser(prog=f"omzoo {verb}", description=module.HELP)
     module.add_arguments(parser)
+    refused = getattr(module, "NO_OVERRIDES", "")
+    _add_params_options(parser, verb, refused)
     args = parser.parse_args(rest)
-    from omzoo.backends.base import BackendUnavailable, RestartInEnvironment
+    from omzoo.backends.base import BackendUnavailable, RestartInEnvironment, check_sections
+    from omzoo.core import params
 
     try:
-        return int(module.run(args) or 0)
+        with params.command(args.set_params, checks=[check_sections]):
+            _check_overrides(verb, args, refused)
+            return int(module.run(args) or 0)
     except KeyboardInterrupt:
         print(f"omzoo {verb}: interrupted", file=sys.stderr)
         return 130
@@ -74,6 +109,56 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the last line of defence: still one line, never a traceback
         _report(verb, "error", f"{type(e).__name__}: {e}")
         return 1
+
+
+def _add_params_options(parser: argparse.ArgumentParser, verb: str, refused: str) -> None:
+    """--params (unless the verb has its own, or reads revisions) and -S, the same for every verb."""
+    from omzoo.core.params import PARAMS_HELP
+
+    reads = ", ".join(READS[verb])
+    if reads and verb not in FROM_REVISIONS:
+        with contextlib.suppress(argparse.ArgumentError):  # report and doctor declare it themselves
+            parser.add_argument("--params", type=Path, help=PARAMS_HELP)
+    where = "both revisions' params (the rules are HEAD's)" if verb in FROM_REVISIONS else "--params"
+    legend = {"<model>": "the model argument's entry", "<backend>": "the section of the backend it runs",
+              "<backends>": "every backend's section"}
+    read = ", ".join(f"{k}: {v}" for k, v in legend.items() if k in re.findall(r"<\w+>", reads))
+    read = f"reads {reads}" + (f" ({read})" if read else "") if reads else "reads no params (nothing to set)"
+    parser.add_argument("-S", "--set-param", dest="set_params", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"not taken: {refused}" if refused else
+                        f"set a params key for this run, over {where}; repeatable, a dotted key and a YAML value as "
+                        "in `dvc exp run -S` (-S export.input_dtype=float32, -S 'batch_sizes=[1,8]'). "
+                        f"omzoo {verb} {read}")
+
+
+def _check_overrides(verb: str, args: argparse.Namespace, refused: str) -> None:
+    """Every -S must name a section the verb reads: one it would ignore is an error, never silently nothing.
+    The params are loaded here (once: the verb's own load gets the same object), so a bad -S fails before work."""
+    if not args.set_params:
+        return
+    from omzoo.core.params import load_params, override_key
+
+    if refused:
+        raise ValueError(f"-S {args.set_params[0]}: {refused}")
+    if not READS[verb]:
+        raise ValueError(f"-S {args.set_params[0]}: omzoo {verb} reads no params; its settings are its arguments")
+    params = None if verb in FROM_REVISIONS else load_params(args.params)
+    sections: set[str] = set()
+    for key in READS[verb]:
+        top = key.split(".")[0]
+        if top == "<backends>":
+            from omzoo.backends.base import backend_names
+
+            sections.update(backend_names())
+        elif top == "<backend>":
+            assert params is not None
+            sections.add(getattr(args, "backend", None) or params.backend[0])
+        else:
+            sections.add(top)
+    for item in args.set_params:
+        top = override_key(item).split(".")[0]
+        if top not in sections:
+            raise ValueError(f"-S {item}: omzoo {verb} does not read `{top}` (it reads {', '.join(READS[verb])})")
 
 
 def _report(verb: str, kind: str, message: str) -> None:

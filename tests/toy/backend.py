@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from omzoo.backends.base import Backend, CompileSource
+from omzoo.backends.checks import DEVICE, Check, HostPlan
 from omzoo.core.onnxgraph import input_info, ort_logits
 from omzoo.core.recipe import normalize
 from omzoo.core.zoo import ModelSpec
@@ -40,6 +41,11 @@ class ToyBackend(Backend):
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return ort_logits(self.artefact, batch)
+
+    def host_checks(self, plan: HostPlan) -> list[Check]:
+        """The default toolkit check, and two of its own: where `omzoo doctor` shows them, no backend is named."""
+        return [*super().host_checks(plan), Check.passed("toyrt plugin", "toyrt_plugin 9.9 loaded"),
+                Check.passed(DEVICE, "toy device")]
 
     def describe(self) -> dict[str, Any]:
         return self.described(runtime="toyrt", runtime_version=self.toolkit_version(), device="toy device",

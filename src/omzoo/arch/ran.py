@@ -1,6 +1,6 @@
 """Residual Attention Network-92 for CIFAR-10 (``ResidualAttentionModel_92_32input_update``).
 
-Re-implemented from MODELS.md §5. Attribute names reproduce the keys of the published
+Re-implemented from docs/models.md §5. Attribute names reproduce the keys of the published
 ``model_92_sgd.pkl`` (tengshaofeng/ResidualAttentionNetwork-pytorch), including the 41 ``conv4``
 projections that the original ``ResidualBlock`` always creates but never runs.
 """
@@ -192,7 +192,7 @@ class ResidualAttentionModel92(nn.Module):
 def ran92_cifar10(*, nearest_resize: bool = False) -> ResidualAttentionModel92:
     """RAN-92 (CIFAR-10, 19,920,362 params of which 12,170,730 are used).
 
-    ``nearest_resize=True`` reproduces Ascend's ``resize_optimize.py`` rewrite (MODELS.md §5.5):
+    ``nearest_resize=True`` reproduces Ascend's ``resize_optimize.py`` rewrite (docs/models.md §5.5):
     every upsample becomes torch legacy nearest. It changes the logits on purpose (Ascend's 95.34%
     was measured with it) and is never applied by default.
     """

@@ -1,6 +1,6 @@
 """SCNet-50 v1d (self-calibrated convolutions), laid out so ``scnet50_v1d-4109d1e1.pth`` loads strictly.
 
-Spec: MODELS.md §1 (source ``MCG-NKU/SCNet@c0b5bd6a scnet.py``). The quirks that matter for fidelity:
+Spec: docs/models.md §1 (source ``MCG-NKU/SCNet@c0b5bd6a scnet.py``). The quirks that matter for fidelity:
 
 * deep 3x3 stem whose last BN is the top-level ``bn1``, not ``conv1.7``;
 * every 3x3 conv inside a block has stride 1; the stride-2 of a stage's first block is a 3x3 average

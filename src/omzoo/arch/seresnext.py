@@ -1,6 +1,6 @@
 """SE-ResNeXt-101 32x4d in the layout of Ascend's own ``SE_ResNeXt`` class (not mmcls).
 
-Spec: MODELS.md §2 (source ``Ascend/ModelZoo-PyTorch@6a2804a3 .../Se_Resnext101_pth2onnx.py``), which is
+Spec: docs/models.md §2 (source ``Ascend/ModelZoo-PyTorch@6a2804a3 .../Se_Resnext101_pth2onnx.py``), which is
 what ``state_dict.pth`` loads into strictly. Quirks kept for fidelity:
 
 * the SE lives directly in the bottleneck (``fc1``/``fc2`` are 2-D ``nn.Linear``, with biases), uses the

@@ -1,4 +1,4 @@
-"""sMLPNet-T (microsoft/SPACH@b11b0989 ``models/smlp.py``), MODELS.md §4.
+"""sMLPNet-T (microsoft/SPACH@b11b0989 ``models/smlp.py``), docs/models.md §4.
 
 Attribute names mirror the published ``smlp_t.pth`` keys, including the typo ``proh_w``.
 The token-mixing permutes follow upstream SPACH, not Ascend's later ``reshape`` training port,

@@ -1,4 +1,4 @@
-"""TResNet-M as timm v0.4.5 computes it **after Ascend's TResNet.patch** (MODELS.md §3).
+"""TResNet-M as timm v0.4.5 computes it **after Ascend's TResNet.patch** (docs/models.md §3).
 
 The published Ascend checkpoint was trained with the patched code, so its semantics, not
 upstream timm's, are implemented here:

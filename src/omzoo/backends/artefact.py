@@ -10,11 +10,11 @@ ours) is never replaced.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from omzoo.backends.base import Backend, CompileSource, get_backend
+from omzoo.backends.checks import version_matches
 from omzoo.core import zoo
 from omzoo.core.io import atomic_dir, sha256_file, write_json_atomic
 
@@ -23,17 +23,6 @@ META = "meta.json"
 
 class ToolkitMismatch(ValueError):
     """This branch pins a toolkit version that is not the one installed: its numbers would be mislabelled."""
-
-
-def _components(version: str) -> list[str]:
-    return [c for c in re.split(r"[.+]", version.strip()) if c]
-
-
-def version_matches(pinned: str, installed: str) -> bool:
-    """`1.32` matches 1.32.0 and 1.32.1, never 1.3 or 1.320: the pin's components are a prefix of the installed
-    version's (CANN: `8.0` matches 8.0.RC3; torch: `2.13.0` matches 2.13.0+cpu)."""
-    want = _components(pinned)
-    return bool(want) and _components(installed)[: len(want)] == want
 
 
 def check_toolkit(backend: Backend, pinned: str) -> str:

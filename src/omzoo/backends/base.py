@@ -3,12 +3,15 @@
 A backend turns a model (its ONNX file, or its checkpoint) into a compiled artefact for one batch size,
 loads that artefact, and runs host batches through it. Concrete backends live in their own modules and
 are imported only when asked for, so a missing runtime never breaks the others. A new backend is one module
-and one line in `_BACKENDS`: stages, bench and report only ever call this interface, and `describe()` has
-the same keys for every backend.
+and one line in `_BACKENDS`: stages, timing and report only ever call this interface. It carries everything that
+differs between runtimes: `describe()` (the same keys for every backend), `host_checks()` (what `omzoo doctor`
+prints), and the accelerator's other processes and state (`device_processes()`, `device_state()`), which the bench
+records.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 import time
@@ -16,11 +19,13 @@ from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from tqdm import tqdm
 
+from omzoo.backends.checks import Check, HostPlan, toolkit_check
+from omzoo.core.params import Params, typed
 from omzoo.core.recipe import Recipe
 from omzoo.core.zoo import ModelSpec
 
@@ -52,6 +57,16 @@ class RestartInEnvironment(Exception):
         self.env = env
 
 
+@dataclass(frozen=True)
+class DeviceProcess:
+    """A process holding an accelerator, as its tool lists it; memory in MiB (npu-smi labels it MB), None if unsaid."""
+
+    device: str  # "gpu" (nvidia-smi's compute-apps query does not say which) or "npu:<id>"
+    pid: int
+    memory_mb: float | None
+    name: str = ""
+
+
 @dataclass
 class CompileSource:
     """Everything a backend may compile from. Backends take what they need and ignore the rest."""
@@ -66,9 +81,14 @@ class Backend(ABC):
     """compile → load → run; plus describe() for provenance and step() for timing."""
 
     name: str = ""
+    #: this backend's params.yaml section as a dataclass: its keys, their types and the one home of their defaults
+    Options: ClassVar[type | None] = None
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
-        self.options: dict[str, Any] = dict(options or {})
+        given = dict(options or {})
+        #: the section with every default filled in; an unknown or mistyped key fails here, naming it
+        self.options: dict[str, Any] = dataclasses.asdict(typed(self.Options, given, self.name)) if self.Options \
+            else given
         #: the registry entry of the loaded artefact, options applied (given to load())
         self.spec: ModelSpec | None = None
 
@@ -107,7 +127,7 @@ class Backend(ABC):
         """One synchronised timed iteration on `batch`; return the compute-only time in ms.
 
         Default: the whole run() call, which is right for runtimes without device copies (ORT CPU).
-        Backends with a device override this to time only the compute part (BENCHMARKING.md R1).
+        Backends with a device override this to time only the compute part, without the host/device copies.
         """
         t = time.perf_counter()
         self.run(batch)
@@ -116,6 +136,24 @@ class Backend(ABC):
     def accelerator(self) -> str | None:
         """"gpu" or "npu" when the loaded artefact runs on one (the bench checks what else is on it), else None."""
         return None
+
+    def device_processes(self) -> list[DeviceProcess]:
+        """Every process the accelerator's tool lists on it, this one included; [] on a CPU or without the tool."""
+        return []
+
+    def device_state(self) -> dict[str, str]:
+        """The accelerator's state now (name, utilisation, memory in use) as info-file fields; {} where unknown."""
+        return {}
+
+    def host_checks(self, plan: HostPlan) -> list[Check]:
+        """Can this host run the backend as configured? One Check per thing to verify, each failing one with its fix.
+
+        Default: the toolkit pin only. A runtime that is not installed may raise ImportError or BackendUnavailable;
+        doctor reports that as one failing line.
+        """
+        expected = plan.toolkit_version
+        return [toolkit_check(self.toolkit_version(), expected,
+                              f"install {self.name} {expected} or check out the branch for the installed one")]
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:
@@ -142,6 +180,15 @@ def get_backend(name: str, options: dict[str, Any] | None = None) -> Backend:
 
 def backend_names() -> list[str]:
     return sorted(_BACKENDS)
+
+
+def check_sections(params: Params) -> None:
+    """Every registered backend's params section against its Options, so a mistake in `acl:` stops every stage
+    (the CLI hands this to omzoo.core.params.command: the core layer does not know the backends)."""
+    for name, (module_name, cls_name) in _BACKENDS.items():
+        options = getattr(importlib.import_module(module_name), cls_name).Options
+        if options is not None and name in params.raw:
+            typed(options, params.section(name), f"{params.where}: {name}")
 
 
 def pad_batch(x: np.ndarray, batch_size: int) -> tuple[np.ndarray, int]:

@@ -1,19 +1,23 @@
 """ONNX Runtime backend: CPU by default, CUDA / TensorRT providers when the installed build has them.
 
 compile = fix the batch axis to the target batch size and save ORT's offline-optimised graph, so the
-artefact that is benchmarked is exactly the one that was evaluated (BENCHMARKING.md R5).
+artefact that is benchmarked is exactly the one that was evaluated. On a CUDA provider the GPU's other processes
+and state come from nvidia-smi (backends/nvidia.py).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from omzoo.backends.base import Backend, BackendUnavailable, CompileSource
+from omzoo.backends.base import BackendUnavailable, CompileSource
+from omzoo.backends.checks import DEVICE, Check, HostPlan, threads_check, toolkit_check
+from omzoo.backends.nvidia import GpuBackend
 from omzoo.core.provenance import cpu_model
 from omzoo.core.recipe import normalize
 from omzoo.core.zoo import ModelSpec
@@ -65,8 +69,24 @@ def _checked_input(session: Any, artefact: Path, batch_size: int, spec: ModelSpe
     return shape, np.dtype(np.uint8) if inp.type == "tensor(uint8)" else np.dtype(np.float32)
 
 
-class OrtBackend(Backend):
+def _device(ort: Any, providers: list[str]) -> str:
+    """Where the first provider runs: the GPU ORT reports for CUDA/TensorRT, else the CPU's name."""
+    return f"{ort.get_device()} ({providers[0]})" if providers[0] in _ACCELERATED else cpu_model()
+
+
+@dataclass(frozen=True)
+class OrtOptions:
+    """`onnxruntime:` (the backend's options)."""
+
+    providers: str | list = "auto"  # TensorRT/CUDA when the installed build has them, then CPU; or a list
+    threads: int = 0  # 0 = one per core
+    level: str = "all"  # graph optimisation at load: disable, basic, extended, all
+    compile_level: str = "extended"  # the optimisations saved in the artefact, portable across machines
+
+
+class OrtBackend(GpuBackend):
     name = "onnxruntime"
+    Options = OrtOptions
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -78,7 +98,7 @@ class OrtBackend(Backend):
 
     def providers(self) -> list[str]:
         """`providers: auto` takes TensorRT/CUDA when this onnxruntime build has them, CPU always last."""
-        wanted = self.options.get("providers", "auto")
+        wanted = self.options["providers"]
         available = _ort().get_available_providers()
         if wanted == "auto":
             return [p for p in _ACCELERATED if p in available] + ["CPUExecutionProvider"]
@@ -88,7 +108,7 @@ class OrtBackend(Backend):
         return list(wanted)
 
     def threads(self) -> int:
-        return int(self.options.get("threads") or os.cpu_count() or 1)
+        return int(self.options["threads"] or os.cpu_count() or 1)
 
     def _session_options(self, level: str):
         ort = _ort()
@@ -115,7 +135,7 @@ class OrtBackend(Backend):
         artefact = out_dir / "model.onnx"
         # "extended" fusions are portable across machines with this provider; layout-specific "all"
         # optimisations are applied again at load time.
-        so = self._session_options(self.options.get("compile_level", "extended"))
+        so = self._session_options(self.options["compile_level"])
         so.optimized_model_filepath = str(artefact)
         _ort().InferenceSession(str(fixed), so, providers=self.providers())
         fixed.unlink()
@@ -130,7 +150,7 @@ class OrtBackend(Backend):
         self.spec = spec
         if not Path(artefact).is_file():
             raise FileNotFoundError(2, "no such ONNX file", str(artefact))
-        so = self._session_options(self.options.get("level", "all"))
+        so = self._session_options(self.options["level"])
         providers = self.providers()  # outside the try: a missing provider is BackendUnavailable, not a bad file
         try:
             self.session = _ort().InferenceSession(str(artefact), so, providers=providers)
@@ -163,13 +183,28 @@ class OrtBackend(Backend):
         providers = self.session.get_providers() if self.session else self.providers()
         return "gpu" if providers[0] in _ACCELERATED else None
 
+    def host_checks(self, plan: HostPlan) -> list[Check]:
+        """The version against the pin, the providers the options resolve to, the device they run on, threads."""
+        ort = _ort()
+        version, expected = ort.__version__, plan.toolkit_version
+        checks = [toolkit_check(version, expected,
+                                f"pip install onnxruntime=={expected}.* or check out the branch for {version}")]
+        try:
+            providers = self.providers()
+        except BackendUnavailable as exc:
+            return [*checks, Check.failed("providers", str(exc),
+                                          "install onnxruntime-gpu, or set onnxruntime.providers: auto")]
+        device = _device(ort, providers)
+        if not set(_ACCELERATED) & set(ort.get_available_providers()):
+            device += f" (onnxruntime {version} has no CUDA or TensorRT provider: CPU only)"
+        return [*checks, Check.passed("providers", ", ".join(providers)), Check.passed(DEVICE, device),
+                threads_check(self.threads(), "onnxruntime.threads")]
+
     def describe(self) -> dict[str, Any]:
         ort = _ort()
         providers = self.session.get_providers() if self.session else self.providers()
-        accelerated = providers[0] in _ACCELERATED
         return self.described(
-            runtime="onnxruntime", runtime_version=ort.__version__,
-            device=f"{ort.get_device()} ({providers[0]})" if accelerated else cpu_model(),
+            runtime="onnxruntime", runtime_version=ort.__version__, device=_device(ort, providers),
             precision="fp32", threads=f"intra_op={self.threads()} inter_op=1",
-            providers=",".join(providers), graph_optimization=self.options.get("level", "all"),
+            providers=",".join(providers), graph_optimization=self.options["level"],
             compute_interval="session.run wall time (host arrays in and out)")

@@ -1,9 +1,9 @@
 """PyTorch backend: the checkpoint itself is the artefact, run eagerly or through torch.compile (+ CUDA graphs).
 
 compile = a hardlink (or copy) of the checkpoint, loaded strictly once to fail early, so the bench stage
-measures exactly the weights that were evaluated (BENCHMARKING.md R5). Everything device-specific happens in
-load(): the model takes raw uint8 NCHW pixels (omzoo.core.model.PixelInput: /255 and mean/std in float32 on the
-device, a quarter of float32's host→device bytes), then casts to the working precision and layout.
+measures exactly the weights that were evaluated. Everything device-specific happens in load(): the model takes
+raw uint8 NCHW pixels (omzoo.core.model.PixelInput: /255 and mean/std in float32 on the device, a quarter of
+float32's host→device bytes), then casts to the working precision and layout.
 
 Options (params.yaml `torch:`):
 - device: "auto" (cuda when available, else cpu) | "cpu" | "cuda" | "cuda:N"
@@ -12,10 +12,13 @@ Options (params.yaml `torch:`):
 - compile: bool (torch.compile); compile_mode: "default" | "max-autotune-no-cudagraphs" | ...;
   freezing: bool (Inductor folds BN into convs and pre-lays-out weights; default true);
   dynamic: bool (symbolic batch axis, default true: one Inductor graph serves every batch size > 1, so the
-  on-disk Inductor cache is shared by all batch sizes' stages and a sweep in one process compiles once)
+  on-disk Inductor cache is shared by all batch sizes' stages, and benchmarks/bench_gpu.py, which runs every batch
+  size in one process, compiles once)
 - cuda_graphs: bool | "auto" (default: on for CUDA): one CUDA graph at the loaded batch size, replayed per step
-- tf32: bool (default false: fp32 stays fp32, the regime of MODELS.md §0.4's tolerances)
+- tf32: bool (default false: fp32 stays fp32, the precision the fp32 parity tolerances assume)
 - threads: int (0 = torch's default), for CPU runs
+
+On CUDA the GPU's other processes, state and driver come from nvidia-smi (backends/nvidia.py).
 """
 
 from __future__ import annotations
@@ -24,32 +27,32 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from omzoo.backends.base import Backend, BackendUnavailable, CompileSource
-from omzoo.core.provenance import cpu_model, nvidia_smi
+from omzoo.backends import nvidia
+from omzoo.backends.base import BackendUnavailable, CompileSource
+from omzoo.backends.checks import DEVICE, Check, HostPlan, threads_check, toolkit_check
+from omzoo.core.provenance import cpu_model
 from omzoo.core.zoo import ModelSpec
 
 if TYPE_CHECKING:
     import torch
 
-_DEFAULTS: dict[str, Any] = {
-    "device": "auto", "precision": "fp32", "channels_last": True, "compile": False, "compile_mode": "default",
-    "freezing": True, "dynamic": True, "cuda_graphs": "auto", "tf32": False, "threads": 0,
-}
 _PRECISIONS = ("fp32", "fp16")
 _WARMUP_CALLS = 3  # before capture: compilation, Triton/cuDNN autotuning and allocator growth happen here
 
 #: Compiled modules by (artefact identity, options, device): artefacts of one checkpoint at several batch sizes
-#: (hardlinks of one file) share one torch.compile'd module within a process, so a sweep compiles once.
+#: (hardlinks of one file) share one torch.compile'd module within a process, so benchmarks/bench_gpu.py's run over
+#: batch sizes compiles once.
 _COMPILED: dict[tuple, torch.nn.Module] = {}
 
 
 def clear_compiled_cache() -> None:
-    """Forget the compiled modules (a sweep calls this between models to free device memory)."""
+    """Forget the compiled modules (benchmarks/bench_gpu.py calls this between models to free device memory)."""
     _COMPILED.clear()
 
 
@@ -59,6 +62,12 @@ def _torch():
     except ImportError as e:
         raise BackendUnavailable("the torch backend needs PyTorch (`pip install torch`)") from e
     return torch
+
+
+def _no_cuda(torch: Any) -> str:
+    """Why this torch has no GPU to offer, for messages: its version and whether it was built for CUDA at all."""
+    build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+    return f"torch {torch.__version__} ({build}) sees no CUDA GPU"
 
 
 def _cast_module(model: torch.nn.Module, dtype: torch.dtype, channels_last: bool) -> torch.nn.Module:
@@ -79,17 +88,30 @@ def _cast_module(model: torch.nn.Module, dtype: torch.dtype, channels_last: bool
     return Cast()
 
 
-class TorchBackend(Backend):
+@dataclass(frozen=True)
+class TorchOptions:
+    """`torch:` (the backend's options; what each does: omzoo.backends.torch)."""
+
+    device: str = "auto"  # cuda when available, else cpu
+    precision: str = "fp32"  # fp16 on CUDA only
+    channels_last: bool = True
+    compile: bool = False  # torch.compile
+    compile_mode: str = "default"
+    freezing: bool = True
+    dynamic: bool = True
+    cuda_graphs: bool | str = "auto"  # "auto": on for CUDA
+    tf32: bool = False
+    threads: int = 0  # 0 = torch's default
+
+
+class TorchBackend(nvidia.GpuBackend):
     name = "torch"
+    Options = TorchOptions
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
-        unknown = set(self.options) - set(_DEFAULTS)
-        if unknown:
-            raise ValueError(f"torch backend: unknown options {sorted(unknown)}; known: {sorted(_DEFAULTS)}")
-        self.opts: dict[str, Any] = {**_DEFAULTS, **self.options}
-        if self.opts["precision"] not in _PRECISIONS:
-            raise ValueError(f"torch backend: precision must be one of {_PRECISIONS}, not {self.opts['precision']!r}")
+        if self.options["precision"] not in _PRECISIONS:
+            raise ValueError(f"torch.precision must be one of {_PRECISIONS}, not {self.options['precision']!r}")
         self.device: torch.device | None = None
         self.batch_size = 0
         self._fn: Callable[[torch.Tensor], torch.Tensor] | None = None
@@ -103,7 +125,7 @@ class TorchBackend(Backend):
     def resolve_device(self) -> torch.device:
         """The device the options ask for; BackendUnavailable if it is not there, ValueError if fp16 on CPU."""
         torch = _torch()
-        wanted = str(self.opts["device"])
+        wanted = str(self.options["device"])
         if wanted == "auto":
             wanted = "cuda" if torch.cuda.is_available() else "cpu"
         try:
@@ -112,10 +134,9 @@ class TorchBackend(Backend):
             raise ValueError(f"torch backend: bad device {wanted!r} (auto, cpu, cuda or cuda:N)") from e
         if dev.type == "cuda":
             if not torch.cuda.is_available():
-                build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-                raise BackendUnavailable(f"torch backend: device {wanted!r} requested but torch {torch.__version__} "
-                                         f"({build}) sees no CUDA GPU; set torch.device to cpu or auto, or install "
-                                         "a CUDA build of torch on a machine with an NVIDIA GPU")
+                raise BackendUnavailable(f"torch backend: device {wanted!r} requested but {_no_cuda(torch)}; set "
+                                         "torch.device to cpu or auto, or install a CUDA build of torch on a machine "
+                                         "with an NVIDIA GPU")
             index = dev.index if dev.index is not None else torch.cuda.current_device()
             if index >= torch.cuda.device_count():
                 raise BackendUnavailable(f"torch backend: {wanted!r} requested but only "
@@ -123,13 +144,13 @@ class TorchBackend(Backend):
             dev = torch.device("cuda", index)
         elif dev.type != "cpu":
             raise ValueError(f"torch backend: device {wanted!r} is not supported (auto, cpu, cuda or cuda:N)")
-        if self.opts["precision"] == "fp16" and dev.type != "cuda":
+        if self.options["precision"] == "fp16" and dev.type != "cuda":
             raise ValueError("torch backend: precision fp16 needs a CUDA device (CPU half convolutions are slow "
                              "and not what the fp16 tolerances describe); use precision fp32 on CPU")
         return dev
 
     def _use_graphs(self, dev: torch.device) -> bool:
-        graphs = self.opts["cuda_graphs"]
+        graphs = self.options["cuda_graphs"]
         if dev.type != "cuda":
             return False  # CUDA graphs have no CPU counterpart; "auto" params must stay portable
         return True if graphs == "auto" else bool(graphs)
@@ -156,23 +177,24 @@ class TorchBackend(Backend):
         st = artefact.stat()  # hardlinks of one checkpoint share (st_dev, st_ino)
         return (self.spec.id, tuple(sorted((k, str(v)) for k, v in self.spec.options.items())), st.st_dev, st.st_ino,
                 st.st_size, st.st_mtime_ns, str(dev),
-                tuple(sorted((k, str(v)) for k, v in self.opts.items())))
+                tuple(sorted((k, str(v)) for k, v in self.options.items())))
 
     def _compile(self, module: torch.nn.Module) -> torch.nn.Module:
         torch = _torch()
         import torch._inductor as inductor
 
-        options = {**inductor.list_mode_options(self.opts["compile_mode"]), "freezing": bool(self.opts["freezing"])}
+        options = {**inductor.list_mode_options(self.options["compile_mode"]),
+                   "freezing": bool(self.options["freezing"])}
         options.pop("triton.cudagraphs", None)  # graphs are captured here, around the whole model
-        return torch.compile(module, options=options, dynamic=None if self.opts["dynamic"] else False)
+        return torch.compile(module, options=options, dynamic=None if self.options["dynamic"] else False)
 
     def _build(self, artefact: Path, dev: torch.device) -> torch.nn.Module:
         """The checkpoint's model, strictly loaded, behind uint8 normalisation, cast and moved to `dev`."""
         torch = _torch()
         from omzoo.core.model import PixelInput, load_model
 
-        dtype = torch.float16 if self.opts["precision"] == "fp16" else torch.float32
-        channels_last = bool(self.opts["channels_last"])
+        dtype = torch.float16 if self.options["precision"] == "fp16" else torch.float32
+        channels_last = bool(self.options["channels_last"])
         model = load_model(self.spec, artefact).to(dtype)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -185,16 +207,16 @@ class TorchBackend(Backend):
         t0 = time.perf_counter()
         dev = self.resolve_device()
         self.device, self.batch_size = dev, batch_size
-        if self.opts["threads"]:
-            torch.set_num_threads(int(self.opts["threads"]))
+        if self.options["threads"]:
+            torch.set_num_threads(int(self.options["threads"]))
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
             torch.backends.cudnn.benchmark = True  # static shapes per artefact: pick the fastest algorithms once
-            tf32 = bool(self.opts["tf32"])
+            tf32 = bool(self.options["tf32"])
             torch.backends.cudnn.allow_tf32 = tf32
             torch.backends.cuda.matmul.allow_tf32 = tf32
         fn: Callable[[torch.Tensor], torch.Tensor]
-        if self.opts["compile"]:
+        if self.options["compile"]:
             key = self._cache_key(artefact, dev)
             if key not in _COMPILED:
                 _COMPILED[key] = self._compile(self._build(artefact, dev))
@@ -206,7 +228,7 @@ class TorchBackend(Backend):
         if dev.type == "cuda":
             gen = torch.Generator(device=dev).manual_seed(0)
             self._x = torch.randint(0, 256, shape, dtype=torch.uint8, device=dev, generator=gen)  # never zeros
-            if self.opts["compile"] and self.opts["dynamic"] and batch_size > 1:
+            if self.options["compile"] and self.options["dynamic"] and batch_size > 1:
                 torch._dynamo.mark_dynamic(self._x, 0)
             self._events = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
             self._warm_and_capture(fn, self._use_graphs(dev))
@@ -263,7 +285,7 @@ class TorchBackend(Backend):
 
     def step(self, batch: np.ndarray) -> float | None:
         """e2e = host → device copy, model, device → host copy (the caller's wall clock); the return value is
-        the compute part only: CUDA events around the model on the device-resident input (R1)."""
+        the compute part only: CUDA events around the model on the device-resident input, without the copies."""
         torch = _torch()
         self._check(batch)
         with torch.inference_mode():
@@ -286,21 +308,39 @@ class TorchBackend(Backend):
     def accelerator(self) -> str | None:
         return "gpu" if (self.device or self.resolve_device()).type == "cuda" else None
 
+    def host_checks(self, plan: HostPlan) -> list[Check]:
+        """The version against the pin, the device the options resolve to (and whether CUDA is there), threads."""
+        torch = _torch()
+        version, expected = torch.__version__, plan.toolkit_version
+        checks = [toolkit_check(version, expected,
+                                f"install torch {expected} or check out the branch for {version}")]
+        try:
+            device = self.resolve_device()
+        except (BackendUnavailable, ValueError) as exc:
+            return [*checks, Check.failed(DEVICE, str(exc), "set torch.device (auto, cpu, cuda or cuda:N) and "
+                                                            "precision")]
+        if device.type == "cuda":
+            where = f"{device} ({torch.cuda.get_device_name(device)})"
+        else:
+            where = f"{device} ({cpu_model()})" + ("" if torch.cuda.is_available() else f"; {_no_cuda(torch)}")
+        threads = int(self.options["threads"] or torch.get_num_threads())
+        return [*checks, Check.passed(DEVICE, where), threads_check(threads, "torch.threads")]
+
     def describe(self) -> dict[str, Any]:
         torch = _torch()
         dev = self.device or self.resolve_device()
         cuda = dev.type == "cuda"
-        compiled = (f"{self.opts['compile_mode']} freezing={int(bool(self.opts['freezing']))} "
-                    f"dynamic_batch={int(bool(self.opts['dynamic']))}") if self.opts["compile"] else "off"
+        compiled = (f"{self.options['compile_mode']} freezing={int(bool(self.options['freezing']))} "
+                    f"dynamic_batch={int(bool(self.options['dynamic']))}") if self.options["compile"] else "off"
         return self.described(
             runtime="torch", runtime_version=torch.__version__,
             device=f"{torch.cuda.get_device_name(dev)} ({dev})" if cuda else cpu_model(),
-            precision=str(self.opts["precision"]) + (" tf32" if cuda and self.opts["tf32"] else ""),
+            precision=str(self.options["precision"]) + (" tf32" if cuda and self.options["tf32"] else ""),
             threads=f"torch={torch.get_num_threads()} interop={torch.get_num_interop_threads()}",
             cuda=str(torch.version.cuda or ""),
             cudnn=str(torch.backends.cudnn.version() or "") if cuda else "",
-            driver=_driver_version() if cuda else "",
-            channels_last=str(int(bool(self.opts["channels_last"]))),
+            driver=nvidia.driver_version() if cuda else "",
+            channels_last=str(int(bool(self.options["channels_last"]))),
             compile=compiled,
             cuda_graphs=str(int(self._graph is not None if self._fn is not None else self._use_graphs(dev))),
             input="uint8 NCHW pixels; /255 and mean/std in float32 on the device",
@@ -313,8 +353,3 @@ class TorchBackend(Backend):
         if self.device is not None and self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.empty_cache()
-
-
-def _driver_version() -> str:
-    out = nvidia_smi("driver_version")
-    return out.splitlines()[0] if out else ""

@@ -1,6 +1,6 @@
 """Strict loading of published checkpoint containers, and writing them (random weights, tests).
 
-One loader for every container the five published files may use (MODELS.md §0.2): a plain state dict,
+One loader for every container the five published files may use (docs/models.md §0.2): a plain state dict,
 timm's `{'state_dict', 'args': Namespace, 'optimizer', 'amp', ...}`, SPACH's `{'model', 'model_ema', ...}`,
 and legacy (pre-1.6, non-zip) pickles whose storages are tagged `cuda:0`. A wrong file never loads
 "mostly": the error names the file, the container found and the first missing/unexpected keys.
@@ -28,7 +28,7 @@ import torch
 from omzoo.core.io import sha256_file, write_bytes_atomic
 
 #: Globals a published container may name beyond torch's own safe set (tensors, their storages including the
-#: legacy `torch.cuda.*Storage` tags, OrderedDict, torch.Size, torch.device, dtypes). MODELS.md §0.2 and
+#: legacy `torch.cuda.*Storage` tags, OrderedDict, torch.Size, torch.device, dtypes). docs/models.md §0.2 and
 #: §3.1/§4.1: TResNet's timm dict and sMLP's SPACH dict keep the training `args` as an argparse.Namespace;
 #: the rest of those dicts (epoch, optimizer, amp/scaler and scheduler state, metric) is tensors, numbers,
 #: strings and plain containers, which need no global. Nothing else is allowed without `trust`.
@@ -216,7 +216,7 @@ def _legacy_bytes(obj: Any) -> bytes:
 
 
 def save_container(state_dict: Mapping[str, torch.Tensor], path: str | Path, container: str) -> None:
-    """Write `state_dict` the way the published file for this container was written (MODELS.md).
+    """Write `state_dict` the way the published file for this container was written (docs/models.md).
 
     The same state dict and container always give the same bytes, whatever `path` is called.
 

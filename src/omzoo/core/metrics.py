@@ -47,8 +47,8 @@ def _schema() -> tuple[Metric, ...]:
         rows += [Metric(f"published_{k}", "eval", "%", "", 2, doc=f"the guide's {k} on its reference platform"),
                  Metric(f"delta_{k}", "eval", "%", "higher", 2, doc=f"ours - published {k}, in points")]
     rows += [
-        Metric("fidelity_max_abs_diff", "eval", "", "lower", 6, doc="max |logit - ORT fp32 logit| on the first batch"),
-        Metric("fidelity_top1_agreement", "eval", "", "higher", 2, doc="share of the first batch with ORT's top-1"),
+        Metric("fidelity_max_abs_diff", "eval", "", "lower", 6, doc="max |logit - ORT fp32 logit|, fidelity images"),
+        Metric("fidelity_top1_agreement", "eval", "", "higher", 2, doc="share of the fidelity images with ORT's top-1"),
         Metric("fidelity_top5_overlap", "eval", "", "higher", 2, doc="mean top-5 set overlap with ORT fp32"),
         Metric("bs", "bench", "", "", 0, doc="batch size"),
         Metric("iters", "bench", "", "", 0, doc="timed iterations, all kept rounds"),
@@ -189,7 +189,7 @@ def fidelity(logits: np.ndarray, reference: np.ndarray) -> dict[str, float]:
 
 
 def latency_stats(ms: np.ndarray) -> dict[str, float]:
-    """BENCHMARKING.md R4: numpy's default (linear) percentiles of the raw per-iteration times."""
+    """docs/benchmarking.md R4: numpy's default (linear) percentiles of the raw per-iteration times."""
     return {"mean": float(ms.mean()), "median": float(np.median(ms)), "p50": float(np.percentile(ms, 50)),
             "p90": float(np.percentile(ms, 90)), "p99": float(np.percentile(ms, 99)), "min": float(ms.min()),
             "max": float(ms.max()), "std": float(ms.std()), "count": int(ms.size)}

@@ -1,4 +1,5 @@
-"""ONNX files as omzoo reads them: the graph's input, its op histogram, and ONNX Runtime's fp32 reference logits.
+"""ONNX files as omzoo reads them: the graph's input (and a seeded one to feed it), its op histogram, and ONNX
+Runtime's fp32 reference logits.
 
 Every backend is judged against `reference_logits` (ORT, CPU, fp32) on the same pixels, so simplify, evaluate and
 the tests share one definition of "the exported model's answer".
@@ -12,6 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from omzoo.core.recipe import Recipe, normalize
+
+
+def random_input(shape: tuple[int, ...], dtype: np.dtype, seed: int) -> np.ndarray:
+    """Seeded, never zeros: standard normal for float inputs, uniform 0..255 for uint8 pixels."""
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype) == np.uint8:
+        return rng.integers(0, 256, size=shape, dtype=np.uint8)
+    return rng.standard_normal(shape).astype(dtype)
 
 
 def input_info(path: Path) -> tuple[str, list[int | None], np.dtype]:

@@ -1,19 +1,26 @@
-"""params.yaml: loaded once, validated as a whole, then each stage reads its own sections from here.
+"""params.yaml: read once per command, validated as a whole, then each stage reads its own sections from here.
 
 The rule: dvc.yaml passes paths on the command line; every tunable comes from params.yaml through this module
-(and dvc.yaml lists the sections a stage reads, so editing `bench` never re-runs `compile`). A mistake fails on
-load with one line naming the key: an unknown model, a model without a shard set, a batch size that is not a
-positive integer, `infer.batch_size` outside `batch_sizes`, a `toolkit.version` that YAML read as a number.
+(and dvc.yaml lists the sections a stage reads, so editing `bench` never re-runs `compile`). By hand, `-S KEY=VALUE`
+(the syntax of `dvc exp run -S`) changes a key for one command, over the file, and is checked exactly like the
+file. The section dataclasses below are the one home of every default; params.yaml repeats them
+(tests/test_params.py checks that the two agree). A mistake fails on load with one line naming the key: an
+unknown model, a model without a shard set, a batch size that is not a positive integer, `infer.batch_size`
+outside `batch_sizes`, a `toolkit.version` that YAML read as a number, a misspelt or mistyped section key.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import copy
 import dataclasses
+import sys
 import typing
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
 
@@ -23,26 +30,141 @@ T = TypeVar("T")
 
 _MODEL_KEYS = {"checkpoint", "shards", "options"}
 _SHARD_KEYS = {"data", "labels"}
+_POSITIVE = "positive"
+#: an int field that must be at least 1 (checked with positive_int)
+Positive = Annotated[int, _POSITIVE]
 
 
 class ParamsError(ValueError):
-    """params.yaml is wrong; the message names the file and the key."""
+    """params.yaml (or a -S) is wrong; the message names the file and the key."""
+
+
+# ------------------------------------------------------------------------------------------------------ sizes
+
+
+def positive_int(value: int | str, what: str = "value") -> int:
+    """The one rule for a size (batch size, shard size, rounds): an integer >= 1, given as a number (a bool is
+    none) or as decimal text (a flag's value). Anything else is a ValueError naming `what`."""
+    number = int(value) if isinstance(value, str) and value.strip().isdigit() else value
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return number
+
+
+def batch_size_list(text: str, what: str = "batch sizes") -> list[int]:
+    """`32` or `1,8,32` typed by hand (spaces allowed; a size given twice counts once), in the order given."""
+    try:
+        return list(dict.fromkeys(positive_int(part, what) for part in text.split(",")))
+    except ValueError:
+        raise ValueError(f"{what} must be a positive integer or a list like 1,8,32, got {text!r}") from None
+
+
+def _is_size(value: Any) -> bool:
+    """A positive integer as YAML gives one: a number, never the text "8"."""
+    if isinstance(value, str):
+        return False
+    try:
+        positive_int(value)
+    except ValueError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------- sections and their defaults
+
+
+@dataclass(frozen=True)
+class WeightsConfig:
+    """`weights:`."""
+
+    seed: int = 0  # seed of the random weights (used only where no checkpoint is configured)
+    #: sha256 of published files the user trusts to run code (only these may be fully unpickled)
+    trusted_checkpoints: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """`preprocess:`."""
+
+    workers: int = 0  # decoder processes, 0 = one per core; speed only, so dvc.yaml does not track it
+    skip_bad: bool = False  # skip undecodable/unlabelled files, list them in the manifest, count them
+    shard_size: Positive = 2048  # images per shard file
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """`export:`."""
+
+    opset: int = 11  # what every Ascend toolchain of the guides wants
+    input_dtype: str = "uint8"  # uint8: normalisation inside the graph (ORT, torch); float32 for acl with AIPP
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """`bench:`. These are CPU values that keep `make repro` short; on a device raise min_s (10) and min_iters
+    (100) in params.yaml."""
+
+    warmup_iters: int = 5
+    warmup_s: float = 0.5
+    min_iters: int = 5  # per round
+    min_s: float = 1.0  # per round
+    max_s: float = 60.0  # per round
+    seed: int = 0
+    rounds: Positive = 10  # R = 10: [x(2), x(9)] covers the median with 97.9 %, so one outlying round cannot widen it
+    max_retries: int = 6  # contended rounds measured again, at most
+    retry_budget_s: float = 120.0  # seconds spent measuring again, at most
+    # Others' CPU above this many cores flags a round: a twentieth of one core (a tenth is the usual rule; on a
+    # 2-core machine idle rounds measured 0.00-0.02 and rounds that overlapped a load only briefly 0.1). Counted
+    # in cores, not as a share of the machine, because a single competing thread hurts a run that uses every core
+    # (ORT with threads = cores ran at half the speed of one thread under a competing job: its spinning workers
+    # lose their slices), however many cores there are. Idle Linux background (kernel threads, the waiting
+    # `dvc repro` parent) stays well below it.
+    contention_cores: float = 0.05
+    level: float = 0.95  # confidence of the intervals
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """`report:`."""
+
+    #: platforms whose published figures the report shows next to ours (YAML reads a bare 310 as a number)
+    platforms: list = field(default_factory=lambda: ["310P", "310", "T4"])
+
+
+#: the sections with a schema: their keys, types and defaults (checked whenever params are loaded)
+#: (each backend's section is its Backend.Options, checked where the backend is made: omzoo.backends.base)
+SECTIONS: dict[str, type] = {"weights": WeightsConfig, "preprocess": PreprocessConfig, "export": ExportConfig,
+                             "bench": BenchConfig, "report": ReportConfig}
+
+#: Renamed keys, old dotted key -> new one (`*` stands for any one key, such as a model id). For one release a
+#: file or a -S that still uses the old name works, with a warning on stderr naming the file and both keys.
+RENAMED: dict[str, str] = {}
+
+
+# ------------------------------------------------------------------------------------------------------ params
 
 
 @dataclass(frozen=True)
 class Params:
     raw: dict[str, Any]
     path: Path
+    text: str = ""  # the file as read (what `omzoo sweep` edits); "" for built-in defaults and other revisions
+    overrides: tuple[str, ...] = ()  # the -S KEY=VALUE applied over the file
+
+    @property
+    def where(self) -> str:
+        """How messages name these params: the file, and the -S applied over it."""
+        return " -S ".join([f"{self.path}" + (" with" if self.overrides else ""), *self.overrides])
 
     def section(self, name: str) -> dict[str, Any]:
         value = self.raw.get(name) or {}
         if not isinstance(value, Mapping):
-            raise ParamsError(f"{self.path}: `{name}` must be a mapping, got {type(value).__name__}")
+            raise ParamsError(f"{self.where}: `{name}` must be a mapping, got {type(value).__name__}")
         return dict(value)
 
     def typed(self, cls: type[T], name: str) -> T:
         """Section `name` as the dataclass `cls`: unknown keys and wrongly typed values fail by name."""
-        return typed(cls, self.section(name), f"{self.path}: {name}")
+        return typed(cls, self.section(name), f"{self.where}: {name}")
 
     @property
     def models(self) -> dict[str, dict[str, Any]]:
@@ -70,28 +192,35 @@ class Params:
 
 def typed(cls: type[T], values: Mapping[str, Any], where: str) -> T:
     """Build dataclass `cls` from `values`, checking names and the types of its annotations (int, float, bool,
-    str): `min_iters: "5"` is an error here, not a benchmark that silently fails later."""
+    str, list, and Positive ints): `min_iters: "5"` is an error here, not a benchmark that silently fails later."""
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ParamsError(f"{where}: unknown key(s) {unknown}; known: {sorted(fields)}")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     for name, value in values.items():
-        want = hints[name]
+        want, marks = hints[name], ()
+        if typing.get_origin(want) is Annotated:
+            want, *marks = typing.get_args(want)
         ok = {int: isinstance(value, int) and not isinstance(value, bool),
               float: isinstance(value, int | float) and not isinstance(value, bool),
-              bool: isinstance(value, bool), str: isinstance(value, str)}.get(want, True)
+              bool: isinstance(value, bool), str: isinstance(value, str), list: isinstance(value, list)}.get(want, True)
         if not ok:
             raise ParamsError(f"{where}.{name}: expected {want.__name__}, got {value!r} ({type(value).__name__})")
+        if _POSITIVE in marks and not _is_size(value):
+            raise ParamsError(f"{where}.{name} must be a positive integer, got {value!r}")
     return cls(**values)
 
 
 def _check(p: Params) -> None:
-    where = str(p.path)
+    where = p.where
     version = p.section("toolkit").get("version", "")
     if not isinstance(version, str):
         raise ParamsError(f"{where}: toolkit.version is the number {version!r}; YAML drops digits from numbers "
                           f"(1.30 reads as 1.3), so quote it: version: \"{version}\"")
+    for name, cls in SECTIONS.items():
+        if name in p.raw:
+            p.typed(cls, name)
     shards = p.section("shards")
     for pixels, entry in shards.items():
         try:
@@ -130,7 +259,7 @@ def _check(p: Params) -> None:
     sizes = p.raw.get("batch_sizes")
     if not isinstance(sizes, list) or not sizes:
         raise ParamsError(f"{where}: batch_sizes must be a non-empty list of positive integers, got {sizes!r}")
-    bad = [b for b in sizes if isinstance(b, bool) or not isinstance(b, int) or b < 1]
+    bad = [b for b in sizes if not _is_size(b)]
     if bad:
         raise ParamsError(f"{where}: batch_sizes must be positive integers; bad: {bad}")
     if len(set(sizes)) != len(sizes):
@@ -141,25 +270,166 @@ def _check(p: Params) -> None:
                           "(infer runs that compiled artefact)")
 
 
+# ------------------------------------------------------------------------------ one command: -S, read once
+
+
+@dataclass
+class _Command:
+    overrides: tuple[str, ...]
+    #: more checks of a loaded file, from layers above this one (each backend's section: omzoo.backends.base)
+    checks: tuple[Callable[[Params], None], ...] = ()
+    loaded: dict[Path, Params] = field(default_factory=dict)
+    warned: set[str] = field(default_factory=set)
+
+
+_COMMAND: contextvars.ContextVar[_Command | None] = contextvars.ContextVar("omzoo_params_command", default=None)
+
+
+@contextlib.contextmanager
+def command(overrides: Sequence[str] = (), checks: Sequence[Callable[[Params], None]] = ()) -> Iterator[None]:
+    """One omzoo command (the CLI runs every verb inside one): each params file it loads is read and validated
+    once, by this module and by `checks`, with the command's -S KEY=VALUE applied over it."""
+    token = _COMMAND.set(_Command(tuple(overrides), tuple(checks)))
+    try:
+        yield
+    finally:
+        _COMMAND.reset(token)
+
+
+def _warn(line: str) -> None:
+    cmd = _COMMAND.get()
+    if cmd is None or line not in cmd.warned:
+        print(f"omzoo: warning: {line}", file=sys.stderr)
+    if cmd is not None:
+        cmd.warned.add(line)
+
+
+def _renamed_key(parts: list[str], where: str) -> list[str]:
+    """A dotted key under its current name (a warning when it used an old one)."""
+    for old, new in RENAMED.items():
+        pattern = old.split(".")
+        head = parts[: len(pattern)]
+        if len(head) == len(pattern) and all(p in ("*", k) for p, k in zip(pattern, head, strict=True)):
+            wild = iter(k for p, k in zip(pattern, head, strict=True) if p == "*")
+            current = [next(wild) if p == "*" else p for p in new.split(".")] + parts[len(pattern):]
+            _warn(f"{where}: `{'.'.join(parts)}` is now `{'.'.join(current)}`; rename it (the old name works "
+                  "for one more release)")
+            return current
+    return parts
+
+
+def _renamed(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """`raw` with every old key of RENAMED moved to its new name; both names at once is an error."""
+    for old in RENAMED:
+        for found in list(_find(raw, old.split("."))):
+            current = _renamed_key(list(found), where)
+            parent = _parent(raw, current, create=True, where=where)
+            if current[-1] in parent:
+                raise ParamsError(f"{where}: both `{'.'.join(found)}` and `{'.'.join(current)}`; "
+                                  f"`{'.'.join(found)}` is the old name, keep only `{'.'.join(current)}`")
+            parent[current[-1]] = _parent(raw, list(found), create=False, where=where).pop(found[-1])
+    return raw
+
+
+def _find(node: Any, pattern: list[str], found: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """The keys under `node` that `pattern` names (`*`: any one key), as key paths."""
+    if not pattern:
+        yield found
+        return
+    if not isinstance(node, Mapping):
+        return
+    head, *rest = pattern
+    for key in list(node) if head == "*" else [head] if head in node else []:
+        yield from _find(node[key], rest, (*found, key))
+
+
+def _parent(raw: dict[str, Any], parts: list[str], create: bool, where: str) -> dict[str, Any]:
+    """The mapping that holds key path `parts` (empty sections made on the way when `create`)."""
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        if node.get(part) is None and create:
+            node[part] = {}
+        node = node.get(part)
+        if not isinstance(node, dict):
+            raise ParamsError(f"{where}: `{'.'.join(parts[: i + 1])}` is {type(node).__name__}, not a mapping of "
+                              f"keys, so `{'.'.join(parts)}` cannot be set")
+    return node
+
+
+def override_key(item: str) -> str:
+    """The dotted key a `-S KEY=VALUE` sets, under its current name."""
+    key, sep, _ = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise ParamsError(f"-S {item!r}: expected KEY=VALUE, a dotted key and a YAML value (e.g. -S export.opset=13)")
+    return ".".join(_renamed_key(parts, f"-S {item}"))
+
+
+def _overridden(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of `raw` with each -S KEY=VALUE set, in order (the value is YAML, as in params.yaml)."""
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        parts = override_key(item).split(".")
+        text = item.partition("=")[2]
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as e:
+            raise ParamsError(f"-S {item}: the value is not valid YAML ({getattr(e, 'problem', e)})") from None
+        _parent(out, parts, create=True, where=f"-S {item}")[parts[-1]] = value
+    return out
+
+
+def _mapping(text: str, where: str) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{where}: not valid YAML ({e})") from None
+    if not isinstance(raw, Mapping):
+        raise ParamsError(f"{where}: must be a YAML mapping")
+    return _renamed(dict(raw), where)
+
+
+def parse_params(text: str, path: Path) -> Params:
+    """The params in `text` (the file at `path`), checked as a whole; then this command's -S applied and the
+    result checked again, so an error says whether the file or a -S is wrong."""
+    params = Params(_mapping(text, str(path)), path, text)
+    _check(params)
+    cmd = _COMMAND.get()
+    if cmd is None or not cmd.overrides:
+        return params
+    params = Params(_overridden(params.raw, cmd.overrides), path, text, cmd.overrides)
+    _check(params)
+    return params
+
+
+def revision_params(text: str, where: Path) -> Params:
+    """Another revision's params (`where` names it): renamed keys moved and this command's -S applied, but not
+    validated as a whole, since that revision may name models this checkout's registry does not know."""
+    raw = _mapping(text, str(where))
+    cmd = _COMMAND.get()
+    overrides = cmd.overrides if cmd is not None else ()
+    return Params(_overridden(raw, overrides), where, overrides=overrides)
+
+
 PARAMS_HELP = "params file (default: ./params.yaml when there is one, else built-in defaults)"
 
 
 def load_params(path: Path | None = None) -> Params:
-    """Read and validate a params file. None means ./params.yaml, or built-in defaults where there is none (a
-    verb run by hand outside a checkout); a file named explicitly must exist. A malformed file is one clear error."""
+    """Read and validate a params file, once per command. None means ./params.yaml, or built-in defaults where
+    there is none (a verb run by hand outside a checkout); a file named explicitly must exist."""
     if path is None:
         if not paths.PARAMS.is_file():
-            return Params({}, paths.PARAMS)
+            return parse_params("", paths.PARAMS)
         path = paths.PARAMS
     path = Path(path)
+    cmd = _COMMAND.get()
+    if cmd is not None and path.resolve() in cmd.loaded:
+        return cmd.loaded[path.resolve()]
     if not path.is_file():
         raise ParamsError(f"{path}: no such params file")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ParamsError(f"{path}: not valid YAML ({e})") from None
-    if not isinstance(raw, Mapping):
-        raise ParamsError(f"{path}: must be a YAML mapping")
-    params = Params(dict(raw), path)
-    _check(params)
+    params = parse_params(path.read_text(), path)
+    if cmd is not None:
+        for check in cmd.checks:
+            check(params)
+        cmd.loaded[path.resolve()] = params
     return params

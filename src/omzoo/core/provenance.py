@@ -1,4 +1,5 @@
-"""Where a number was measured: host CPU, GPU state, code revision. Shared by backends and stages."""
+"""Where a number was measured, in what every backend shares: the host CPU and the code revision. What an
+accelerator reports about itself is its backend's to ask (omzoo.backends)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import platform
 import subprocess
 
 
-def _output(cmd: list[str]) -> str:
-    """A command's stripped stdout, or "" when it is missing, fails or hangs."""
+def command_output(cmd: list[str], timeout: float = 10) -> str:
+    """A command's stripped stdout, or "" when it is missing, fails or hangs: provenance is best effort."""
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return out.stdout.strip() if out.returncode == 0 else ""
@@ -27,11 +28,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def nvidia_smi(fields: str) -> str:
-    """`nvidia-smi --query-gpu=FIELDS` as CSV text; empty where there is no NVIDIA driver."""
-    return _output(["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader"])
-
-
 def git_revision() -> str:
     """Short commit of the working tree ("" outside git)."""
-    return _output(["git", "rev-parse", "--short", "HEAD"])
+    return command_output(["git", "rev-parse", "--short", "HEAD"])

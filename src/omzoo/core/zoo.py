@@ -4,7 +4,7 @@ A sixth model needs one architecture module under omzoo/arch/ and one `register(
 line under `models:` in params.yaml). The entry carries everything model-specific: the architecture factory,
 the published checkpoint's file and container, the input, the preprocessing recipe, the ONNX names the Ascend
 guides used, and the published figures.
-Published figures are copied from the Ascend ModelZoo guides as documented in the spec (MODELS.md);
+Published figures are copied from the Ascend ModelZoo guides as documented in the spec (docs/models.md);
 throughput tables are img/s by batch size, accuracy tables are percentages.
 """
 
@@ -37,7 +37,7 @@ class ModelSpec:
     input_name: str
     output_name: str
     param_count: int
-    macs: float  # multiply-accumulates per image (MODELS.md, FlopCounterMode / 2)
+    macs: float  # multiply-accumulates per image (docs/models.md, FlopCounterMode / 2)
     published_accuracy: dict[str, dict[str, float]]  # platform -> {"top1": .., "top5": ..}
     published_throughput: dict[str, dict[int, float]]  # platform -> {batch size: img/s}
     reference_platform: str = "310P"  # the platform whose accuracy the guide's 1 % rule compares to
@@ -115,7 +115,7 @@ register(ModelSpec(
     container="state_dict",
     input_size=(3, 224, 224),
     num_classes=1000,
-    recipe=Recipe("bilinear224", 224, 256, "bilinear", IMAGENET_MEAN, IMAGENET_STD),  # MODELS.md §1.5, §2.6
+    recipe=Recipe("bilinear224", 224, 256, "bilinear", IMAGENET_MEAN, IMAGENET_STD),  # docs/models.md §1.5, §2.6
     input_name="input",
     output_name="output",
     param_count=25_583_816,
@@ -134,7 +134,7 @@ register(ModelSpec(
     container="state_dict",
     input_size=(3, 224, 224),
     num_classes=1000,
-    recipe=Recipe("bilinear224", 224, 256, "bilinear", IMAGENET_MEAN, IMAGENET_STD),  # MODELS.md §1.5, §2.6
+    recipe=Recipe("bilinear224", 224, 256, "bilinear", IMAGENET_MEAN, IMAGENET_STD),  # docs/models.md §1.5, §2.6
     input_name="image",
     output_name="class",
     param_count=48_955_416,

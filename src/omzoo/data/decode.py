@@ -22,7 +22,7 @@ _FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.B
 
 
 def load_rgb(path: str | os.PathLike[str]) -> Image.Image:
-    """Decode an image file fully and convert it to RGB (MODELS.md §0.3 step 1).
+    """Decode an image file fully and convert it to RGB (docs/models.md §0.3 step 1).
 
     The format comes from the file content, not its name (a PNG called ``.JPEG`` decodes as PNG).
     ``convert("RGB")`` maps L, CMYK, P and RGBA as every original pipeline does (alpha dropped, not
@@ -63,7 +63,7 @@ def crop_box(w: int, h: int, size: int) -> tuple[int, int, int, int]:
 
 
 def resize_crop(img: Image.Image, recipe: Recipe) -> np.ndarray:
-    """Resize and centre-crop an RGB image to the recipe's uint8 CHW pixels (MODELS.md §0.3 steps 2-3).
+    """Resize and centre-crop an RGB image to the recipe's uint8 CHW pixels (docs/models.md §0.3 steps 2-3).
 
     Short side → ``recipe.resize`` with Pillow's own antialiasing resampler (skipped when the size already
     matches), then a ``recipe.size`` centre crop. Recipes without ``resize`` (CIFAR) take the image as

@@ -1,6 +1,6 @@
 """Dataset readers: turn a folder on disk into an ordered list of (image, label) items.
 
-Layouts (DATASETS.md):
+Layouts (docs/datasets.md):
 - ``flat``: images directly in a folder plus a ``val_label.txt`` (``<file> <label>`` lines), matched by
   file stem ``name.split('.')[0]`` as the Ascend scripts do; items sorted by file name.
 - ``imagefolder``: one sub-folder per class; class index = rank of the folder name in Python string
@@ -42,7 +42,7 @@ __all__ = ["FLAT_EXTENSIONS", "IMG_EXTENSIONS", "Dataset", "Item", "read_dataset
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 #: What a flat folder's images may be: torchvision's list plus GIF and JPEG's other names.
 FLAT_EXTENSIONS = IMG_EXTENSIONS + (".gif", ".jfif", ".jpe")
-#: Label range of ``val_label.txt`` files: 0-based sorted-WNID index (DATASETS.md §1.1).
+#: Label range of ``val_label.txt`` files: 0-based sorted-WNID index (docs/datasets.md §1.1).
 IMAGENET_CLASSES = 1000
 CIFAR_CLASSES = 10
 CIFAR_NUM_VIS = 3 * 32 * 32

@@ -2,7 +2,7 @@
 
 ``write_sample(out)`` writes:
 - ``out/imagenet/val/ILSVRC2012_val_000000NN.JPEG``: 32 JPEGs of varied sizes and aspect ratios (the
-  MODELS.md §0.3 worked examples, short sides below/at/above 256, a 343-px long side), one grayscale and
+  docs/models.md §0.3 worked examples, short sides below/at/above 256, a 343-px long side), one grayscale and
   one CMYK; content is smooth colour fields with a few sharp shapes, so resampling filters matter.
 - ``out/imagenet/val_label.txt``: ``<file> <label>`` lines, 0-based labels in 0..999.
 - ``out/cifar-10-batches-py/test_batch`` and ``batches.meta``: 64 images pickled exactly as Python 2's
@@ -33,7 +33,7 @@ MARKER = "SAMPLE.json"
 
 CIFAR_LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
-#: (w, h, mode) of the 32 sample JPEGs; the first ones are the cases MODELS.md §0.3 spells out.
+#: (w, h, mode) of the 32 sample JPEGs; the first ones are the cases docs/models.md §0.3 spells out.
 IMAGE_SIZES: list[tuple[int, int, str]] = [
     (500, 375, "RGB"),
     (375, 500, "RGB"),

@@ -1,9 +1,9 @@
 """uint8 NCHW tensor shards: a few large ``.npy`` files plus a ``manifest.json`` written last.
 
-Why shards: DVC is slow with tens of thousands of small files (DVC.md §12), and one file per image
+Why shards: DVC is slow with tens of thousands of small files (docs/dvc.md §12), and one file per image
 (the original guides' layout) wastes a syscall and an inode per sample. Why uint8: 4x smaller than
 float32, shared by every model with the same pixel recipe, and normalised at load time
-(``profiles.normalize``) or in-graph by a uint8-input model.
+(``omzoo.core.recipe.normalize``) or in-graph by a uint8-input model.
 
 Layout of a shard directory::
 
@@ -11,11 +11,12 @@ Layout of a shard directory::
     shard-00001.npy   ...
     manifest.json     written last and atomically; its presence means "complete"
 
-Manifest fields: ``format`` (1), ``pixels``, ``profile``, ``shape`` [3,H,W], ``count`` (stored images),
-``dataset_size`` (entries in the source, good or bad), ``n_skipped``, ``names`` and ``labels`` (``null``
-when unlabelled) in dataset order, ``skipped`` [{name, reason}], ``shards`` [{file, count, sha256}],
-``source`` (the data path), ``source_hash`` (see ``readers.Dataset.source_hash``: relative path + byte
-size of every source file and the labels file's sha256; mtimes excluded because they are not content).
+Manifest fields: ``format`` (1), ``pixels``, ``recipe`` (its pixel half), ``shape`` [3,H,W], ``count`` (stored images),
+``dataset_size`` (entries in the source, good or bad), ``n_skipped``, ``kind`` and ``num_classes`` (the reader's),
+``names`` and ``labels`` (``null`` when unlabelled) in dataset order, ``skipped`` [{name, reason}],
+``shards`` [{file, count, sha256}], ``source`` (the data path), ``source_hash`` (see
+``readers.Dataset.source_hash``: relative path + byte size of every source file and the labels file's sha256;
+mtimes excluded because they are not content).
 ``count == dataset_size - n_skipped`` always.
 """
 
@@ -32,12 +33,13 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from omzoo.core.io import sha256_file, write_json_atomic
+from omzoo.core.params import PreprocessConfig, positive_int
 
 __all__ = ["FORMAT", "MANIFEST", "ShardSet", "ShardWriter", "write_manifest"]
 
 FORMAT = 1
 MANIFEST = "manifest.json"
-DEFAULT_SHARD_SIZE = 2048
+DEFAULT_SHARD_SIZE = PreprocessConfig.shard_size
 
 
 class _HashingWriter:
@@ -74,8 +76,7 @@ class ShardWriter:
         shard_size: int = DEFAULT_SHARD_SIZE,
         expected: int | None = None,
     ) -> None:
-        if shard_size < 1:
-            raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+        positive_int(shard_size, "shard_size")
         self.out = Path(out)
         self.shape = tuple(shape)
         self.shard_size = shard_size
@@ -268,8 +269,7 @@ class ShardSet:
         Each batch is a fresh writable array (a copy out of the memory map), so callers may pad or
         normalise it in place and keep it after the next one is produced.
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        positive_int(batch_size, "batch_size")
         for start in range(0, len(self), batch_size):
             yield self.read(start, start + batch_size)
 

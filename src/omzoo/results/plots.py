@@ -1,5 +1,6 @@
 """The throughput plot, rendered with no network: a matplotlib PNG in a script-free page, plus an interactive page
-with vega, vega-lite and vega-embed inlined when the optional `vl-convert-python` package is installed (DVC.md §7).
+with vega, vega-lite and vega-embed inlined when the optional `vl-convert-python` package is installed (DVC's own
+HTML loads them from a CDN, docs/dvc.md §7).
 """
 
 from __future__ import annotations
@@ -7,18 +8,18 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
 
-from omzoo.core.io import atomic_write, write_bytes_atomic
+from omzoo.core import paths
+from omzoo.core.io import write_bytes_atomic
+from omzoo.results import throughput
 from omzoo.results.revisions import DvcError, dvc_json
 
 PLOT_ID = "throughput"
 #: A <script src=...> or <link href=...> that reaches the network: what an offline page must not have.
 _REMOTE_ASSET = re.compile(r"<(script|link)\b[^>]*\b(src|href)\s*=\s*[\"']?\s*(https?:)?//", re.IGNORECASE)
-
 
 
 def plot_spec(revisions: list[str] | None) -> dict[str, Any]:
@@ -35,45 +36,16 @@ def plot_spec(revisions: list[str] | None) -> dict[str, Any]:
 
 
 def plot_png(spec: dict[str, Any], path: Path) -> None:
-    """Grouped horizontal bars, one group per y value (model/bs), one bar per revision, starting at zero."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    enc = spec.get("encoding", {})
-    xf, yf = enc.get("x", {}).get("field", "throughput_compute_ips"), enc.get("y", {}).get("field", "config")
-    values = spec["data"]["values"]
-    revs = list(dict.fromkeys(v.get("rev", "workspace") for v in values))
-    cats = sorted(dict.fromkeys(str(v[yf]) for v in values), reverse=True)  # top-down in sort order
-    colours = enc.get("color", {}).get("scale", {}).get("range") or [None] * len(revs)
-    height = 0.8 / len(revs)
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.35 * len(cats) * len(revs)), dpi=110)
-    for i, rev in enumerate(revs):
-        pts = {str(v[yf]): float(v[xf]) for v in values if v.get("rev", "workspace") == rev and _number_str(v[xf])}
-        ys = [c for c in cats if c in pts]
-        pos = [cats.index(c) + (len(revs) - 1 - i - (len(revs) - 1) / 2) * height for c in ys]
-        bars = ax.barh(pos, [pts[c] for c in ys], height=height * 0.95, label=rev,
-                       color=colours[i % len(colours)] if colours[0] else None)
-        ax.bar_label(bars, labels=[f"{pts[c]:,.1f}" for c in ys], padding=2, fontsize=7)
-    ax.set_yticks(range(len(cats)), cats, fontsize=8)
-    ax.set_xlabel(xf)
-    ax.set_xlim(0, ax.get_xlim()[1] * 1.12)  # room for the value labels
-    ax.set_title(f"{PLOT_ID}: {' vs '.join(revs)}")
-    ax.grid(True, axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    with atomic_write(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    """The spec's data (each revision's reports/throughput.csv, tagged with `rev`) drawn as the report's figure:
+    throughput vs batch size, a line per model and revision, the rounds' interval as error bars."""
+    rows = [r for v in spec["data"]["values"] if (r := throughput.parse_row({"rev": "workspace", **v}))]
+    revs = list(dict.fromkeys(r["rev"] for r in rows))
+    throughput.write_png(rows, path, f"{PLOT_ID}: {' vs '.join(revs)}")
 
 
-def _number_str(v: Any) -> bool:
-    """CSV values reach the spec as strings (DVC.md §7); empty ones are a missing measurement."""
-    try:
-        return not math.isnan(float(v))
-    except (TypeError, ValueError):
-        return False
+def _point_order(config: Any) -> tuple[str, int]:
+    """A `config` cell (`scnet50_v1d-8`) as (model, bs), so batch sizes sort as numbers, not as text."""
+    return paths.parse_key(str(config)) or (str(config), 0)
 
 
 def assert_offline(page: str, name: str) -> None:
@@ -88,7 +60,7 @@ def static_html(spec: dict[str, Any], png: Path, title: str, interactive: str | 
     enc = spec.get("encoding", {})
     xf, yf = enc.get("x", {}).get("field", ""), enc.get("y", {}).get("field", "")
     revs = list(dict.fromkeys(str(v.get("rev")) for v in spec["data"]["values"]))
-    values = sorted(spec["data"]["values"], key=lambda v: (str(v.get(yf)), revs.index(str(v.get("rev")))))
+    values = sorted(spec["data"]["values"], key=lambda v: (_point_order(v.get(yf)), revs.index(str(v.get("rev")))))
     rows = "\n".join(f"<tr><td>{html.escape(str(v.get('rev', '')))}</td><td>{html.escape(str(v.get(yf)))}</td>"
                      f"<td style='text-align:right'>{html.escape(str(v.get(xf)))}</td></tr>" for v in values)
     img = base64.b64encode(png.read_bytes()).decode()
@@ -117,6 +89,10 @@ def interactive_html(spec: dict[str, Any]) -> str | None:
         import vl_convert as vlc
     except ImportError:
         return None
+    y = spec.get("encoding", {}).get("y", {})
+    if y.get("field"):  # the points in (model, bs) order, not as text sorts their keys
+        order = sorted({str(v.get(y["field"])) for v in spec["data"]["values"]}, key=_point_order)
+        spec = {**spec, "encoding": {**spec["encoding"], "y": {**y, "sort": order}}}
     major = "6" if "/v6" in str(spec.get("$schema", "")) else "5"
     versions = [v for v in vlc.get_vegalite_versions() if v.split(".")[0] == major]
     best = max(versions, key=lambda v: tuple(int(p) for p in v.split(".")), default=None)

@@ -14,10 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from omzoo.core import paths
-from omzoo.core.params import Params, ParamsError
+from omzoo.core.params import Params, revision_params
 
 
 class DvcError(ValueError):
@@ -40,7 +38,7 @@ def _dvc_env() -> dict[str, str]:
 def dvc_json(args: list[str]) -> tuple[Any, str]:
     """Run `dvc ARGS` (the dvc of this interpreter, whatever PATH says) and return (parsed stdout, stderr).
 
-    Python's json accepts the bare NaN token DVC writes for NaN metrics (DVC.md §5).
+    Python's json accepts the bare NaN token DVC writes for NaN metrics (docs/dvc.md §5).
     """
     proc = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True, env=_dvc_env())
     if proc.returncode != 0:
@@ -99,17 +97,10 @@ def read_json(rev: str, path: str) -> Any:
 
 
 def read_params(rev: str) -> Params:
-    """params.yaml as committed at `rev`, empty where there is none. Not validated as a whole: another revision
-    may name models this checkout's registry does not know, and a comparison only reads sections of it."""
-    text = read_text(rev, str(paths.PARAMS))
-    where = Path(f"{rev}:{paths.PARAMS}")
-    try:
-        raw = yaml.safe_load(text or "") or {}
-    except yaml.YAMLError as e:
-        raise ParamsError(f"{where}: not valid YAML ({e})") from None
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{where}: must be a YAML mapping")
-    return Params(raw, where)
+    """params.yaml as committed at `rev`, empty where there is none, with the command's -S applied. Not validated
+    as a whole: another revision may name models this checkout's registry does not know, and a comparison only
+    reads sections of it."""
+    return revision_params(read_text(rev, str(paths.PARAMS)) or "", Path(f"{rev}:{paths.PARAMS}"))
 
 
 def fetch_command(rev: str, target: str) -> str:

@@ -1,4 +1,4 @@
-"""The `bench` stage: throughput and latency of one compiled artefact at one batch size (BENCHMARKING.md §3, R9).
+"""The `bench` stage: throughput and latency of one compiled artefact at one batch size (README, Benchmarks).
 
 How it measures lives in omzoo.timing.measure (rounds, contention, intervals); this stage opens the artefact, runs it,
 and writes three files: the numbers-only metrics (medians, intervals, contention counts), the rounds (per-round
@@ -18,21 +18,21 @@ from pathlib import Path
 from typing import Any
 
 from omzoo.backends.artefact import load_compiled
-from omzoo.backends.base import Backend
+from omzoo.backends.base import Backend, DeviceProcess
 from omzoo.core.io import sha256_file, write_json_atomic
 from omzoo.core.metrics import record
-from omzoo.core.params import PARAMS_HELP, load_params
-from omzoo.core.provenance import git_revision, nvidia_smi
-from omzoo.timing.contention import DeviceProcess, device_processes
-from omzoo.timing.measure import INTERVAL, BenchConfig, benchmark, is_out_of_memory
+from omzoo.core.params import BenchConfig, load_params
+from omzoo.core.provenance import git_revision
+from omzoo.timing.contention import other_processes
+from omzoo.timing.measure import INTERVAL, benchmark, is_out_of_memory
 
 HELP = "benchmark a compiled model at its batch size: R rounds, medians with intervals, contention detected"
 
 
 def environment(backend: Backend, meta: dict[str, Any], art_dir: Path, cfg: BenchConfig,
                 others: list[DeviceProcess]) -> dict[str, Any]:
-    """Provenance strings for the info file (BENCHMARKING.md R6); backend specifics come from describe(), and
-    `others` are the processes found on its accelerator before the run."""
+    """Provenance strings for the info file; backend specifics come from describe() and, on an accelerator, from
+    device_state(), and `others` are the processes found on the accelerator before the run."""
     artefact = art_dir / meta["artefact"]
     shape, dtype = backend.input_spec()
     info: dict[str, Any] = {**backend.describe(), "model": meta["model"], "batch_size": meta["batch_size"],
@@ -49,9 +49,7 @@ def environment(backend: Backend, meta: dict[str, Any], art_dir: Path, cfg: Benc
                             "compiled_from": meta.get("sources", {}), "git_revision": git_revision()}
     if backend.accelerator():
         info["device_processes"] = "; ".join(f"{p.device} pid {p.pid} {p.name}".strip() for p in others) or "none"
-        gpu = nvidia_smi("name,utilization.gpu,memory.used")
-        if gpu:
-            info["gpu_before"] = gpu
+        info.update(backend.device_state())
     return info
 
 
@@ -60,7 +58,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="metrics JSON (numbers only)")
     p.add_argument("--info", type=Path, required=True, help="provenance JSON (strings)")
     p.add_argument("--rounds", type=Path, required=True, help="per-round samples JSON (read by `omzoo compare`)")
-    p.add_argument("--params", type=Path, help=PARAMS_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     backend, meta = load_compiled(args.compiled)
     label = f"bench {meta['model']} bs{meta['batch_size']}"
     try:
-        others = device_processes() if backend.accelerator() else []
+        others = other_processes(backend.device_processes) if backend.accelerator() else []
         info = environment(backend, meta, args.compiled, cfg, others)
         try:
             metrics, rounds = benchmark(backend, meta["batch_size"], cfg, label, device_busy=bool(others))

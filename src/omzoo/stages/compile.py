@@ -10,23 +10,20 @@ import argparse
 from pathlib import Path
 
 from omzoo.backends.artefact import compile_artefact
-from omzoo.core.params import PARAMS_HELP, load_params
+from omzoo.core.params import load_params, positive_int
 
 HELP = "compile a model for one batch size with the configured backend (onnxruntime, torch, acl)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model id from the registry")
-    p.add_argument("--bs", type=int, required=True, help="batch size to compile for")
+    p.add_argument("--bs", type=positive_int, required=True, help="batch size to compile for")
     p.add_argument("--onnx", type=Path, help="ONNX file (onnxruntime, acl)")
     p.add_argument("--checkpoint", type=Path, help="checkpoint (torch backend)")
     p.add_argument("--out", type=Path, required=True, help="artefact directory to write")
-    p.add_argument("--params", type=Path, help=PARAMS_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.bs < 1:
-        raise ValueError(f"--bs must be a positive integer, got {args.bs}")
     params = load_params(args.params)
     name, options = params.backend
     meta = compile_artefact(params.spec(args.model), args.bs, args.out, name, options, params.toolkit_version,

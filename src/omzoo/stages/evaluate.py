@@ -18,6 +18,7 @@ from omzoo.core import zoo
 from omzoo.core.io import write_json_atomic
 from omzoo.core.metrics import fidelity, record, topk, topk_accuracy
 from omzoo.core.onnxgraph import reference_logits
+from omzoo.core.params import positive_int
 from omzoo.core.provenance import git_revision
 from omzoo.data.shards import ShardSet
 
@@ -56,8 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--infer", type=Path, required=True, help="directory from `omzoo infer`")
     p.add_argument("--shards", type=Path, required=True, help="the shard directory that was inferred")
     p.add_argument("--weights", type=Path, required=True, help="provenance JSON from `omzoo weights`")
-    p.add_argument("--reference", type=Path, help="exported ONNX to compare the first batch against (ORT fp32)")
-    p.add_argument("--fidelity-images", type=int, default=8, help="images in the fidelity check")
+    p.add_argument("--reference", type=Path, help="exported ONNX, run by ORT fp32 on the fidelity images")
+    p.add_argument("--fidelity-images", type=positive_int, default=8, help="images in the fidelity check")
     p.add_argument("--out", type=Path, required=True, help="metrics JSON (numbers only)")
     p.add_argument("--info", type=Path, required=True, help="provenance JSON (strings)")
 

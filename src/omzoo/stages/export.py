@@ -5,14 +5,14 @@ ignores opsets below 18, and every Ascend toolchain of the guides wants opset 11
 dynamic; names are the ones the Ascend guides used, so their atc command lines carry over.
 With `input_dtype: uint8` the graph takes raw NCHW pixels and does the recipe's /255 and mean/std itself
 (omzoo.core.model.PixelInput), so the numbers are those of the float32 graph fed normalised pixels.
-Paths come from the command line; `opset`, `input_dtype` and the model's options from params.yaml.
+Paths come from the command line; `opset`, `input_dtype` and the model's options from params.yaml (by hand:
+`-S export.input_dtype=float32`).
 """
 
 from __future__ import annotations
 
 import argparse
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,20 +21,14 @@ import torch
 from omzoo.core.io import atomic_write, write_json_atomic
 from omzoo.core.model import PixelInput, load_model
 from omzoo.core.onnxgraph import op_histogram
-from omzoo.core.params import PARAMS_HELP, load_params
+from omzoo.core.params import ExportConfig, load_params
 from omzoo.core.zoo import ModelSpec
 
 HELP = "export a checkpoint to ONNX (opset from params, dynamic batch, float32 or uint8 input)"
 
 
-@dataclass(frozen=True)
-class ExportConfig:
-    opset: int = 11
-    input_dtype: str = "uint8"  # uint8: normalisation inside the graph; float32 for acl with AIPP
-
-
-def export_onnx(model: torch.nn.Module, spec: ModelSpec, out: Path, opset: int = 11,
-                input_dtype: Literal["float32", "uint8"] | str = "float32") -> dict[str, Any]:
+def export_onnx(model: torch.nn.Module, spec: ModelSpec, out: Path, opset: int = ExportConfig.opset,
+                input_dtype: Literal["float32", "uint8"] | str = ExportConfig.input_dtype) -> dict[str, Any]:
     """Export `model` (already loaded) and return a summary: node count, op histogram, input dtype."""
     if input_dtype == "uint8":
         model = PixelInput(model, spec.recipe.mean, spec.recipe.std).eval()
@@ -59,10 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", type=Path, required=True, help="published-container checkpoint")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="this file may run code: fully unpickle it if the safe unpickler refuses it (README Security)")
-    p.add_argument("--output", type=Path, required=True, help="ONNX file to write")
-    p.add_argument("--info", type=Path, help="write a JSON summary here (default: <output>.json)")
-    p.add_argument("--params", type=Path,
-                   help=PARAMS_HELP + "; export section and the model's options (models.<id>.options)")
+    p.add_argument("--out", type=Path, required=True, help="ONNX file to write")
+    p.add_argument("--info", type=Path, help="write a JSON summary here (default: <out>.json)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = params.typed(ExportConfig, "export")
     spec = params.spec(args.model)
     model = load_model(spec, args.checkpoint, args.trust_checkpoint)
-    summary = export_onnx(model, spec, args.output, cfg.opset, cfg.input_dtype)
-    write_json_atomic(args.info or args.output.with_suffix(".json"),
+    summary = export_onnx(model, spec, args.out, cfg.opset, cfg.input_dtype)
+    write_json_atomic(args.info or args.out.with_suffix(".json"),
                       {"model": args.model, "options": spec.options, **summary})
-    print(f"{args.model}: {summary['nodes']} nodes, opset {cfg.opset}, {cfg.input_dtype} input -> {args.output}")
+    print(f"{args.model}: {summary['nodes']} nodes, opset {cfg.opset}, {cfg.input_dtype} input -> {args.out}")
     return 0

@@ -12,8 +12,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from omzoo.backends.artefact import load_compiled
 from omzoo.backends.base import run_shards
 from omzoo.core import paths
@@ -28,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compiled", type=Path, required=True, help="artefact directory from `omzoo compile`")
     p.add_argument("--shards", type=Path, required=True, help="shard directory from `omzoo preprocess`")
     p.add_argument("--out", type=Path, required=True,
-                   help=f"directory for logits.npy, top5.npy, infer.json and {paths.PREDICTIONS}")
+                   help=f"directory for logits.npy, infer.json and {paths.PREDICTIONS}")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -43,13 +41,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         backend.close()
     check_finite(logits, args.compiled)
-    top5 = topk(logits).astype(np.int32)
     labels = shards.labels
     save_npy_atomic(args.out / "logits.npy", logits)
-    save_npy_atomic(args.out / "top5.npy", top5)
     about = {"model": meta["model"], "backend": meta["backend"], "shards_hash": shards.hash}
     predictions = {**about, "names": shards.names, "labels": None if labels is None else labels.tolist(),
-                   "predicted": top5[:, 0].tolist()}
+                   "predicted": topk(logits, 1)[:, 0].tolist()}
     write_bytes_atomic(args.out / paths.PREDICTIONS, json.dumps(predictions, separators=(",", ":")).encode())
     write_json_atomic(args.out / "infer.json", {**timing, **about})
     print(f"{meta['model']}: {timing['n_images']} images at bs{meta['batch_size']}, "

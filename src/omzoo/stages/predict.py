@@ -21,6 +21,7 @@ from omzoo.core import zoo
 from omzoo.core.checkpoints import read_checkpoint, save_container
 from omzoo.core.io import save_npy_atomic
 from omzoo.core.metrics import check_finite, topk, topk_accuracy
+from omzoo.core.params import positive_int
 from omzoo.data.preprocess import preprocess
 from omzoo.data.shards import ShardSet
 
@@ -81,16 +82,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", type=Path, help="val_label.txt for a flat folder (prints top-1/top-5)")
     p.add_argument("--skip-bad", action="store_true",
                    help="leave out files that cannot be read (listed on stderr) instead of stopping")
-    p.add_argument("--output", type=Path, required=True, help="logits .npy to write")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--out", type=Path, required=True, help="logits .npy to write")
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--workers", type=int, help="decoder processes (default: one per core)")
-    p.add_argument("--top", type=int, default=5, help="print the top-k classes of the first images")
+    p.add_argument("--top", type=positive_int, default=5, help="print the top-k classes of the first images")
 
 
 def run(args: argparse.Namespace) -> int:
     logits, names, labels, skipped = predict(args.model, args.data, args.labels, args.checkpoint, args.onnx,
                                              args.batch_size, args.workers, args.trust_checkpoint, args.skip_bad)
-    save_npy_atomic(args.output, logits.astype(np.float32))
+    save_npy_atomic(args.out, logits.astype(np.float32))
     for s in skipped:
         print(f"skipped {s['name']}: {s['reason']}", file=sys.stderr)
     best = topk(logits, args.top)
@@ -102,5 +103,5 @@ def run(args: argparse.Namespace) -> int:
         acc = topk_accuracy(topk(logits), labels)
         print(f"top-1 {acc['top1']:.2f} %  top-5 {acc['top5']:.2f} %  on {len(names)} images")
     left_out = f", {len(skipped)} skipped (listed above)" if skipped else ""
-    print(f"{len(names)} images{left_out}: logits {logits.shape} -> {args.output}")
+    print(f"{len(names)} images{left_out}: logits {logits.shape} -> {args.out}")
     return 0

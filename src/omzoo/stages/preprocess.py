@@ -1,29 +1,21 @@
 """The `preprocess` stage: one uint8 shard set per pixel recipe (`shards:` in params.yaml).
 
-Paths come from the command line; `skip_bad` and `shard_size` come from params.yaml's `preprocess:` section.
-`--workers` and `--quiet` change only speed and output noise, never the shards, so they stay flags.
+Paths come from the command line; `skip_bad` and `shard_size` come from params.yaml's `preprocess:` section (by
+hand: `-S preprocess.skip_bad=true`). `--workers` and `--quiet` change only speed and output noise, never the
+shards, so they stay flags.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from omzoo.core import zoo
-from omzoo.core.params import PARAMS_HELP, load_params
+from omzoo.core.params import PreprocessConfig, load_params
 from omzoo.data.preprocess import preprocess
-from omzoo.data.shards import DEFAULT_SHARD_SIZE
 
 HELP = "decode, resize and centre-crop a dataset into uint8 NCHW shards + manifest.json"
-
-
-@dataclass(frozen=True)
-class PreprocessConfig:
-    workers: int = 0  # 0 = one per core; the --workers flag wins
-    skip_bad: bool = False  # skip undecodable/unlabelled files, list them in the manifest, count them
-    shard_size: int = DEFAULT_SHARD_SIZE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "live in the data (CIFAR batches, class sub-folders)")
     parser.add_argument("--out", type=Path, required=True,
                         help="output shard directory (replaced on success; never an input or a foreign folder)")
-    parser.add_argument("--params", type=Path, help=PARAMS_HELP)
     parser.add_argument("--workers", type=int, default=None, help="decoder processes (default: params, 0 = per core)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -10,25 +10,20 @@ from pathlib import Path
 
 from omzoo.core import paths
 from omzoo.core.io import write_bytes_atomic
-from omzoo.core.params import PARAMS_HELP, load_params
-from omzoo.results.summary import bench_table, collect, summary_markdown, throughput_rows, write_csv, write_png
+from omzoo.core.params import PARAMS_HELP, batch_size_list, load_params
+from omzoo.results.bench_table import bench_table
+from omzoo.results.collect import collect
+from omzoo.results.summary import summary_markdown
+from omzoo.results.throughput import throughput_rows, write_csv, write_png
 
 HELP = "write reports/summary.md, throughput.csv and throughput.png from the metrics files (or print a bench table)"
-
-
-def batch_sizes(text: str) -> list[int]:
-    """`8` or `1,8,32`: positive integers only (argparse turns the ValueError into a usage error)."""
-    sizes = [int(t) for t in text.split(",") if t.strip()]
-    if not sizes or any(b < 1 for b in sizes):
-        raise ValueError(text)
-    return sizes
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", type=Path, help=PARAMS_HELP)
     p.add_argument("--root", type=Path, default=Path("."), help="repository root holding metrics/")
     p.add_argument("--out", type=Path, default=paths.REPORTS)
-    p.add_argument("--bench-table", type=batch_sizes, metavar="BS[,BS...]",
+    p.add_argument("--bench-table", type=batch_size_list, metavar="BS[,BS...]",
                    help="print this workspace's bench table for these batch sizes; write nothing")
     p.add_argument("--model", default="*", help="model glob for --bench-table (default: all in params.yaml)")
 

@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 
 from omzoo.core.io import atomic_write, write_json_atomic
-from omzoo.core.onnxgraph import input_info, ort_logits
-from omzoo.timing.measure import random_input
+from omzoo.core.onnxgraph import input_info, ort_logits, random_input
 
 HELP = "simplify an ONNX file with onnxsim (batch kept dynamic), reporting node counts"
 
@@ -38,7 +37,7 @@ def simplify(src: Path, out: Path, check_batch: int = 2, seed: int = 0) -> dict[
         simplified, ok = onnxsim.simplify(model, test_input_shapes={name: shape})
         if not ok:
             raise RuntimeError("onnxsim's own output check failed")
-    except Exception as e:  # noqa: BLE001 - onnxsim fails in many ways (ASCEND.md §8); all mean "use raw"
+    except Exception as e:  # noqa: BLE001 - onnxsim fails in many ways (docs/ascend.md §8); all mean "use raw"
         simplified, error = model, f"{type(e).__name__}: {e}"
     with atomic_write(out) as tmp:
         onnx.save(simplified, str(tmp))
@@ -49,13 +48,13 @@ def simplify(src: Path, out: Path, check_batch: int = 2, seed: int = 0) -> dict[
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path, help="ONNX file from `omzoo export`")
-    p.add_argument("--output", type=Path, required=True)
-    p.add_argument("--info", type=Path, help="write a JSON summary here (default: <output>.json)")
+    p.add_argument("--out", type=Path, required=True, help="simplified ONNX file to write")
+    p.add_argument("--info", type=Path, help="write a JSON summary here (default: <out>.json)")
 
 
 def run(args: argparse.Namespace) -> int:
-    info = simplify(args.input, args.output)
-    write_json_atomic(args.info or args.output.with_suffix(".json"), info)
+    info = simplify(args.input, args.out)
+    write_json_atomic(args.info or args.out.with_suffix(".json"), info)
     status = "simplified" if info["simplified"] else f"NOT simplified ({info['error']}); raw graph kept"
     print(f"{args.input.name}: {info['nodes_before']} -> {info['nodes_after']} nodes, {status}, "
           f"max |diff| {info['max_abs_diff']:.2e}")

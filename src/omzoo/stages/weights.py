@@ -12,23 +12,15 @@ from __future__ import annotations
 import argparse
 import shutil
 from collections.abc import Collection
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from omzoo.core.checkpoints import load_strict, save_container
 from omzoo.core.io import atomic_write, sha256_file, write_json_atomic
 from omzoo.core.model import random_checkpoint
-from omzoo.core.params import PARAMS_HELP, load_params
+from omzoo.core.params import WeightsConfig, load_params
 from omzoo.core.zoo import ModelSpec
 
 HELP = "write the model's checkpoint: verify and copy a published one, or write seeded random weights"
-
-
-@dataclass(frozen=True)
-class WeightsConfig:
-    seed: int = 0  # seed of the random weights (used only where no checkpoint is configured)
-    #: sha256 of published files the user trusts to run code (only these may be fully unpickled)
-    trusted_checkpoints: list = field(default_factory=list)
 
 
 def materialise(spec: ModelSpec, out: Path, checkpoint: Path | None, seed: int, trust: bool = False,
@@ -62,8 +54,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="this file may run code: fully unpickle it if the safe unpickler refuses it (README Security)")
     p.add_argument("--info", type=Path, help="provenance JSON (default: <out>.json)")
-    p.add_argument("--params", type=Path, help=PARAMS_HELP + "; weights.seed, and weights.trusted_checkpoints "
-                   "(sha256 list) naming the files you trust")
 
 
 def run(args: argparse.Namespace) -> int:

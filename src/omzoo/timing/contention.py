@@ -1,4 +1,4 @@
-"""Was the machine busy while a round ran? (BENCHMARKING.md R9 contention, R6 idle check)
+"""Was the machine busy while a round ran, and is anything else on the accelerator before it starts?
 
 CPU: over a round, the CPU time spent by everything else on the CPUs this process may use is
 (Δ busy ticks of those CPUs / ticks per second − Δ own CPU seconds) / Δ wall. Busy = user + nice + system + irq
@@ -12,27 +12,24 @@ summed over exactly those `cpuN` lines and the share is taken over the same coun
 does not slow us and is not counted. In a container /proc/stat shows the host, so a busy host flags rounds: numbers
 measured there are not comparable anyway.
 
-Device: `device_processes()` lists what else holds an accelerator (nvidia-smi compute apps, npu-smi process table).
+Device: `other_processes()` lists what else holds the accelerator, from what the backend's device_processes()
+finds there (each backend asks its own tool), less this process.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from omzoo.core.provenance import _output
+from omzoo.backends.base import DeviceProcess
+from omzoo.core.params import BenchConfig
 
-# Others' CPU above this many cores flags a round: a twentieth of one core (R9 suggests a tenth; on this project's
-# 2-core machine idle rounds measured 0.00-0.02 and rounds that overlapped a load only briefly 0.1). Counted in
-# cores, not as a share of
-# the machine, because a single competing thread hurts a run that uses every core (ORT with threads = cores ran at
-# half the speed of one thread under a competing job: its spinning workers lose their slices), however many
-# cores there are. Idle Linux background (kernel threads, the waiting `dvc repro` parent) stays well below it.
-OTHERS_CORES = 0.05
+# Others' CPU above this many cores flags a round: `bench.contention_cores`, whose default and the reason for it
+# live with the other bench defaults (omzoo.core.params.BenchConfig).
+OTHERS_CORES = BenchConfig.contention_cores
 # Steal is time a virtual CPU of ours wanted to run and the hypervisor ran something else: it stalls our threads
 # directly, so a lower bar than for other processes (steal also counts among others' time).
 STEAL_CORES = 0.02
@@ -162,70 +159,11 @@ class RoundMonitor:
         return is_contended(self.load, self.threshold, self.steal_threshold)
 
 
-@dataclass(frozen=True)
-class DeviceProcess:
-    """Another process holding an accelerator; memory as the tool reports it (MiB; npu-smi labels it MB)."""
+def other_processes(listed: Callable[[], Iterable[DeviceProcess]], own_pid: int | None = None) -> list[DeviceProcess]:
+    """What else holds the accelerator: the processes `listed` (a backend's device_processes) finds, less this one.
 
-    device: str  # "gpu" (nvidia-smi does not say which in this query) or "npu:<id>"
-    pid: int
-    memory_mb: float | None
-    name: str = ""
-
-
-def _number(text: str) -> float | None:
-    m = re.match(r"\d+(?:\.\d+)?", text)
-    return float(m.group()) if m else None
-
-
-def parse_nvidia_apps(text: str, own_pid: int) -> list[DeviceProcess]:
-    """Rows of `nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader` ("1234, 512 MiB"; memory
-    may be "[N/A]"), without our own pid. Anything that is not such a row (a header, a message) is skipped."""
-    procs = []
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.split(",")]
-        if not cells[0].isdigit() or int(cells[0]) == own_pid:
-            continue
-        procs.append(DeviceProcess("gpu", int(cells[0]), _number(cells[1]) if len(cells) > 1 else None))
-    return procs
-
-
-def _cell(cells: list[str], columns: dict[str, int], key: str) -> str:
-    i = columns.get(key, -1)
-    return cells[i] if 0 <= i < len(cells) else ""
-
-
-def parse_npu_smi(text: str, own_pid: int) -> list[DeviceProcess]:
-    """Rows of the process table of `npu-smi info`, without our own pid.
-
-    The layout is not documented; observed outputs put a header row `| NPU  Chip | Process id | Process name |
-    Process memory(MB) |` (or `| NPU ID | ...`) under the device table, then one row per process
-    (`| 0  0 | 1234 | python3 | 3056 |`, the name may be empty) or `| No running processes found in NPU 0 |`.
-    Columns are therefore found by their header names, and rows whose pid cell is not a number are skipped.
-    """
-    procs: list[DeviceProcess] = []
-    columns: dict[str, int] = {}
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        lowered = [c.lower() for c in cells]
-        if any("process id" in c for c in lowered):
-            columns = {key: next((i for i, c in enumerate(lowered) if key in c), -1)
-                       for key in ("npu", "process id", "process name", "memory")}
-            continue
-        pid = _cell(cells, columns, "process id")
-        if not pid.isdigit() or int(pid) == own_pid:
-            continue
-        npu = (_cell(cells, columns, "npu").split() or ["?"])[0]
-        procs.append(DeviceProcess(f"npu:{npu}", int(pid), _number(_cell(cells, columns, "memory")),
-                                   _cell(cells, columns, "process name")))
-    return procs
-
-
-def device_processes(own_pid: int | None = None) -> list[DeviceProcess]:
-    """Other processes on this machine's accelerators (R6 idle check, R9); [] where there is no tool or it fails.
-
-    Call it before the backend opens the device where possible: in a PID namespace (a container) the tools
-    report host pids, so our own process cannot be recognised and would be listed.
+    Call it before the backend opens the device where possible: in a PID namespace (a container) the tools report
+    host pids, so our own process cannot be recognised and would be listed.
     """
     own = os.getpid() if own_pid is None else own_pid
-    nvidia = _output(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader"])
-    return parse_nvidia_apps(nvidia, own) + parse_npu_smi(_output(["npu-smi", "info"]), own)
+    return [p for p in listed() if p.pid != own]

@@ -1,4 +1,4 @@
-"""How omzoo measures speed (BENCHMARKING.md §3, R9): seeded inputs, warm-up, rounds of timed loops.
+"""How omzoo measures speed (docs/benchmarking.md §3, R9): seeded inputs, warm-up, rounds of timed loops.
 
 Seeded random inputs of the artefact's own dtype and shape; one warm-up until both a count and a time are
 reached; then R rounds, each a timed loop until both a minimum count and a minimum duration are met (capped by
@@ -23,35 +23,12 @@ from tqdm import tqdm
 
 from omzoo.backends.base import Backend
 from omzoo.core.metrics import ROUND_METRICS, latency_stats, record
-from omzoo.timing.contention import OTHERS_CORES, RoundLoad, RoundMonitor
+from omzoo.core.onnxgraph import random_input
+from omzoo.core.params import BenchConfig
+from omzoo.timing.contention import RoundLoad, RoundMonitor
 from omzoo.timing.stats import median_interval
 
 INTERVAL = "order statistics of the rounds (binomial, distribution-free): [x(k), x(R+1-k)] around the median"
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """params.yaml `bench:` (read with Params.typed, so a misspelt key or a quoted number fails by name)."""
-
-    warmup_iters: int = 10
-    warmup_s: float = 1.0
-    min_iters: int = 100  # per round
-    min_s: float = 10.0  # per round
-    max_s: float = 300.0  # per round
-    seed: int = 0
-    rounds: int = 10  # R = 10: [x(2), x(9)] covers the median with 97.9 %, so one outlying round cannot widen it
-    max_retries: int = 6  # contended rounds measured again, at most
-    retry_budget_s: float = 120.0  # seconds spent measuring again, at most
-    contention_cores: float = OTHERS_CORES  # CPU others may use during a round (in cores) before it is contended
-    level: float = 0.95  # confidence of the intervals
-
-
-def random_input(shape: tuple[int, ...], dtype: np.dtype, seed: int) -> np.ndarray:
-    """Seeded, never zeros: standard normal for float inputs, uniform 0..255 for uint8 pixels."""
-    rng = np.random.default_rng(seed)
-    if np.dtype(dtype) == np.uint8:
-        return rng.integers(0, 256, size=shape, dtype=np.uint8)
-    return rng.standard_normal(shape).astype(dtype)
 
 
 def warm_up(step: Callable[[], float | None], cfg: BenchConfig) -> int:

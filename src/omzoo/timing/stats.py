@@ -1,4 +1,4 @@
-"""Statistics of repeated benchmark rounds (BENCHMARKING.md R9, R10).
+"""Statistics of repeated benchmark rounds (docs/benchmarking.md R9, R10).
 
 One timed loop is not a measurement: on a shared machine the same commit moves by tens of per cent between runs.
 A benchmark therefore runs R rounds and reports the median with a distribution-free interval, and a comparison
@@ -52,12 +52,14 @@ class Verdict:
     """The outcome of comparing two sets of rounds, why, and the numbers behind it.
 
     `ratio` is None only when a side has no rounds; `p_value` is the exact Mann-Whitney two-sided p (reported,
-    not used by the rule)."""
+    not used by the rule); `finding` is the reason without the ratio interval's numbers, for a table that shows
+    them in columns of their own ("" where the reason names no interval)."""
 
     outcome: Outcome
     reason: str
     ratio: RatioInterval | None
     p_value: float | None
+    finding: str = ""
 
 
 def order_statistic_coverage(n: int, k: int) -> float:
@@ -162,7 +164,7 @@ def mann_whitney_p(base: Rounds, head: Rounds) -> float:
 def verdict(base: Rounds, head: Rounds, direction: Direction = "higher", *,
             min_effect: float = 0.03, min_rounds: int = 5, base_contended: bool = False,
             head_contended: bool = False, level: float = 0.95) -> Verdict:
-    """improved / regressed / unchanged / inconclusive for HEAD against BASE (BENCHMARKING.md R10).
+    """improved / regressed / unchanged / inconclusive for HEAD against BASE (docs/benchmarking.md R10).
 
     - inconclusive: either side failed (no rounds), has fewer than `min_rounds`, or was contended. Never
       regressed: a gate must not fail a branch on a number the machine spoiled.
@@ -190,10 +192,14 @@ def verdict(base: Rounds, head: Rounds, direction: Direction = "higher", *,
     if problems:
         return Verdict("inconclusive", "; ".join(problems), r, p)
     interval = f"ratio {r.ratio:.4f} [{r.low:.4f}, {r.high:.4f}] ({r.coverage:.1%})"
+
+    def found(outcome: Outcome, finding: str, joint: str = " ") -> Verdict:
+        return Verdict(outcome, f"{interval}{joint}{finding}", r, p, finding)
+
     if r.low <= 1.0 <= r.high:
-        return Verdict("unchanged", f"{interval} includes 1", r, p)
+        return found("unchanged", "includes 1")
     effect = 1.0 - r.high if r.high < 1.0 else r.low - 1.0
     if effect < min_effect:
-        return Verdict("unchanged", f"{interval}: at least {effect:.1%}, < min_effect {min_effect:.1%}", r, p)
+        return found("unchanged", f"at least {effect:.1%}, < min_effect {min_effect:.1%}", ": ")
     better = (r.ratio > 1.0) == (direction == "higher")
-    return Verdict("improved" if better else "regressed", f"{interval} excludes 1: at least {effect:.1%}", r, p)
+    return found("improved" if better else "regressed", f"excludes 1: at least {effect:.1%}")

@@ -1,9 +1,10 @@
-"""Ascend backend: ONNX → static-batch `.om` with `atc`, run with `aclruntime` (ASCEND.md §2, §5–§7, §10).
+"""Ascend backend: ONNX → static-batch `.om` with `atc`, run with `aclruntime` (the README's Ascend section).
 
-atc and aclruntime run in the environment of the branch's CANN root (backends/cann.py): atc as a child of the
+atc and aclruntime run in the environment of the branch's CANN root (ascend/cann.py): atc as a child of the
 compile stage, aclruntime in a child `omzoo` process started with that environment (load() raises
 RestartInEnvironment; its library path must be set before the process starts). atc's argv, AIPP and path rules
-live in backends/atc.py. What is still unverified on hardware is listed in the README's Ascend section.
+live in ascend/atc.py, the host checks `omzoo doctor` prints in ascend/host.py. What is still unverified on
+hardware is listed in the README's Ascend section.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import subprocess
 import tempfile
 import time
 import weakref
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from omzoo.backends.ascend.atc import (
     check_paths,
     error_code,
     make_private,
+    om_path,
     om_problems,
     op_precision_ini,
     tail,
@@ -40,12 +43,15 @@ from omzoo.backends.ascend.cann import (
     cann_environment,
     detect_environment,
     find_cann_home,
+    npu_smi_info,
     python_info,
     python_problems,
     set_env_script,
     with_python,
 )
-from omzoo.backends.base import Backend, BackendUnavailable, CompileSource, RestartInEnvironment
+from omzoo.backends.ascend.host import host_checks
+from omzoo.backends.base import Backend, BackendUnavailable, CompileSource, DeviceProcess, RestartInEnvironment
+from omzoo.backends.checks import Check, HostPlan
 from omzoo.core import zoo
 
 SETUP_HINT = (
@@ -53,24 +59,13 @@ SETUP_HINT = (
     "omzoo sources its set_env.sh for atc and aclruntime itself), and install the two wheels `aclruntime` and "
     "`ais_bench` into the venv: pip install -v 'git+https://gitee.com/ascend/tools.git"
     "#egg=aclruntime&subdirectory=ais-bench_workload/tool/ais_bench/backend', then the same with "
-    "'#egg=ais_bench&subdirectory=ais-bench_workload/tool/ais_bench' (ASCEND.md §1). `omzoo doctor --backend acl` "
-    "checks the rest"
+    "'#egg=ais_bench&subdirectory=ais-bench_workload/tool/ais_bench' (the README's Ascend section). "
+    "`omzoo doctor --backend acl` checks the rest"
 )
 
-#: atc --log values (ASCEND.md §5.1) and the matching aclruntime session log_level (§2.1)
+#: atc --log values and the matching aclruntime session log_level
 LOG_LEVELS = {"debug": 1, "info": 2, "warning": 3, "error": 4, "null": 4}
 
-DEFAULTS: dict[str, Any] = {
-    "cann_home": "",  # "" = $ASCEND_TOOLKIT_HOME, else /usr/local/Ascend/ascend-toolkit/latest (cann.find_cann_home)
-    "python": "",  # the Python atc's operator compiler runs; "" = python3 on the CANN environment's PATH
-    "soc_version": "",  # "" = "Ascend" + the npu-smi Name column
-    "precision_mode": "force_fp16",  # atc's own default (ASCEND.md §5.2); written out so it is recorded
-    "aipp": True,
-    "device_id": 0,
-    "log": "error",
-    "atc": "atc",
-    "output_type": "FP32",  # logits stay fp32 whatever the last op computes in (§5.1); "" omits the flag
-}
 
 
 
@@ -81,7 +76,7 @@ _FINALIZER: dict[str, Any] = {}
 
 
 def _finalize_acl() -> None:
-    """aclFinalize once per process, after every session still open has been freed (ASCEND.md §2.2).
+    """aclFinalize once per process, after every session still open has been freed (aclruntime's rule).
 
     Wheels from 2022-11 to 2024-02 have `finalize` as an instance method, so the class-level call would raise
     TypeError there; the static one arrived with `free_resource`, which is what is tested for.
@@ -108,16 +103,29 @@ def _import_aclruntime() -> Any:
 # --------------------------------------------------------------------------- backend
 
 
+@dataclass(frozen=True)
+class AclOptions:
+    """`acl:` (the Ascend backend's options)."""
+
+    cann_home: str = ""  # "" = $ASCEND_TOOLKIT_HOME, else /usr/local/Ascend/ascend-toolkit/latest
+    python: str = ""  # the Python atc's operator compiler runs; "" = python3 on the CANN environment's PATH
+    soc_version: str = ""  # "" = "Ascend" + the npu-smi Name column
+    precision_mode: str = "force_fp16"  # atc's own default, written out so it is recorded; "" omits the flag
+    aipp: bool = True  # uint8 input, mean/std in AIPP; needs export.input_dtype float32
+    device_id: int = 0
+    log: str = "error"
+    atc: str = "atc"
+    output_type: str = "FP32"  # logits stay fp32 whatever the last op computes in; "" omits the flag
+
+
 class AclBackend(Backend):
     """atc-compiled `.om` files run through aclruntime; one static `.om` per batch size, like the guides."""
 
     name = "acl"
+    Options = AclOptions
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
-        unknown = set(options or {}) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"acl: unknown options {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-        super().__init__({**DEFAULTS, **(options or {})})
+        super().__init__(options)
         if str(self.options["log"]) not in LOG_LEVELS:
             raise ValueError(f"acl: log must be one of {sorted(LOG_LEVELS)}, got {self.options['log']!r}")
         self.aipp = bool(self.options["aipp"])
@@ -193,8 +201,8 @@ class AclBackend(Backend):
         onnx_path = Path(src.onnx).resolve()
         _check_onnx_input(onnx_path, spec, self.aipp)
         out_dir = Path(out_dir).resolve()
-        stem = f"{spec.id}_bs{batch_size}"
-        prefix, om = out_dir / stem, out_dir / f"{stem}.om"
+        om = om_path(out_dir, spec.id, batch_size)
+        stem, prefix = om.stem, om.with_suffix("")
         aipp_file = out_dir / f"{stem}.aipp.cfg" if self.aipp else None
         op_file = out_dir / f"{stem}.op_precision.ini" if spec.op_precision else None
         configs = {"AIPP config": aipp_file, "op-precision ini": op_file}
@@ -280,7 +288,7 @@ class AclBackend(Backend):
         sess = acl.InferenceSession(str(artefact), self.device_id, opts)
         try:
             inputs = sess.get_inputs()
-            if any(dim < 0 for dim in inputs[0].shape):  # built with gears after all (ASCEND.md §5.5)
+            if any(dim < 0 for dim in inputs[0].shape):  # built with dynamic-batch gears after all
                 sess.set_dynamic_batchsize(batch_size)
             else:
                 sess.set_staticbatch()
@@ -294,7 +302,7 @@ class AclBackend(Backend):
         _LIVE.add(self)
 
     def _input_layout(self, realsize: int, batch_size: int, name: str) -> tuple[tuple[int, ...], np.dtype]:
-        """AIPP inputs are packed uint8 NHWC (ASCEND.md §6); otherwise the ONNX's NCHW, uint8 or float32.
+        """AIPP inputs are packed uint8 NHWC (RGB888_U8); otherwise the ONNX's NCHW, uint8 or float32.
 
         What get_inputs() reports for an AIPP input is unconfirmed, so only the byte count is trusted.
         """
@@ -331,7 +339,7 @@ class AclBackend(Backend):
         shape, dtype = self.input_spec()
         if batch.shape != shape or batch.dtype != dtype:
             raise ValueError(f"acl: expected {dtype} {shape}, got {batch.dtype} {batch.shape}")
-        batch = np.ascontiguousarray(batch)  # aclruntime checks byte counts only (ASCEND.md §2.5)
+        batch = np.ascontiguousarray(batch)  # aclruntime checks byte counts only, never shape or dtype
         tensor = self._acl.Tensor(batch)
         tensor.to_device(self.device_id)
         first = self._sess.run(self._out_names, [tensor])[0]
@@ -339,7 +347,7 @@ class AclBackend(Backend):
         return np.array(first).astype(np.float32, copy=False).reshape(shape[0], -1)
 
     def step(self, batch: np.ndarray) -> float | None:
-        """Compute ms = end − start of this call's `aclmdlExecute` (BENCHMARKING.md R1), never the pair mean."""
+        """Compute ms = end − start of this call's `aclmdlExecute` (no host/device copies), never the pair mean."""
         if self._sess is None:
             raise RuntimeError("acl: load() first")
         self._sess.reset_sumaryinfo()  # keeps the list one entry long, so reading it stays O(1)
@@ -352,6 +360,14 @@ class AclBackend(Backend):
 
     def accelerator(self) -> str | None:
         return "npu"
+
+    def device_processes(self) -> list[DeviceProcess]:
+        """The process table of `npu-smi info`, every NPU's (how its numbers map to device_id is unconfirmed)."""
+        parsed = npu_smi_info()
+        return list(parsed["processes"]) if parsed else []
+
+    def host_checks(self, plan: HostPlan) -> list[Check]:
+        return host_checks(self, plan)
 
     def describe(self) -> dict[str, Any]:
         env = self.environment()

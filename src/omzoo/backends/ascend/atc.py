@@ -1,5 +1,5 @@
 """What atc is given and what it (and aclruntime) accept: the argv, the AIPP config, the op-precision ini, the
-error codes, and the path and permission rules checked before a path reaches either (ASCEND.md §5, §6, §10)."""
+error codes, and the path and permission rules checked before a path reaches either (the README's Ascend section)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import re
 import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+
+from omzoo.core import paths
+from omzoo.core.params import positive_int
+from omzoo.core.recipe import Recipe
 
 ATC_SUCCESS = "ATC run success"
-#: E19010, EZ3003, EC0010, EZ9999 (ASCEND.md §10)
+#: CANN error codes in atc's output: E19010, EZ3003, EC0010, EZ9999
 ERROR_CODE = re.compile(r"\bE[0-9A-Z]\d{4}\b")
 #: the characters atc (after realpath) and aclruntime accept in a path
 SAFE_PATH = re.compile(r"[A-Za-z0-9_./-]")
@@ -28,20 +31,26 @@ class AtcError(RuntimeError):
         self.error_code = error_code
 
 
+def om_path(out_dir: Path, model: str, batch_size: int) -> Path:
+    """The .om compile writes for one (model, batch size) in `out_dir`, named by the point's key (`ran92_cifar10-8.om`);
+    its side files (argv record, atc output, AIPP config) share that stem."""
+    return Path(out_dir) / f"{paths.key(model, batch_size)}.om"
+
+
 def _fmt(value: float) -> str:
-    """15 significant digits: the form ASCEND.md §6 prints (123.675, 0.0171247538316637)."""
+    """15 significant digits: the form the CANN AIPP examples print (123.675, 0.0171247538316637)."""
     return f"{value:.15g}"
 
 
-def aipp_config(profile: Any, height: int, width: int) -> str:
-    """Static AIPP for RGB uint8 HWC input that reproduces the profile's `(x/255 - mean)/std`.
+def aipp_config(recipe: Recipe, height: int, width: int) -> str:
+    """Static AIPP for RGB uint8 HWC input that reproduces the pixel recipe's `(x/255 - mean)/std`.
 
     `out = (in - mean_chn - min_chn) * var_reci_chn`, so min = 255·mean and var_reci = 1/(255·std);
     fractional means go in the float `min_chn_*` fields (`mean_chn_*` is int32). Fields at their
-    defaults (min 0, var_reci 1) are left out, as in ASCEND.md's examples. No mean/std means /255 only.
+    defaults (min 0, var_reci 1) are left out, as in CANN's examples. No mean/std means /255 only.
     """
-    mean = tuple(profile.mean) if profile.mean is not None else (0.0, 0.0, 0.0)
-    std = tuple(profile.std) if profile.std is not None else (1.0, 1.0, 1.0)
+    mean = tuple(recipe.mean) if recipe.mean is not None else (0.0, 0.0, 0.0)
+    std = tuple(recipe.std) if recipe.std is not None else (1.0, 1.0, 1.0)
     if len(mean) != 3 or len(std) != 3 or any(s <= 0 for s in std):
         raise ValueError(f"AIPP needs 3 channel means and positive stds, got mean={mean} std={std}")
     lines = [
@@ -61,7 +70,7 @@ def aipp_config(profile: Any, height: int, width: int) -> str:
 
 
 def op_precision_ini(modes: Mapping[str, str]) -> str:
-    """`OpType=mode` lines for --op_precision_mode; no comments, since atc may not accept them (§5.3)."""
+    """`OpType=mode` lines for --op_precision_mode; no comments, since atc may not accept them."""
     for op, mode in modes.items():
         if not op or "=" in op or "\n" in op or not mode or "\n" in mode:
             raise ValueError(f"bad op_precision entry {op!r}: {mode!r}")
@@ -83,9 +92,8 @@ def atc_command(
     aipp: Path | None = None,
     output_type: str = "",
 ) -> list[str]:
-    """The static-shape atc argv of the ModelZoo guides (ASCEND.md §5.1); `.om` is appended to the prefix."""
-    if batch_size < 1:
-        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    """The static-shape atc argv of the Ascend ModelZoo guides; `.om` is appended to the prefix."""
+    positive_int(batch_size, "batch size")
     c, h, w = input_size
     argv = [
         atc,

@@ -2,7 +2,8 @@
 
 A branch names its CANN root (`acl.cann_home`); atc and aclruntime then run in the environment that root's
 set_env.sh builds on top of this one, with the project venv taken off PATH (atc's operator compiler imports
-numpy, protobuf, decorator, … from the first `python3` on PATH, and the venv's versions break it; ASCEND.md §10).
+numpy, protobuf, decorator, … from the first `python3` on PATH, and the venv's versions break it: numpy 2, a
+protobuf newer than 3.20).
 Everything here reads files and runs small commands; nothing imports CANN.
 """
 
@@ -21,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from omzoo.backends.base import BackendUnavailable
+from omzoo.backends.base import BackendUnavailable, DeviceProcess
 
 UNKNOWN = "unknown"
 #: where the driver and the default toolkits live, where the driver's install record is, the SoC tool
@@ -35,7 +36,7 @@ _CANN_VARS = ("ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH", "ASCEND_AICPU_PATH", "A
 _PATH_VARS = ("PATH", "LD_LIBRARY_PATH", "PYTHONPATH")
 _BUS_ID = re.compile(r"^[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:")
 
-#: atc's Python needs these distributions (CANN 8.x install guide, ASCEND.md §10)
+#: atc's Python needs these distributions (the CANN 8.x install guide)
 ATC_PYTHON_PACKAGES = ("numpy", "protobuf", "decorator", "sympy", "scipy", "cffi", "absl-py")
 _PYTHON_PROBE = f"""\
 import json, sys
@@ -78,38 +79,56 @@ def cann_version_from(kv: Mapping[str, str]) -> str | None:
 
 
 def driver_version_from(kv: Mapping[str, str]) -> str | None:
-    """`Version=`, else `package_version=` (ASCEND.md §10); any case, as the keys are unconfirmed on a device."""
+    """`Version=`, else `package_version=`; any case, as the keys are unconfirmed on a device."""
     lower = {k.lower(): v for k, v in kv.items()}
     return lower.get("version") or lower.get("package_version") or None
 
 
-def parse_npu_smi(text: str) -> dict[str, Any]:
-    """Parse the `npu-smi info` tables into {"version", "devices": [...], "processes": [...]}.
+def _number(text: str) -> float | None:
+    m = re.match(r"\d+(?:\.\d+)?", text)
+    return float(m.group()) if m else None
 
-    A device row (`NPU Name | Health | …`) is followed by one row per chip; chip rows are told apart by
-    the PCIe bus id in their second cell, which works for 310P (`Chip Device`) and 910B (`Chip`) headers.
+
+def _cell(cells: list[str], columns: Mapping[str, int], key: str) -> str:
+    i = columns.get(key, -1)
+    return cells[i] if 0 <= i < len(cells) else ""
+
+
+def parse_npu_smi(text: str) -> dict[str, Any]:
+    """Parse the `npu-smi info` tables into {"version", "devices": [...], "processes": [DeviceProcess, ...]}.
+
+    The layout is not documented. A device row (`NPU Name | Health | …`) is followed by one row per chip; chip rows
+    are told apart by the PCIe bus id in their second cell, which works for 310P (`Chip Device`) and 910B (`Chip`)
+    headers. The process table's header (`| NPU  Chip | Process id | Process name | Process memory(MB) |`, or
+    `| NPU ID | ...`) names its columns, so they are found by name; then come one row per process (the name may be
+    empty) or `| No running processes found in NPU 0 |`, and rows whose pid cell is not a number are skipped.
     """
     found = re.search(r"Version:\s*(\S+)", text)
     devices: list[dict[str, Any]] = []
-    processes: list[dict[str, str]] = []
+    processes: list[DeviceProcess] = []
     section = ""
+    columns: dict[str, int] = {}
     for line in text.splitlines():
         line = line.strip()
         if not line.startswith("|"):
             continue
         cells = [c.strip() for c in line.strip("|").split("|")]
-        first = cells[0].split()
-        if not first:
-            continue
-        if first[0] == "NPU" and "Name" in first:
-            section = "devices"
-            continue
-        if first[0] == "NPU" and "Chip" in first:
+        lowered = [c.lower() for c in cells]
+        if any("process id" in c for c in lowered):
             section = "processes"
+            columns = {key: next((i for i, c in enumerate(lowered) if key in c), -1)
+                       for key in ("npu", "process id", "process name", "memory")}
             continue
-        if first[0] in ("Chip", "npu-smi", "No"):
-            continue
-        if section == "devices" and len(cells) >= 3:
+        first = cells[0].split()
+        if first[:1] == ["NPU"] and "Name" in first:
+            section = "devices"
+        elif section == "processes":
+            pid = _cell(cells, columns, "process id")
+            if pid.isdigit():
+                npu = (_cell(cells, columns, "npu").split() or ["?"])[0]
+                processes.append(DeviceProcess(f"npu:{npu}", int(pid), _number(_cell(cells, columns, "memory")),
+                                               _cell(cells, columns, "process name")))
+        elif section == "devices" and len(cells) >= 3 and first and first[0] not in ("Chip", "npu-smi", "No"):
             if _BUS_ID.match(cells[1]) and devices:
                 devices[-1]["chips"].append({
                     "chip": first[0],
@@ -119,9 +138,6 @@ def parse_npu_smi(text: str) -> dict[str, Any]:
                 })
             elif len(first) >= 2:
                 devices.append({"npu": first[0], "name": " ".join(first[1:]), "health": cells[1], "chips": []})
-        elif section == "processes" and len(cells) >= 3 and first[0].isdigit():
-            processes.append({"npu": first[0], "chip": first[1] if len(first) > 1 else "",
-                              "pid": cells[1], "name": cells[2]})
     return {"version": found.group(1) if found else UNKNOWN, "devices": devices, "processes": processes}
 
 
@@ -173,7 +189,7 @@ def find_cann_home(cann_home: str = "", environ: Mapping[str, str] | None = None
 
 
 def _version_files(home: Path, machine: str) -> Iterator[Path]:
-    """A root's version files in ASCEND.md §7 order: toolkit install info, any `ascend_*_install.info`, version.cfg."""
+    """A root's version files, most specific first: toolkit install info, any `ascend_*_install.info`, version.cfg."""
     yield home / f"{machine}-linux" / "ascend_toolkit_install.info"
     yield from sorted(home.glob("ascend_*_install.info"))
     yield from sorted(home.glob("*/ascend_*_install.info"))
@@ -344,7 +360,7 @@ def _major(version: str) -> int:
 
 def python_problems(info: Mapping[str, Any]) -> list[str]:
     """What CANN 8.x's atc would trip over in this Python: numpy < 2 (Python < 3.13), protobuf 3.20.x and the
-    other packages present (ASCEND.md §10). Empty = fine."""
+    other packages present (the CANN 8.x install guide). Empty = fine."""
     if not info.get("path"):
         return ["no python3 on the CANN environment's PATH"]
     if info.get("version") in ("", UNKNOWN):

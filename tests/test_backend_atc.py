@@ -1,5 +1,5 @@
-"""backends/atc.py: the atc argv, AIPP and op-precision texts against ASCEND.md, CANN error codes, and the path and
-permission rules atc and aclruntime apply (ASCEND.md §10)."""
+"""backends/ascend/atc.py: the atc argv, AIPP and op-precision texts against CANN's examples, CANN error codes, the
+.om's name, and the path and permission rules atc and aclruntime apply (the README's Ascend section)."""
 
 from __future__ import annotations
 
@@ -16,16 +16,17 @@ from omzoo.backends.ascend.atc import (
     check_paths,
     error_code,
     make_private,
+    om_path,
     om_problems,
     op_precision_ini,
     path_problems,
 )
-from omzoo.core import zoo
+from omzoo.core import paths, zoo
 
 IMAGENET = SimpleNamespace(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 NO_NORM = SimpleNamespace(mean=None, std=None)
 
-# ASCEND.md §6, verbatim
+# CANN's AIPP example for the ImageNet mean/std, verbatim
 AIPP_IMAGENET_224 = """\
 aipp_op {
     aipp_mode : static
@@ -96,7 +97,7 @@ def test_aipp_config_half_half_and_raw_rows_of_the_table() -> None:
     assert "min_chn" not in raw and "var_reci" not in raw
 
 
-def test_aipp_config_matches_the_real_profiles() -> None:
+def test_aipp_config_matches_the_real_recipes() -> None:
     assert aipp_config(zoo.get("scnet50_v1d").recipe, 224, 224) == AIPP_IMAGENET_224
     assert aipp_config(zoo.get("tresnet_m").recipe, 224, 224) == AIPP_UNIT_224
 
@@ -179,3 +180,11 @@ def test_make_private(tmp_path: Path) -> None:
     make_private(om)
     assert os.stat(om).st_mode & 0o777 == 0o644
     assert om_problems(om) == []
+
+
+def test_the_om_is_named_by_the_points_key(tmp_path: Path) -> None:
+    """One spelling of (model, batch size) everywhere: the .om's stem is core.paths' key, read back by parse_key."""
+    assert om_path(tmp_path, "ran92_cifar10", 8) == tmp_path / "ran92_cifar10-8.om"
+    assert paths.parse_key(om_path(tmp_path, "tresnet_m", 16).stem) == ("tresnet_m", 16)
+    with pytest.raises(ValueError, match="must not contain '-'"):
+        om_path(tmp_path, "tres-net", 1)

@@ -1,5 +1,6 @@
-"""backends/cann.py: version files, npu-smi, driver, which CANN root a stage uses and the environment atc and
-aclruntime run in, checked on ASCEND.md's texts and a fake CANN tree with two toolkits (tests/fake_cann.py)."""
+"""backends/ascend/cann.py: version files, npu-smi, driver, which CANN root a stage uses and the environment atc and
+aclruntime run in, checked on the formats CANN's files and tools print and a fake CANN tree with two toolkits
+(tests/fake_cann.py)."""
 
 from __future__ import annotations
 
@@ -41,9 +42,9 @@ from omzoo.backends.ascend.cann import (
     soc_from_npu_smi,
     with_python,
 )
-from omzoo.backends.base import BackendUnavailable
+from omzoo.backends.base import BackendUnavailable, DeviceProcess
 
-# ASCEND.md §7 formats
+# the version files' formats: a toolkit's install info, and version.cfg
 TOOLKIT_INFO = """package_name=Ascend-cann-toolkit
 version=8.0.RC3
 innerversion=V100R001C19SPC001B123
@@ -77,7 +78,7 @@ def test_npu_smi_310p() -> None:
     assert [(d["npu"], d["name"], d["health"]) for d in parsed["devices"]] == [("0", "310P3", "OK")]
     assert parsed["devices"][0]["chips"] == [{"chip": "0", "device": "0", "bus_id": "0000:3B:00.0",
                                                "aicore_pct": "7"}]
-    assert parsed["processes"] == [{"npu": "0", "chip": "0", "pid": "4321", "name": "python3"}]
+    assert parsed["processes"] == [DeviceProcess("npu:0", 4321, 1034.0, "python3")]
     assert soc_from_npu_smi(parsed) == "Ascend310P3"
 
 
@@ -89,6 +90,68 @@ def test_npu_smi_910b_and_garbage() -> None:
     empty = parse_npu_smi("dcmi module initialize failed. ret is -8005\n")
     assert empty == {"version": "unknown", "devices": [], "processes": []}
     assert soc_from_npu_smi(empty) is None
+
+
+# The shape observed on 910B hosts: device table, then the process table (names may be empty).
+NPU_SMI_910B_BUSY = """\
++------------------------------------------------------------------------------------------------+
+| npu-smi 23.0.rc3                 Version: 23.0.rc3                                             |
++---------------------------+---------------+----------------------------------------------------+
+| NPU   Name                | Health        | Power(W)    Temp(C)           Hugepages-Usage(page)|
+| Chip                      | Bus-Id        | AICore(%)   Memory-Usage(MB)  HBM-Usage(MB)        |
++===========================+===============+====================================================+
+| 0     910B3               | OK            | 93.6        40                0    / 0             |
+| 0                         | 0000:C1:00.0  | 12          0    / 0          40321/ 65536         |
++===========================+===============+====================================================+
+| 1     910B3               | OK            | 90.1        38                0    / 0             |
+| 0                         | 0000:C2:00.0  | 0           0    / 0          3161 / 65536         |
++===========================+===============+====================================================+
++---------------------------+---------------+----------------------------------------------------+
+| NPU     Chip              | Process id    | Process name             | Process memory(MB)      |
++===========================+===============+====================================================+
+| 0       0                 | 31337         | python3                  | 37709                   |
+| 0       0                 | 777           |                          | 132                     |
++===========================+===============+====================================================+
+| No running processes found in NPU 1                                                            |
++===========================+===============+====================================================+
+"""
+
+NPU_SMI_310P_IDLE = """\
++--------------------------------------------------------------------------------------------------------+
+| npu-smi 22.0.0                       Version: 22.0.2                                                   |
++-------------------------------+-----------------+------------------------------------------------------+
+| NPU     Name                  | Health          | Power(W)     Temp(C)           Hugepages-Usage(page) |
+| Chip    Device                | Bus-Id          | AICore(%)    Memory-Usage(MB)                        |
++===============================+=================+======================================================+
+| 8       310P3                 | OK              | NA           42                0     / 0             |
+| 0       0                     | 0000:3B:00.0    | 0            1674 / 21527                            |
++===============================+=================+======================================================+
++-------------------------------+-----------------+------------------------------------------------------+
+| NPU     Chip                  | Process id      | Process name             | Process memory(MB)        |
++===============================+=================+======================================================+
+| No running processes found in NPU 8                                                                    |
++===============================+=================+======================================================+
+"""
+
+
+def test_npu_smi_process_table() -> None:
+    """Every process row, ours included (the caller leaves its own pid out), each NPU's devices still read."""
+    parsed = parse_npu_smi(NPU_SMI_910B_BUSY)
+    assert parsed["processes"] == [DeviceProcess("npu:0", 31337, 37709.0, "python3"),
+                                   DeviceProcess("npu:0", 777, 132.0, "")]
+    assert [d["npu"] for d in parsed["devices"]] == ["0", "1"] and parsed["version"] == "23.0.rc3"
+    assert [c["aicore_pct"] for d in parsed["devices"] for c in d["chips"]] == ["12", "0"]
+
+
+def test_npu_smi_idle_and_variants() -> None:
+    idle = parse_npu_smi(NPU_SMI_310P_IDLE)
+    assert idle["processes"] == [] and [d["npu"] for d in idle["devices"]] == ["8"]
+    other_header = "| NPU ID | Process id | Process name | Process memory(MB) |\n| 3 | 998 | python | 2 |\n"
+    assert parse_npu_smi(other_header)["processes"] == [DeviceProcess("npu:3", 998, 2.0, "python")]
+    reordered = "| Process id | NPU |\n| 998 | 5 |\n"
+    assert parse_npu_smi(reordered)["processes"] == [DeviceProcess("npu:5", 998, None, "")]
+    assert parse_npu_smi("| 0 0 | 1234 | python3 | 3056 |\n")["processes"] == []  # rows without a header
+    assert parse_npu_smi("npu-smi: command failed\n")["processes"] == []
 
 
 # --------------------------------------------------------------------------- detection

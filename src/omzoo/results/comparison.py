@@ -1,0 +1,64 @@
+"""The whole comparison of two revisions: speed verdicts, accuracy, the raw numbers, the params, the plot, the gate;
+written to <out>/compare.md and <out>/compare.json.
+
+Metrics, rounds, info files and the plot's CSV are committed (`cache: false`), so everything but the per-image
+predictions is read from git on any clone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from omzoo.core import metrics, paths
+from omzoo.core.io import write_bytes_atomic, write_json_atomic
+from omzoo.results.accuracy import compare_accuracy, fetch_commands
+from omzoo.results.compare_markdown import markdown, summary_line
+from omzoo.results.diffs import metrics_diff, params_diff
+from omzoo.results.gate import gate, gate_line
+from omzoo.results.plots import render_plots
+from omzoo.results.revisions import DvcError, check_revision
+from omzoo.results.rules import LEVEL, points, rules
+from omzoo.results.verdicts import verdicts
+
+
+@dataclass(frozen=True)
+class Comparison:
+    text: str  # the markdown, also <out>/compare.md
+    warnings: list[str]
+    failed: str  # why the gate fails, short; "" = it passes
+
+
+def compare(base: str, head: str, out: Path, plots: bool = True, fail_on: str | None = None) -> Comparison:
+    """The whole comparison: markdown to <out>/compare.md, every row to <out>/compare.json."""
+    for rev in (base, head):
+        check_revision(rev)
+    cfg = rules(head)
+    models, keys = points(base, head)
+    judged = verdicts(base, head, keys, cfg)
+    accuracy = [compare_accuracy(base, head, m, cfg) for m in models]
+    rows, random, warnings = metrics_diff(base, head)
+    rows = [r for r in rows if r.model in models and (r.bs is None or (r.model, r.bs) in keys)]
+    params = params_diff(base, head)
+    why = gate_line(judged, accuracy, cfg)
+    md = markdown(base, head, cfg, judged, accuracy, rows, random, params, why if fail_on else None)
+    if plots:
+        try:
+            page = render_plots([base, head], out)
+            md += ["", f"Throughput plot: {page} (offline HTML) and {out / 'throughput.png'}."]
+        except DvcError as e:  # a plot missing on one side must not hide the comparison
+            warnings.append(str(e))
+    if warnings:
+        md += ["", "### Warnings", ""] + [f"- {w}" for w in warnings]
+    text = "\n".join(md) + "\n"
+    reasons = gate(judged, accuracy, cfg)
+    write_bytes_atomic(out / "compare.md", text.encode())
+    write_json_atomic(out / "compare.json", {
+        "base": base, "head": head, "summary": summary_line(judged, accuracy),
+        "rules": {**asdict(cfg), "level": LEVEL, "from": f"{head}:{paths.PARAMS}"},
+        "gate": {"fail_on": fail_on, "passed": not reasons, "reasons": reasons},
+        "verdicts": [asdict(j) for j in judged],
+        "accuracy": [{**asdict(a), "top1_drop": a.top1_drop} for a in accuracy], "fetch": fetch_commands(accuracy),
+        "numbers": [{**asdict(r), "delta": r.delta, "pct": r.pct} for r in rows],
+        "params": params, metrics.RANDOM_WEIGHTS: sorted(random), "warnings": warnings})
+    return Comparison(text, warnings, why)

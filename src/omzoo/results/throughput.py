@@ -1,0 +1,110 @@
+"""The throughput outputs: reports/throughput.csv (what dvc.yaml's `throughput` plot reads: x
+`throughput_compute_ips`, y `config`) and the one matplotlib figure of throughput vs batch size, drawn for the
+report's throughput.png and for the offline plot of `omzoo compare` (omzoo.results.plots)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from omzoo.core import paths
+from omzoo.core.io import atomic_write, write_bytes_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+CSV_FIELDS = ["model", "batch_size", "config", "throughput_compute_ips", "throughput_compute_ci_low",
+              "throughput_compute_ci_high", "throughput_e2e_ips", "latency_p99_ms", "contended"]
+TITLE = "Throughput vs batch size (median of rounds, 95 % interval; hollow = contended)"
+_LINES = ("-", "--", ":", "-.")  # one per revision; the colour is the model's
+
+
+def throughput_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Flat rows for the CSV that `dvc plots` and the PNG read (a failed or unmeasured point has none); `config`
+    is the point's key, `scnet50_v1d-8` (omzoo.core.paths.key)."""
+    rows = []
+    for m, d in data.items():
+        for bs, (metrics, _info) in d["bench"].items():
+            if "throughput_compute_ips" not in metrics:
+                continue
+            rows.append({"model": m, "batch_size": bs, "config": paths.key(m, bs),
+                         "throughput_compute_ips": metrics["throughput_compute_ips"],
+                         "throughput_compute_ci_low": metrics.get("throughput_compute_ci_low"),
+                         "throughput_compute_ci_high": metrics.get("throughput_compute_ci_high"),
+                         "throughput_e2e_ips": metrics["throughput_e2e_ips"],
+                         "latency_p99_ms": metrics["e2e_ms"]["p99"], "contended": metrics.get("contended", 0)})
+    return rows
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_bytes_atomic(path, buf.getvalue().encode())
+
+
+def _csv_number(v: Any) -> float | None:
+    """A CSV cell as a number; an empty one (a missing interval) or NaN is None."""
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def parse_row(values: dict[str, Any]) -> dict[str, Any] | None:
+    """One CSV row read back (every cell a string, as `dvc plots` hands them over, docs/dvc.md §7) as the row
+    throughput_rows wrote; None for a row without a throughput. Other keys (`rev`) are kept."""
+    ips, bs = _csv_number(values.get("throughput_compute_ips")), _csv_number(values.get("batch_size"))
+    if ips is None or bs is None:
+        return None
+    numbers = {k: _csv_number(values.get(k)) for k in ("throughput_compute_ci_low", "throughput_compute_ci_high",
+                                                     "throughput_e2e_ips", "latency_p99_ms")}
+    return {**values, **numbers, "batch_size": int(bs), "throughput_compute_ips": ips,
+            "contended": int(_csv_number(values.get("contended")) or 0)}
+
+
+def figure(rows: list[dict[str, Any]], title: str = TITLE) -> Figure:
+    """Throughput vs batch size: one line per model (per model and revision where the rows carry `rev`) with the
+    rounds' interval as error bars; contended points hollow."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5), dpi=110)
+    ax = fig.subplots()
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    revs = list(dict.fromkeys(r.get("rev") for r in rows))
+    for (i, m), (j, rev) in [(mi, rj) for mi in enumerate(models) for rj in enumerate(revs)]:
+        pts = sorted((r for r in rows if r["model"] == m and r.get("rev") == rev), key=lambda r: r["batch_size"])
+        if not pts:
+            continue
+        x, y = [r["batch_size"] for r in pts], [r["throughput_compute_ips"] for r in pts]
+        low = [y_ - (r["throughput_compute_ci_low"] if r["throughput_compute_ci_low"] is not None else y_)
+               for r, y_ in zip(pts, y, strict=True)]
+        high = [(r["throughput_compute_ci_high"] if r["throughput_compute_ci_high"] is not None else y_) - y_
+                for r, y_ in zip(pts, y, strict=True)]
+        colour = f"C{i % 10}"
+        ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=3, color=colour, linestyle=_LINES[j % len(_LINES)],
+                    label=m if rev is None else f"{m} ({rev})")
+        hollow = [(r["batch_size"], r["throughput_compute_ips"]) for r in pts if r["contended"]]
+        if hollow:
+            ax.scatter(*zip(*hollow, strict=True), s=80, facecolors="white", edgecolors=colour, zorder=3)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("images / s (compute)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    if rows:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def write_png(rows: list[dict[str, Any]], path: Path, title: str = TITLE) -> None:
+    """The figure as a PNG, for people who read the markdown (the report) or the offline page (compare)."""
+    fig = figure(rows, title)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, format="png")

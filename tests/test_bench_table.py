@@ -1,0 +1,41 @@
+"""The table `make bench` prints (omzoo.results.bench_table): medians with their intervals, contended points
+marked, failures named, the published figures beside ours."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from omzoo.core.params import load_params
+from omzoo.results.bench_table import bench_table, matching_models
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench(ips: float, contended: int = 0) -> dict:
+    return {"bs": 8, "throughput_compute_ips": ips, "throughput_compute_ci_low": ips - 2.0,
+            "throughput_compute_ci_high": ips + 3.0, "throughput_compute_cv": 0.01, "throughput_e2e_ips": ips - 1,
+            "contended": contended, "e2e_ms": {"p50": 1.0, "p99": 2.0}}
+
+
+def test_bench_table_marks_contended_and_failed_points(tmp_path: Path) -> None:
+    for m, body in (("scnet50_v1d", _bench(50.0, contended=1)), ("tresnet_m", {"bs": 8, "failed": 1})):
+        (tmp_path / "metrics" / "bench").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "metrics" / "bench" / f"{m}-8.json").write_text(json.dumps(body))
+    table = bench_table(load_params(ROOT / "params.yaml"), tmp_path, [8], "*")
+    assert "50.0 [48.0, 53.0] †" in table and "contended" in table.split("\n\n")[-1]
+    assert "failed: out of memory" in table and "not measured" in table  # seresnext has no file at all
+    assert "| 2094 " in table  # the published 310P figure for SCNet at bs 8
+    quiet = bench_table(load_params(ROOT / "params.yaml"), tmp_path, [8], "tresnet*")
+    assert "contended" not in quiet and quiet.count("\n") == 2  # header, rule, one row; no note
+
+
+def test_the_model_glob_must_match_a_model() -> None:
+    params = load_params(ROOT / "params.yaml")
+    assert matching_models(params, "*") == list(params.models)
+    assert matching_models(params, "scnet*") == ["scnet50_v1d"]
+    with pytest.raises(ValueError, match=r"^no model in params\.yaml matches 'resnet\*' \(have: ") as e:
+        matching_models(params, "resnet*")
+    assert str(e.value).endswith(f"(have: {', '.join(params.models)})")

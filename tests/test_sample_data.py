@@ -1,0 +1,49 @@
+"""`omzoo sample-data`: writes the seeded sample (by default to data/sample under the working directory), and
+refuses an --out that holds something else."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_helpers import error_line, omzoo, tree
+
+from omzoo import cli
+from omzoo.data.sample import MARKER
+
+
+def test_writes_the_sample_for_its_seed(sample: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "s"
+    assert cli.main(["sample-data", "--out", str(out), "--seed", "3"]) == 0
+    assert capsys.readouterr().err == f"wrote sample data to {out}\n"
+    assert json.loads((out / MARKER).read_text()) == {"written_by": "omzoo sample-data", "seed": 3}
+    files = tree(out)
+    assert len(files) == 36 and files.keys() == tree(sample).keys()
+    assert files != tree(sample)  # the `sample` fixture is seed 0
+    assert cli.main(["sample-data", "--out", str(out), "--seed", "0"]) == 0  # its own output is replaced
+    assert tree(out) == tree(sample)
+
+
+def test_default_out_is_data_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["sample-data"]) == 0
+    assert json.loads((tmp_path / "data/sample" / MARKER).read_text())["seed"] == 0
+    assert (tmp_path / "data/sample/imagenet/val_label.txt").is_file()
+    assert (tmp_path / "data/sample/cifar-10-batches-py/test_batch").is_file()
+
+
+@pytest.mark.parametrize("kind", ["folder", "file"])
+def test_refuses_an_out_that_omzoo_did_not_write(tmp_path: Path, kind: str) -> None:
+    mine = tmp_path / "mine"
+    if kind == "folder":
+        mine.mkdir()
+        (mine / "holiday.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+        reason = f"not empty and not written by omzoo (no {MARKER}); refusing to replace it"
+    else:
+        mine.write_text("notes\n")
+        reason = "exists and is not a directory; refusing to replace it (choose another output)"
+    before = tree(tmp_path)
+    line = error_line(omzoo("sample-data", "--out", mine), "sample-data")
+    assert line.startswith(f"omzoo sample-data: error: {mine}: {reason}")
+    assert tree(tmp_path) == before and [p.name for p in tmp_path.iterdir()] == ["mine"]
