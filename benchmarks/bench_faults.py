@@ -356,7 +356,7 @@ def c9_text_checkpoint(tmp: Path, s: Shared) -> Outcome:
 
 
 def c9_unknown_model(tmp: Path, s: Shared) -> Outcome:
-    params(tmp, lambda p: p["models"].update(resnet50={"checkpoint": "", "shards": "bilinear224"}))
+    params(tmp, lambda p: p["models"].update(resnet50={"checkpoint": "", "pixels": "bilinear224"}))
     r = omzoo(tmp, "weights", MODEL, "--out", "w.pth", "--params", "params.yaml")
     return one_line(r, "weights", "models.resnet50", "unknown model")
 

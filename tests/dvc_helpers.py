@@ -199,8 +199,8 @@ def params_yaml(version: str, speedup: float, fake: Fake = Fake()) -> str:
 
     pixels = {zoo.get(m).recipe.pixels for m in MODELS}
     shards = "\n".join(f"  {p}: {{data: data/{p}, labels: data/{p}}}" for p in sorted(pixels))
-    models = "\n".join(f"  {m}: {{checkpoint: '', shards: {zoo.get(m).recipe.pixels}}}" for m in MODELS)
-    return (f'toolkit: {{version: "{version}", speedup: {speedup}}}\nbackend: onnxruntime\nshards:\n{shards}\n'
+    models = "\n".join(f"  {m}: {{checkpoint: '', pixels: {zoo.get(m).recipe.pixels}}}" for m in MODELS)
+    return (f'toolkit: {{version: "{version}", speedup: {speedup}}}\nbackend: onnxruntime\ndatasets:\n{shards}\n'
             f"models:\n{models}\nbatch_sizes: [1, 8]\ninfer: {{batch_size: 8}}\n"
             f"report: {{platforms: [310P, 310, T4]}}\nfake: {json.dumps(asdict(fake))}\n")
 

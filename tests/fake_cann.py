@@ -1,9 +1,11 @@
-"""Shared by test_backend_cann.py, test_backend_acl.py and test_doctor.py: a fake Ascend host in a temporary directory.
+"""Shared by the Ascend tests (test_backend_cann.py, _acl, _host, test_doctor.py): a fake Ascend host in a temporary
+directory.
 
 No CANN, driver or NPU exists where these tests run, and on a real Ascend host the tests must not see the real
-ones: `isolate_host` points omzoo's host paths (cann.ASCEND_ROOT, ETC, NPU_SMI) at empty places and clears what a
-sourced set_env.sh leaves in the environment; `cann_tree` builds toolkits side by side, each with its version file,
-set_env.sh, a recording fake `atc`, a fake `python3` (the Python atc would run) and a fake `aclruntime`.
+ones: `isolate_host` (conftest.py's `venv_bin`) points omzoo's host paths (cann.ASCEND_ROOT, ETC, NPU_SMI) at
+empty places and clears what a sourced set_env.sh leaves in the environment; `cann_tree` builds toolkits side by
+side, each with its version file, set_env.sh, a recording fake `atc`, a fake `python3` (the Python atc would run)
+and a fake `aclruntime`.
 """
 
 from __future__ import annotations

@@ -138,6 +138,25 @@ def test_the_deps_check_fails_when_a_stage_misses_an_imported_module() -> None:
     assert "omzoo.arch.ran" in missing_deps([d for d in deps if d != "src/omzoo/arch"], closure)
 
 
+#: test files about the whole rather than one module
+WHOLE = {"test_architecture.py", "test_pipeline.py", "test_remote.py", "test_toolkits.py", "test_makefile.py"}
+#: folders whose tests carry the folder in their name (`data/shards.py` → `test_data_shards.py`)
+PREFIXED = {"data": "data_", "backends": "backend_", "arch": "arch_"}
+
+
+def _test_file_of(module: str) -> str:
+    """The test file of a module: `core/zoo.py` → test_zoo.py, `backends/ascend/acl.py` → test_backend_acl.py."""
+    parts = module.split(".")[1:]
+    return f"test_{PREFIXED.get(parts[0], '')}{parts[-1]}.py"
+
+
+def test_every_module_has_a_test_file_of_its_own() -> None:
+    modules = [m for m, p in MODULES.items() if p.name != "__init__.py"]
+    have = {p.name for p in (ROOT / "tests").glob("test_*.py")}
+    assert not [_test_file_of(m) for m in modules if _test_file_of(m) not in have]
+    assert not have - WHOLE - {_test_file_of(m) for m in modules}, "a test file named after no module"
+
+
 def test_no_stage_imports_another_stage() -> None:
     verbs = set(cli.VERBS.values())
     for module in verbs:
@@ -161,8 +180,8 @@ def toy_model():
 
 def _params(tmp_path: Path, sample: Path, backend: str) -> Path:
     cifar = str(sample / "cifar-10-batches-py")
-    params = {"toolkit": {"version": ""}, "shards": {"cifar32": {"data": cifar, "labels": cifar}},
-              "preprocess": {"workers": 1}, "models": {"toynet": {"checkpoint": "", "shards": "cifar32"}},
+    params = {"toolkit": {"version": ""}, "datasets": {"cifar32": {"data": cifar, "labels": cifar}},
+              "preprocess": {"workers": 1}, "models": {"toynet": {"checkpoint": "", "pixels": "cifar32"}},
               "weights": {"seed": 0}, "export": {"opset": 11, "input_dtype": "uint8"}, "batch_sizes": [2],
               "backend": backend, backend: {}, "infer": {"batch_size": 2},
               "bench": {"warmup_iters": 1, "warmup_s": 0.0, "min_iters": 2, "min_s": 0.0, "max_s": 5.0, "rounds": 3},
@@ -175,7 +194,7 @@ def _params(tmp_path: Path, sample: Path, backend: str) -> Path:
 def _run_pipeline(root: Path, params: Path) -> None:
     """Every stage of dvc.yaml for one model and one batch size, through the real `omzoo` verbs."""
     m, bs, p = "toynet", 2, ["--params", str(params)]
-    cifar = yaml.safe_load(params.read_text())["shards"]["cifar32"]["data"]
+    cifar = yaml.safe_load(params.read_text())["datasets"]["cifar32"]["data"]
     steps = [
         ["weights", m, "--out", str(root / paths.checkpoint(m)), *p],
         ["preprocess", "--pixels", "cifar32", "--data", cifar, "--labels", cifar, "--out",

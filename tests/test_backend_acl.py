@@ -22,7 +22,6 @@ from fake_cann import (
     VENV_PACKAGES,
     VERSIONS,
     cann_tree,
-    isolate_host,
     make_exe,
     other_roots,
     records,
@@ -48,6 +47,8 @@ from omzoo.backends.base import (
 from omzoo.core import paths, zoo
 from omzoo.core.recipe import normalize
 
+pytestmark = pytest.mark.usefixtures("venv_bin")  # conftest.py: no real Ascend install is visible
+
 MODELS = ["scnet50_v1d", "seresnext101_32x4d", "tresnet_m", "smlpnet_tiny", "ran92_cifar10"]
 #: the first channel's AIPP scale by the recipe's std (the two the registry's models use)
 VAR_RECI_0 = {(0.229, 0.224, 0.225): "0.0171247538316637", None: "0.00392156862745098"}
@@ -68,12 +69,6 @@ def compile_model(model_id: str, bs: int, out: Path, params: dict, onnx: Path | 
     name = params["backend"]
     return compile_artefact(zoo.get(model_id), bs, out, name, params.get(name, {}),
                             params.get("toolkit", {}).get("version", ""), onnx, checkpoint)
-
-
-@pytest.fixture(autouse=True)
-def venv_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No real Ascend install is visible; a project venv is first on PATH."""
-    return isolate_host(monkeypatch, tmp_path)
 
 
 @pytest.fixture

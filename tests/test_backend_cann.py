@@ -18,7 +18,6 @@ from fake_cann import (
     VENV_PACKAGES,
     VERSIONS,
     cann_tree,
-    isolate_host,
     make_exe,
     other_roots,
     set_python_packages,
@@ -44,6 +43,8 @@ from omzoo.backends.ascend.cann import (
 )
 from omzoo.backends.base import BackendUnavailable, DeviceProcess
 
+pytestmark = pytest.mark.usefixtures("venv_bin")  # conftest.py: no real Ascend install is visible
+
 # the version files' formats: a toolkit's install info, and version.cfg
 TOOLKIT_INFO = """package_name=Ascend-cann-toolkit
 version=8.0.RC3
@@ -52,11 +53,6 @@ arch=x86_64
 path=/usr/local/Ascend/ascend-toolkit/8.0.RC3/x86_64-linux
 """
 VERSION_CFG = "runtime_running_version=[7.3.0.1.231:8.0.RC2]\n"
-
-
-@pytest.fixture(autouse=True)
-def venv_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return isolate_host(monkeypatch, tmp_path)
 
 
 # --------------------------------------------------------------------------- version files and npu-smi

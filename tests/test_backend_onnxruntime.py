@@ -6,7 +6,6 @@ was used."""
 from __future__ import annotations
 
 import os
-import stat
 import sys
 from pathlib import Path
 
@@ -193,18 +192,6 @@ def test_describe_on_the_cpu(tmp_path: Path) -> None:
     assert info["extra"]["providers"] == "CPUExecutionProvider"
     assert info["extra"]["graph_optimization"] == "all" and "session.run" in info["extra"]["compute_interval"]
     assert isinstance(get_backend("onnxruntime"), OrtBackend)
-
-
-def test_no_gpu_means_no_device_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """On the CPU provider nothing asks nvidia-smi, even where one is installed."""
-    record = tmp_path / "called"
-    tool = tmp_path / "nvidia-smi"
-    tool.write_text(f"#!/bin/sh\ntouch {record}\necho '123, 5 MiB'\n")
-    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    backend = OrtBackend({"providers": ["CPUExecutionProvider"]})
-    assert backend.accelerator() is None
-    assert backend.device_processes() == [] and backend.device_state() == {} and not record.exists()
 
 
 def test_host_checks_on_this_host() -> None:

@@ -1,20 +1,17 @@
 """torch backend on the CPU (the CUDA paths run on a GPU machine only): the compiled artefact is the checkpoint,
-and its uint8-input model gives the reference logits of load_model + normalize. Also the NVIDIA side of the host
-(backends/nvidia.py) against a fake nvidia-smi, and the host checks `omzoo doctor` prints."""
+and its uint8-input model gives the reference logits of load_model + normalize. Also the host checks `omzoo doctor`
+prints (the NVIDIA side of the host is test_backend_nvidia.py's)."""
 
 from __future__ import annotations
 
-import stat
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from omzoo.backends import nvidia
 from omzoo.backends.artefact import compile_artefact, load_compiled
-from omzoo.backends.base import BackendUnavailable, CompileSource, DeviceProcess, get_backend
+from omzoo.backends.base import BackendUnavailable, CompileSource, get_backend
 from omzoo.backends.checks import HostPlan, usable_cores
 from omzoo.backends.torch import TorchBackend, clear_compiled_cache
 from omzoo.core import zoo
@@ -154,7 +151,7 @@ def test_cuda_fp32_matches_reference(tmp_path, checkpoint, pixels, reference):
     backend.close()
 
 
-# --------------------------------------------------------------------------- the host: checks and nvidia-smi
+# --------------------------------------------------------------------------- the host checks
 
 
 def test_host_checks_on_the_cpu() -> None:
@@ -176,59 +173,3 @@ def test_host_checks_on_the_cpu() -> None:
 def test_host_checks_without_cuda_say_so() -> None:
     (_, device) = TorchBackend({"device": "cuda"}).host_checks(HostPlan())
     assert device.status == "FAIL" and "sees no CUDA GPU" in device.detail and "torch.device" in device.fix
-
-
-NVIDIA_APPS = """\
-4242, 1536 MiB
-5151, [N/A]
-777, 20480 MiB
-"""
-
-
-def test_nvidia_compute_apps() -> None:
-    """Every row (the caller leaves its own pid out); headers and messages are not rows."""
-    assert nvidia.parse_compute_apps(NVIDIA_APPS) == [DeviceProcess("gpu", 4242, 1536.0),
-                                                      DeviceProcess("gpu", 5151, None),
-                                                      DeviceProcess("gpu", 777, 20480.0)]
-    assert nvidia.parse_compute_apps("") == []
-    assert nvidia.parse_compute_apps("No running processes found\n") == []
-    assert nvidia.parse_compute_apps("pid, used_gpu_memory [MiB]\n") == []
-
-
-def fake_nvidia_smi(bin_dir: Path, rc: int = 0) -> Path:
-    """An nvidia-smi answering the queries omzoo makes; every call is appended to calls.txt."""
-    tool = bin_dir / "nvidia-smi"
-    tool.write_text(f"""#!{sys.executable}
-import sys
-open({str(bin_dir / "calls.txt")!r}, "a").write(" ".join(sys.argv[1:]) + "\\n")
-answers = {{"--query-compute-apps=pid,used_memory": {NVIDIA_APPS!r},
-           "--query-gpu=driver_version": "570.86.15\\n570.86.15\\n",
-           "--query-gpu=name,utilization.gpu,memory.used": "NVIDIA H200, 3 %, 512 MiB\\n"}}
-sys.stdout.write(answers[sys.argv[1]])
-sys.exit({rc})
-""")
-    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
-    return bin_dir / "calls.txt"
-
-
-def test_the_gpu_side_comes_from_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = fake_nvidia_smi(tmp_path)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    on_cpu = TorchBackend({"device": "cpu"})
-    assert on_cpu.device_processes() == [] and on_cpu.device_state() == {} and not calls.exists()
-    assert nvidia.driver_version() == "570.86.15"  # one line per GPU: the first
-    monkeypatch.setattr(TorchBackend, "accelerator", lambda self: "gpu")
-    on_gpu = TorchBackend({"device": "cpu"})
-    assert [p.pid for p in on_gpu.device_processes()] == [4242, 5151, 777]
-    assert on_gpu.device_state() == {"gpu_before": "NVIDIA H200, 3 %, 512 MiB"}
-    assert calls.read_text().splitlines()[-2:] == ["--query-compute-apps=pid,used_memory --format=csv,noheader",
-                                                  "--query-gpu=name,utilization.gpu,memory.used --format=csv,noheader"]
-
-
-def test_no_or_failing_nvidia_smi_gives_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(TorchBackend, "accelerator", lambda self: "gpu")
-    backend = TorchBackend({"device": "cpu"})
-    assert backend.device_processes() == [] and backend.device_state() == {} and nvidia.driver_version() == ""
-    fake_nvidia_smi(tmp_path, rc=9)
-    assert backend.device_processes() == [] and backend.device_state() == {} and nvidia.driver_version() == ""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
 import onnx
@@ -22,8 +21,8 @@ MODEL = "ran92_cifar10"
 def params(tmp_path: Path) -> Path:
     """The onnxruntime backend on one thread, RAN-92 with the nearest-resize option (the shards are not read)."""
     path = tmp_path / "params.yaml"
-    path.write_text("backend: onnxruntime\nonnxruntime: {threads: 1}\nshards: {cifar32: {data: d, labels: d}}\n"
-                    "models: {ran92_cifar10: {shards: cifar32, options: {nearest_resize: true}}}\n")
+    path.write_text("backend: onnxruntime\nonnxruntime: {threads: 1}\ndatasets: {cifar32: {data: d, labels: d}}\n"
+                    "models: {ran92_cifar10: {pixels: cifar32, options: {nearest_resize: true}}}\n")
     return path
 
 
@@ -67,5 +66,5 @@ def test_compile_replaces_its_own_artefact_but_no_other_folder(tmp_path: Path, p
 def test_a_batch_size_that_is_not_a_positive_integer_is_refused(tmp_path: Path, params: Path, bs: str) -> None:
     r = omzoo(*_compile(tmp_path, params, tmp_path / "c", bs=bs))
     line = error_line(r, "compile")
-    assert r.returncode == 2 and re.search(rf"--bs\b.*'?{re.escape(bs)}'?$", line), line  # names flag and value
+    assert r.returncode == 2 and line.endswith(f"argument --bs: value must be a positive integer, got '{bs}'"), line
     assert not (tmp_path / "c").exists()

@@ -46,18 +46,18 @@ def test_the_repository_params_are_valid() -> None:
 
 
 @pytest.mark.parametrize(("edit", "message"), [
-    (lambda p: p["models"].update(resnet50={"checkpoint": "", "shards": "bilinear224"}),
+    (lambda p: p["models"].update(resnet50={"checkpoint": "", "pixels": "bilinear224"}),
      "models.resnet50: unknown model 'resnet50'"),
-    (lambda p: p["models"]["tresnet_m"].pop("shards"), "models.tresnet_m has no `shards:`"),
-    (lambda p: p["models"]["tresnet_m"].update(shards="bicubic224"), "tresnet_m reads 'bilinear224' pixels"),
-    (lambda p: p["models"]["tresnet_m"].update(shards="nope"), "models.tresnet_m.shards is 'nope'"),
+    (lambda p: p["models"]["tresnet_m"].pop("pixels"), "models.tresnet_m has no `pixels:`"),
+    (lambda p: p["models"]["tresnet_m"].update(pixels="bicubic224"), "tresnet_m reads 'bilinear224' pixels"),
+    (lambda p: p["models"]["tresnet_m"].update(pixels="nope"), "models.tresnet_m.pixels is 'nope'"),
     (lambda p: p["models"]["ran92_cifar10"].update(options={"nearest_resise": True}),
      "unknown model option\\(s\\) \\['nearest_resise'\\]"),
     (lambda p: p.update(batch_sizes=[1, 0]), "batch_sizes must be positive integers; bad: \\[0\\]"),
     (lambda p: p.update(batch_sizes=[1, "8"]), "bad: \\['8'\\]"),
     (lambda p: p["infer"].update(batch_size=4), "infer.batch_size 4 must be one of batch_sizes \\[1, 8\\]"),
     (lambda p: p["toolkit"].update(version=1.3), "toolkit.version is the number 1.3.*quote it"),
-    (lambda p: p["shards"]["cifar32"].update(labels=""), "shards.cifar32.labels is empty"),
+    (lambda p: p["datasets"]["cifar32"].update(labels=""), "datasets.cifar32.labels is empty"),
 ])
 def test_mistakes_fail_by_key(tmp_path: Path, edit, message: str) -> None:
     with pytest.raises(ParamsError, match=message):
@@ -82,7 +82,7 @@ def test_sections_are_typed(tmp_path: Path) -> None:
 
 
 def test_a_stage_reports_bad_params_in_one_line(tmp_path: Path, capsys) -> None:
-    path = _write(tmp_path, lambda p: p["models"].update(resnet50={"shards": "bilinear224"}))
+    path = _write(tmp_path, lambda p: p["models"].update(resnet50={"pixels": "bilinear224"}))
     assert cli.main(["report", "--params", str(path), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("omzoo report: error:") and "unknown model 'resnet50'" in err and "\n" not in err
@@ -166,7 +166,7 @@ def test_overrides_set_dotted_keys_with_yaml_values(tmp_path: Path) -> None:
     ("bench.min_iters='5'", "with -S bench.min_iters='5': bench.min_iters: expected int, got '5'"),
     ("batch_sizes=[1,0]", "with -S batch_sizes=\\[1,0\\]: batch_sizes must be positive integers; bad: \\[0\\]"),
     ("toolkit.version=1.30", "toolkit.version is the number 1.3.*quote it"),
-    ("models.resnet50.shards=bilinear224", "models.resnet50: unknown model 'resnet50'"),
+    ("models.resnet50.pixels=bilinear224", "models.resnet50: unknown model 'resnet50'"),
     ("export.opset", "-S 'export.opset': expected KEY=VALUE"),
     ("=3", "-S '=3': expected KEY=VALUE"),
     ("export..opset=3", "expected KEY=VALUE"),
@@ -205,22 +205,22 @@ def test_other_revisions_get_the_overrides_unvalidated(tmp_path: Path) -> None:
 
 @pytest.fixture
 def renamed(monkeypatch) -> None:
-    """A fake rename, as a vocabulary change adds them: the model field `shards` and the section `infer`."""
-    monkeypatch.setitem(RENAMED, "models.*.pixels_from", "models.*.shards")
+    """A fake rename of a section, beside the real ones (`shards:` is now `datasets:`, a model's `shards` its
+    `pixels`)."""
     monkeypatch.setitem(RENAMED, "inference", "infer")
 
 
 def test_an_old_key_works_with_a_warning(tmp_path: Path, renamed, capsys) -> None:
     def old_names(p: dict) -> None:
         p["inference"] = p.pop("infer")
-        p["models"]["tresnet_m"]["pixels_from"] = p["models"]["tresnet_m"].pop("shards")
+        p["models"]["tresnet_m"]["shards"] = p["models"]["tresnet_m"].pop("pixels")
 
     path = _write(tmp_path, old_names)
     p = _load(path, "inference.batch_size=1")
     assert p.section("infer") == {"batch_size": 1} and "inference" not in p.raw
-    assert p.models["tresnet_m"] == {"checkpoint": "", "shards": "bilinear224"}
+    assert p.models["tresnet_m"] == {"checkpoint": "", "pixels": "bilinear224"}
     err = capsys.readouterr().err.splitlines()
-    assert err == [f"omzoo: warning: {path}: `models.tresnet_m.pixels_from` is now `models.tresnet_m.shards`; "
+    assert err == [f"omzoo: warning: {path}: `models.tresnet_m.shards` is now `models.tresnet_m.pixels`; "
                    "rename it (the old name works for one more release)",
                    f"omzoo: warning: {path}: `inference` is now `infer`; rename it (the old name works for one more "
                    "release)",

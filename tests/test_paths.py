@@ -45,7 +45,7 @@ def test_dvc_yaml_paths_are_the_paths_module(stages) -> None:
                                                   str(paths.simplified(m).with_suffix(".json"))}
         assert _outs(stages[f"infer@{m}"]) == {str(paths.infer(m))}
         infer_bs = params.section("infer")["batch_size"]
-        assert {str(paths.compiled(m, infer_bs)), str(paths.shards(entry["shards"]))} <= _deps(stages[f"infer@{m}"])
+        assert {str(paths.compiled(m, infer_bs)), str(paths.shards(entry["pixels"]))} <= _deps(stages[f"infer@{m}"])
         assert _outs(stages[f"evaluate@{m}"]) == {str(paths.eval_metrics(m)), str(paths.eval_info(m))}
         for bs in params.batch_sizes:
             compile_stage = stages[f"compile@{paths.key(m, bs)}"]
@@ -53,7 +53,7 @@ def test_dvc_yaml_paths_are_the_paths_module(stages) -> None:
             assert str(paths.checkpoint(m)) in _deps(compile_stage)
             assert _outs(stages[f"bench@{paths.key(m, bs)}"]) >= {str(paths.bench_metrics(m, bs)),
                                                                   str(paths.bench_info(m, bs))}
-    for pixels in params.section("shards"):
+    for pixels in params.section("datasets"):
         assert _outs(stages[f"preprocess@{pixels}"]) == {str(paths.shards(pixels))}
 
 
@@ -68,5 +68,5 @@ def test_model_options_re_run_compile(stages) -> None:
 
 def test_labels_file_is_a_preprocess_dependency(stages) -> None:
     params = load_params(ROOT / "params.yaml")
-    for pixels, entry in params.section("shards").items():
+    for pixels, entry in params.section("datasets").items():
         assert {entry["data"], entry["labels"]} <= _deps(stages[f"preprocess@{pixels}"])

@@ -1,5 +1,6 @@
-"""`omzoo simplify`: onnxsim folds what it can, the batch stays dynamic and the outputs stay the same; the JSON
-summary is written; onnxsim failing keeps the raw graph (said so), and a graph that gives NaN is refused."""
+"""`omzoo simplify`: onnxsim folds what it can, the batch stays dynamic and the outputs stay the same, on a tiny
+graph and on every registry model's export; the JSON summary is written; onnxsim failing keeps the raw graph
+(said so), and a graph that gives NaN is refused."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from archtools import tol_at_logit_std4
 from cli_helpers import tiny_onnx
 from onnx import helper, numpy_helper
 
@@ -75,3 +77,15 @@ def test_a_graph_that_gives_nan_is_refused_before_writing(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match=r"nan\.onnx: the exported graph gives non-finite outputs"):
         simplify(src, tmp_path / "s.onnx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.onnx"]
+
+
+def test_every_registry_model_simplifies_to_the_same_logits(exported, tmp_path: Path) -> None:
+    """conftest.py `exported`'s uint8 graph: within the fp32 tolerance of docs/models.md §0.4, names and the
+    dynamic batch kept, never more nodes."""
+    spec, logits = exported.published.spec, exported.published.logits
+    info = simplify(exported.uint8, tmp_path / "u8.sim.onnx")
+    assert info["simplified"] == 1 and info["max_abs_diff"] < tol_at_logit_std4(logits)
+    assert info["nodes_after"] <= info["nodes_before"]
+    sim = onnx.load(str(tmp_path / "u8.sim.onnx"))
+    assert sim.graph.input[0].name == spec.input_name and sim.graph.output[0].name == spec.output_name
+    assert sim.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # batch stays dynamic

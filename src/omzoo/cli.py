@@ -1,9 +1,9 @@
 """`omzoo <verb>`: one subcommand per pipeline stage (and a few tools), each with its own --help.
 
 Only the chosen verb's module is imported, so `omzoo --help` and light verbs stay fast and a missing
-optional runtime never breaks an unrelated command. A verb module imports library modules only, never another
-verb (tests/test_architecture.py checks it). Any error ends as one line on stderr, never a traceback: a user
-needs the file or key and what is wrong; `OMZOO_TRACEBACK=1` shows the traceback for a bug report.
+optional runtime never breaks an unrelated command. A verb module (omzoo.stages) imports the layers below it,
+never another verb (tests/test_architecture.py checks it). Any error ends as one line on stderr, never a
+traceback: a user needs the file or key and what is wrong; `OMZOO_TRACEBACK=1` shows the traceback for a bug report.
 
 Tunables are params keys (dvc.yaml tracks them), not flags. By hand, every verb gets `--params FILE` and
 `-S KEY=VALUE` (repeatable, the syntax of `dvc exp run -S`) from here, once, and its --help lists the keys it reads

@@ -11,6 +11,7 @@ outside `batch_sizes`, a `toolkit.version` that YAML read as a number, a misspel
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import contextvars
 import copy
@@ -28,7 +29,7 @@ from omzoo.core import paths, zoo
 
 T = TypeVar("T")
 
-_MODEL_KEYS = {"checkpoint", "shards", "options"}
+_MODEL_KEYS = {"checkpoint", "pixels", "options"}
 _SHARD_KEYS = {"data", "labels"}
 _POSITIVE = "positive"
 #: an int field that must be at least 1 (checked with positive_int)
@@ -39,6 +40,10 @@ class ParamsError(ValueError):
     """params.yaml (or a -S) is wrong; the message names the file and the key."""
 
 
+class SizeError(ValueError, argparse.ArgumentTypeError):
+    """Not a positive integer; as a flag's type, argparse prints this message rather than "invalid value"."""
+
+
 # ------------------------------------------------------------------------------------------------------ sizes
 
 
@@ -47,7 +52,7 @@ def positive_int(value: int | str, what: str = "value") -> int:
     none) or as decimal text (a flag's value). Anything else is a ValueError naming `what`."""
     number = int(value) if isinstance(value, str) and value.strip().isdigit() else value
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+        raise SizeError(f"{what} must be a positive integer, got {value!r}")
     return number
 
 
@@ -138,7 +143,7 @@ SECTIONS: dict[str, type] = {"weights": WeightsConfig, "preprocess": PreprocessC
 
 #: Renamed keys, old dotted key -> new one (`*` stands for any one key, such as a model id). For one release a
 #: file or a -S that still uses the old name works, with a warning on stderr naming the file and both keys.
-RENAMED: dict[str, str] = {}
+RENAMED: dict[str, str] = {"shards": "datasets", "models.*.shards": "models.*.pixels"}
 
 
 # ------------------------------------------------------------------------------------------------------ params
@@ -221,16 +226,16 @@ def _check(p: Params) -> None:
     for name, cls in SECTIONS.items():
         if name in p.raw:
             p.typed(cls, name)
-    shards = p.section("shards")
-    for pixels, entry in shards.items():
+    datasets = p.section("datasets")
+    for pixels, entry in datasets.items():
         try:
             zoo.pixel_recipe(pixels)
         except ValueError as e:
-            raise ParamsError(f"{where}: shards.{pixels}: {e}") from None
+            raise ParamsError(f"{where}: datasets.{pixels}: {e}") from None
         if not isinstance(entry, Mapping) or set(entry) - _SHARD_KEYS or not entry.get("data"):
-            raise ParamsError(f"{where}: shards.{pixels} must be {{data: DIR, labels: FILE or DIR}}")
+            raise ParamsError(f"{where}: datasets.{pixels} must be {{data: DIR, labels: FILE or DIR}}")
         if not entry.get("labels"):
-            raise ParamsError(f"{where}: shards.{pixels}.labels is empty; name the labels file, or repeat the data "
+            raise ParamsError(f"{where}: datasets.{pixels}.labels is empty; name the labels file, or repeat the data "
                               f"folder ({entry['data']}) when the labels live inside it (CIFAR, class sub-folders), "
                               "so that DVC re-runs preprocess when they change")
     for model_id, entry in p.models.items():
@@ -242,14 +247,14 @@ def _check(p: Params) -> None:
         extra = sorted(set(entry) - _MODEL_KEYS)
         if extra:
             raise ParamsError(f"{where}: {key}: unknown key(s) {extra}; known: {sorted(_MODEL_KEYS)}")
-        pixels = entry.get("shards")
+        pixels = entry.get("pixels")
         if not pixels:
-            raise ParamsError(f"{where}: {key} has no `shards:`; {model_id} reads {spec.recipe.pixels!r} pixels")
-        if pixels not in shards:
-            raise ParamsError(f"{where}: {key}.shards is {pixels!r}, which is not under `shards:` "
-                              f"(have: {', '.join(shards) or 'none'})")
+            raise ParamsError(f"{where}: {key} has no `pixels:`; {model_id} reads {spec.recipe.pixels!r} pixels")
+        if pixels not in datasets:
+            raise ParamsError(f"{where}: {key}.pixels is {pixels!r}, which is not under `datasets:` "
+                              f"(have: {', '.join(datasets) or 'none'})")
         if pixels != spec.recipe.pixels:
-            raise ParamsError(f"{where}: {key}.shards is {pixels!r} but {model_id} reads {spec.recipe.pixels!r} pixels")
+            raise ParamsError(f"{where}: {key}.pixels is {pixels!r} but {model_id} reads {spec.recipe.pixels!r} pixels")
         try:
             spec.with_options(entry.get("options"))
         except ValueError as e:

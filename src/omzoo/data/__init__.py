@@ -1,4 +1,4 @@
-"""Evaluation data: dataset readers, the exact preprocessing recipes, and uint8 tensor shards.
+"""Evaluation data: dataset readers, the pixel half of each recipe (decode → resize → crop), and uint8 shards.
 
 Pipeline: ``readers.read_dataset`` lists (image, label) pairs from a flat folder + ``val_label.txt``,
 an ImageFolder tree, a CIFAR-10 python batch or a plain folder of the user's images;

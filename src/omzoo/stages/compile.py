@@ -10,16 +10,17 @@ import argparse
 from pathlib import Path
 
 from omzoo.backends.artefact import compile_artefact
+from omzoo.backends.base import backend_names
 from omzoo.core.params import load_params, positive_int
 
-HELP = "compile a model for one batch size with the configured backend (onnxruntime, torch, acl)"
+HELP = f"compile a model for one batch size with the configured backend ({', '.join(backend_names())})"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model id from the registry")
     p.add_argument("--bs", type=positive_int, required=True, help="batch size to compile for")
-    p.add_argument("--onnx", type=Path, help="ONNX file (onnxruntime, acl)")
-    p.add_argument("--checkpoint", type=Path, help="checkpoint (torch backend)")
+    p.add_argument("--onnx", type=Path, help="the simplified ONNX file, for a backend that compiles ONNX")
+    p.add_argument("--checkpoint", type=Path, help="the checkpoint, for a backend that runs the PyTorch model")
     p.add_argument("--out", type=Path, required=True, help="artefact directory to write")
 
 

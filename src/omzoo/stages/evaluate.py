@@ -52,6 +52,20 @@ def evaluate(model_id: str, logits: np.ndarray, shards: ShardSet, weights: dict[
     return record("eval", metrics)
 
 
+def provenance(model_id: str, backend: str, weights: dict[str, Any], shards: ShardSet) -> dict[str, Any]:
+    """The info file's strings: where the weights and the data came from, and the rules the numbers follow."""
+    platform = zoo.get(model_id).reference_platform
+    return {"model": model_id, "backend": backend,
+            "weights": weights.get("weights"), "checkpoint_sha256": weights.get("sha256"),
+            "weights_source": weights.get("source") or f"random, seed {weights.get('seed')}",
+            "git_revision": git_revision(),
+            "dataset": str(shards.manifest.get("source")), "dataset_manifest": shards.hash,
+            "pixels": shards.manifest.get("pixels"),
+            "pass_rule": f"ours >= {PASS_RATIO} x published ({platform})",
+            "ranking": "argsort(-logits), stable: ties go to the lower class index",
+            "skipped": shards.manifest.get("skipped", [])}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model id from the registry")
     p.add_argument("--infer", type=Path, required=True, help="directory from `omzoo infer`")
@@ -79,16 +93,7 @@ def run(args: argparse.Namespace) -> int:
         reference = (reference_logits(args.reference, pixels, zoo.get(args.model).recipe), len(pixels))
     metrics = evaluate(args.model, logits, shards, weights, reference)
     write_json_atomic(args.out, metrics)
-    platform = zoo.get(args.model).reference_platform
-    write_json_atomic(args.info, {"model": args.model, "backend": infer_info["backend"],
-                                  "weights": weights.get("weights"), "checkpoint_sha256": weights.get("sha256"),
-                                  "weights_source": weights.get("source") or f"random, seed {weights.get('seed')}",
-                                  "git_revision": git_revision(),
-                                  "dataset": str(shards.manifest.get("source")), "dataset_manifest": shards.hash,
-                                  "pixels": shards.manifest.get("pixels"),
-                                  "pass_rule": f"ours >= {PASS_RATIO} x published ({platform})",
-                                  "ranking": "argsort(-logits), stable: ties go to the lower class index",
-                                  "skipped": shards.manifest.get("skipped", [])})
+    write_json_atomic(args.info, provenance(args.model, infer_info["backend"], weights, shards))
     note = " (random weights: accuracy means nothing)" if metrics["random_weights"] else ""
     print(f"{args.model}: top1 {metrics['top1']:.2f} top5 {metrics['top5']:.2f} on {metrics['n_images']} images{note}")
     return 0

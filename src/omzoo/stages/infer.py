@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     shards = ShardSet(args.shards)
     if shards.manifest["pixels"] != backend.recipe.pixels:
         raise ValueError(f"{args.shards} holds {shards.manifest['pixels']} pixels but {meta['model']} needs "
-                         f"{backend.recipe.pixels} (see `shards` in params.yaml)")
+                         f"{backend.recipe.pixels} (see `models.<id>.pixels` in params.yaml)")
     try:
         logits, timing = run_shards(backend, shards, meta["batch_size"], progress=not args.quiet)
     finally:

@@ -1,4 +1,4 @@
-"""The `preprocess` stage: one uint8 shard set per pixel recipe (`shards:` in params.yaml).
+"""The `preprocess` stage: one uint8 shard set per pixel recipe (`datasets:` in params.yaml).
 
 Paths come from the command line; `skip_bad` and `shard_size` come from params.yaml's `preprocess:` section (by
 hand: `-S preprocess.skip_bad=true`). `--workers` and `--quiet` change only speed and output noise, never the
@@ -19,7 +19,7 @@ HELP = "decode, resize and centre-crop a dataset into uint8 NCHW shards + manife
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pixels", required=True, help="pixel recipe, a key of `shards:` (e.g. bilinear224)")
+    parser.add_argument("--pixels", required=True, help="pixel recipe, a key of `datasets:` (e.g. bilinear224)")
     parser.add_argument("--data", type=Path, required=True,
                         help="image folder (flat or ImageFolder), CIFAR-10 python folder, or one image")
     parser.add_argument("--labels", type=Path,
