@@ -1,4 +1,5 @@
-"""Run the installed `omzoo` command as a user does, check that a failure is one line, prove inputs unchanged.
+"""Run the installed `omzoo` command as a user does (in a test's folder or the fake pipeline's repository), check
+that a failure is one line, prove inputs unchanged.
 
 Also a tiny ONNX graph with a model's inputs and outputs (onnx.helper, no torch): predict and the ORT backend's
 checks need a file of the right shape, not a real network.
@@ -19,15 +20,19 @@ from onnx import TensorProto, helper, numpy_helper
 OMZOO = Path(sys.executable).with_name("omzoo")
 
 
-def omzoo(*args: str | Path, cwd: Path | None = None,
+def omzoo(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, ok: bool = False,
           max_file_bytes: int | None = None) -> subprocess.CompletedProcess[str]:
-    """`omzoo ARGS`. `max_file_bytes` caps the size of every file it writes (RLIMIT_FSIZE; no root needed): a
-    write past it fails with EFBIG the way one on a full disk fails with ENOSPC (Python ignores SIGXFSZ)."""
+    """`omzoo ARGS` in `cwd` with `env` (default: this process's); `ok`: it must succeed. `max_file_bytes` caps the
+    size of every file it writes (RLIMIT_FSIZE; no root needed): a write past it fails with EFBIG the way one on a
+    full disk fails with ENOSPC (Python ignores SIGXFSZ)."""
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
 
-    return subprocess.run([str(OMZOO), *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          preexec_fn=limit if max_file_bytes else None)
+    r = subprocess.run([str(OMZOO), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True,
+                       preexec_fn=limit if max_file_bytes else None)
+    assert not ok or r.returncode == 0, (f"omzoo {' '.join(map(str, args))} failed ({r.returncode}):\n"
+                                         f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
 
 
 def error_line(r: subprocess.CompletedProcess[str], verb: str) -> str:

@@ -1,8 +1,10 @@
-"""Shared by the pipeline tests (compare, plots, summary, remote): a small git+DVC pipeline whose stages run no model.
+"""Shared by the pipeline tests (compare, plots, report, remote): a small git+DVC pipeline whose stages run no model;
+and, for the tests of the real dvc.yaml (test_pipeline.py, test_toolkits.py), this checkout shrunk to one model.
 
 A stand-in stage (FAKE_STAGE, written to fake_stage.py) writes metrics, per-round samples, info files, DVC-tracked
 infer predictions and a "compiled" artefact in the real shapes from params.yaml, its metrics generated from
-omzoo.core.metrics.SCHEMA; the real `omzoo report` stage runs on them. `Fake` steers what one branch measures.
+omzoo.core.metrics.SCHEMA and its info files by the bench and evaluate stages' own functions; the real
+`omzoo report` stage runs on them. `Fake` steers what one branch measures.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 MODELS = ("scnet50_v1d", "ran92_cifar10")  # registry ids: the report reads their published figures
 BASE, HEAD = "main", "cann-8.1"
@@ -23,20 +28,27 @@ FLIPPED = (1, 3, 6)  # the images whose top-1 changes on SLOW, for MODELS[0]: ri
 FAKE_STAGE = '''"""Stand-in for omzoo compile, infer, bench and evaluate: outputs in the real shapes, no model.
 
 Every metric it writes is a metric of omzoo.core.metrics.SCHEMA, valued from its unit and name, and the per-round
-samples are those of metrics.ROUND_METRICS, so a renamed or added metric changes what the fake writes and the tests
-that read it through report and compare see the change. params.yaml steers it: toolkit.speedup scales every throughput;
-`fake:` names the points (model-bs) whose rounds stay contended or that run out of memory, the images whose top-1
-changes per model, and the dataset's label (its manifest hash).
+samples are those of metrics.ROUND_METRICS; the info files are what the real stages build (bench.environment over a
+stand-in backend whose describe() is Backend.described's, evaluate.provenance), with the fake's values. So a renamed
+or added metric or info field changes what the fake writes, and the tests that read it through report and compare
+see the change. params.yaml steers it: toolkit.speedup scales every throughput; `fake:` names the points (model-bs)
+whose rounds stay contended or that run out of memory, the images whose top-1 changes per model, and the dataset's
+label (its manifest hash).
 """
 import json
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import yaml
 
-from omzoo.core import metrics, paths
+from omzoo.backends.base import Backend
+from omzoo.core import metrics, paths, zoo
+from omzoo.core.params import BenchConfig
+from omzoo.stages.bench import environment
+from omzoo.stages.evaluate import provenance
 from omzoo.timing import stats
 
 step = sys.argv[1]
@@ -95,6 +107,17 @@ def bench(i, m, bs):
     return metrics.record("bench", flat), rounds
 
 
+def loaded(meta):
+    """What bench.environment asks of a loaded backend: describe() built by Backend.described (so with exactly
+    DESCRIBE_KEYS, as every backend's), its input, and no accelerator."""
+    described = Backend.described(SimpleNamespace(name=meta["backend"]), runtime="onnxruntime",
+                                  runtime_version=meta["toolkit_version"], device="test cpu", precision="fp32",
+                                  threads="intra_op=2 inter_op=1", driver_version="570.1")
+    shape = (meta["batch_size"], *zoo.get(meta["model"]).input_size)
+    return SimpleNamespace(describe=lambda: described, input_spec=lambda: (shape, np.dtype(np.uint8)),
+                           accelerator=lambda: None)
+
+
 def predictions(m):
     """Labels and top-1 of `fake.images` images: 3 in 4 right, and fake.flip[m] changes those images' top-1."""
     labels = np.arange(fake["images"]) % 10
@@ -116,32 +139,32 @@ for i, m in enumerate(p["models"]):
                                     "names": [f"img_{j:04d}.jpg" for j in range(len(labels))],
                                     "labels": labels.tolist(), "predicted": top1.tolist()})
     for bs in p["batch_sizes"]:
-        art = paths.compiled(m, bs) / "meta.json"
+        art = paths.compiled(m, bs)
         if step == "compile":
-            dump(art, {"model": m, "batch_size": bs, "backend": "onnxruntime", "toolkit_version": tk["version"]})
+            dump(art / "meta.json", {"model": m, "batch_size": bs, "backend": "onnxruntime", "artefact": "model.fake",
+                                     "toolkit_version": tk["version"]})
+            (art / "model.fake").write_text(f"{m} bs{bs} for {tk['version']}\\n")
             continue
         if step != "measure":
             continue
-        meta = json.loads(Path(art).read_text())
+        meta = json.loads((art / "meta.json").read_text())
         numbers, rounds = bench(i, m, bs)
         dump(paths.bench_metrics(m, bs), numbers)
-        if rounds is not None:
+        info = environment(loaded(meta), meta, art, BenchConfig(), [])
+        if rounds is None:
+            info["error"] = "out of memory"  # what bench.run adds to the info of a run that ran out of memory
+        else:
             dump(paths.bench_rounds(m, bs), rounds)
-        dump(paths.bench_info(m, bs), {
-            "model": m, "batch_size": bs, "backend": meta["backend"], "runtime": "onnxruntime",
-            "runtime_version": meta["toolkit_version"], "toolkit_version": meta["toolkit_version"],
-            "device": "test cpu", "precision": "fp32", "threads": "intra_op=2 inter_op=1",
-            "extra": {"driver_version": "570.1"}, "git_revision": "abc1234",
-            **({"error": "out of memory"} if rounds is None else {})})
+        dump(paths.bench_info(m, bs), info)
     if step == "measure":
         labels = np.asarray(json.loads(paths.predictions(m).read_text())["labels"])
         accuracy = metrics.topk_accuracy(metrics.topk(np.load(paths.infer(m) / "logits.npy")), labels)
         flat = {e.name: accuracy.get(e.name) if e.unit == "%" else value(e, 0, 0.0) for e in metrics.of("eval")}
         dump(paths.eval_metrics(m), metrics.record("eval", {k: v for k, v in flat.items() if v is not None}))
-        dump(paths.eval_info(m), {
-            "model": m, "backend": "onnxruntime", "weights": "random", "weights_source": "random, seed 0",
-            "checkpoint_sha256": "c0ffee" * 10 + "abcd", "dataset": "data/sample/imagenet/val",
-            "dataset_manifest": fake["data"] * 8, "git_revision": "abc1234"})
+        weights = {"weights": "random", "seed": 0, "sha256": "c0ffee" * 10 + "abcd"}
+        shards = SimpleNamespace(hash=fake["data"] * 8, manifest={"source": "data/sample/imagenet/val", "skipped": [],
+                                                                  "pixels": zoo.get(m).recipe.pixels})
+        dump(paths.eval_info(m), provenance(m, "onnxruntime", weights, shards))
 '''
 
 DVC_YAML = """stages:
@@ -220,6 +243,23 @@ def copy_checkout(dst: Path) -> None:
             shutil.copy2(src, dst / f)
 
 
+def tiny_checkout(dst: Path, env: dict[str, str], model: str, **sections: dict[str, Any]) -> None:
+    """This checkout (copy_checkout) as a fresh git repository on main, committed, its params.yaml shrunk for a test
+    run of the real dvc.yaml: one model, batch sizes 1 and 4 with infer at 4, and each of `sections` merged over
+    that params section (a test's own bench settings, say)."""
+    copy_checkout(dst)
+    params = yaml.safe_load((dst / "params.yaml").read_text())
+    params["models"] = {model: params["models"][model]}
+    params["batch_sizes"] = [1, 4]
+    params["infer"]["batch_size"] = 4
+    for name, values in sections.items():
+        params[name].update(values)
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(dst, env, "git", "init", "-q", "-b", BASE)
+    sh(dst, env, "git", "add", "-A")
+    sh(dst, env, "git", "commit", "-qm", "tiny omzoo")
+
+
 def pipeline_env(log: Path | None = None) -> dict[str, str]:
     """This interpreter's bin first (python, omzoo, dvc), no analytics, git identity without global config."""
     env = dict(os.environ)
@@ -240,10 +280,6 @@ def sh(cwd: Path, env: dict[str, str], *cmd: str, ok: bool = True) -> subprocess
 
 def dvc(cwd: Path, env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     return sh(cwd, env, sys.executable, "-m", "dvc", *args, ok=ok)
-
-
-def omzoo(cwd: Path, env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    return sh(cwd, env, sys.executable, "-m", "omzoo.cli", *args, ok=ok)
 
 
 def init_pipeline(repo: Path, env: dict[str, str], remote: Path | None = None, git_init: bool = True) -> None:

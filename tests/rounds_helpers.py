@@ -1,9 +1,11 @@
-"""Benchmark rounds built by hand, for the speed-verdict tests (omzoo.results.verdicts and what consumes them)."""
+"""Results built by hand for the tests of omzoo.results: benchmark rounds and their speed verdicts
+(omzoo.results.verdicts and what consumes them), a bench metrics file, a compared top-1."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from omzoo.results.accuracy import Accuracy
 from omzoo.results.rules import TIMED, CompareConfig
 from omzoo.results.verdicts import Judged, Side, judge
 
@@ -20,3 +22,16 @@ DEFAULT = CompareConfig()
 def judged(base: Side, head: Side, cfg: CompareConfig = DEFAULT) -> list[Judged]:
     """Every per-round metric of one point (m, bs 8), judged."""
     return [judge("m", 8, m, base, head, cfg) for m in TIMED]
+
+
+def bench_metrics(ips: float, contended: int = 0) -> dict:
+    """A bench metrics file at bs 8: `ips` img/s compute with the interval [ips - 2, ips + 3], e2e 1 img/s slower
+    with no interval, latencies."""
+    return {"bs": 8, "throughput_compute_ips": ips, "throughput_compute_ci_low": ips - 2.0,
+            "throughput_compute_ci_high": ips + 3.0, "throughput_compute_cv": 0.012, "throughput_e2e_ips": ips - 1,
+            "contended": contended, "e2e_ms": {"p50": 1.0, "p99": 2.0}}
+
+
+def top1(old: float | None, new: float | None, status: str = "changed", model: str = "m") -> Accuracy:
+    """A model's compared accuracy where only top-1 is known."""
+    return Accuracy(model, status, topk={"top1": {"old": old, "new": new}})

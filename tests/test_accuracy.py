@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from git_helpers import commit, new_repo
+from rounds_helpers import top1
 
 from omzoo.core import paths
 from omzoo.results import revisions
@@ -39,22 +40,18 @@ def test_image_changes_are_exact_counts_with_names() -> None:
     assert [c["label"] for c in unlabelled["changed"]] == [None] * 4
 
 
-def _acc(old: float | None, new: float | None, status: str = "changed") -> Accuracy:
-    return Accuracy("m", status, topk={"top1": {"old": old, "new": new}})
-
-
 def test_a_top1_drop_counts_one_image_and_only_on_the_same_data() -> None:
-    one_image = _acc(75.0, 73.4375)  # 1 of 64 images right→wrong
+    one_image = top1(75.0, 73.4375)  # 1 of 64 images right→wrong
     assert one_image.top1_drop == pytest.approx(1.5625)
     assert accuracy_failures([one_image], CompareConfig()) == [
         "m top-1 fell 1.56 points (75.00 → 73.44 %), more than compare.max_accuracy_drop 0"]
     assert accuracy_failures([one_image], CompareConfig(max_accuracy_drop=2.0)) == []
-    assert accuracy_failures([_acc(75.0, 75.0 - 4e-7)], CompareConfig()) == []  # below what metrics files round to
-    assert accuracy_failures([_acc(75.0, 76.0)], CompareConfig()) == []  # a gain
+    assert accuracy_failures([top1(75.0, 75.0 - 4e-7)], CompareConfig()) == []  # below what metrics files round to
+    assert accuracy_failures([top1(75.0, 76.0)], CompareConfig()) == []  # a gain
     for status in ("different data", "not evaluated"):
-        assert _acc(75.0, 50.0, status).top1_drop is None
-        assert accuracy_failures([_acc(75.0, 50.0, status)], CompareConfig()) == []
-    assert _acc(None, 50.0).top1_drop is None
+        assert top1(75.0, 50.0, status).top1_drop is None
+        assert accuracy_failures([top1(75.0, 50.0, status)], CompareConfig()) == []
+    assert top1(None, 50.0).top1_drop is None
 
 
 def _predictions(predicted: list[int], shards: str = "s1") -> bytes:

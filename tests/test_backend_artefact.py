@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 import pytest
 import torch
 
 from omzoo.backends.artefact import ToolkitMismatch, compile_artefact, load_compiled
 from omzoo.backends.base import run_shards
 from omzoo.core import zoo
-from omzoo.core.io import NotOurs
+from omzoo.core.io import NotOurs, sha256_file
 from omzoo.core.model import load_model
 from omzoo.core.recipe import normalize
 
@@ -39,6 +41,12 @@ def test_compiled_ort_artefact_matches_torch_and_pads_the_last_batch(compiled: P
         ref = model(torch.from_numpy(normalize(pixels, spec.recipe))).numpy()
     assert logits.shape == (7, 10) and timing["n_images"] == 7
     assert np.abs(logits - ref).max() < 1e-3
+
+
+def test_the_meta_names_the_installed_toolkit_and_every_source(compiled: Path) -> None:
+    meta = json.loads((compiled / "c4" / "meta.json").read_text())
+    assert meta["toolkit_version"] == onnxruntime.__version__ and meta["backend"] == "onnxruntime"
+    assert meta["sources"] == {str(compiled / f): sha256_file(compiled / f) for f in ("m.onnx", "w.pth")}
 
 
 def test_toolkit_branch_must_match_the_installed_runtime(compiled: Path, tmp_path: Path) -> None:

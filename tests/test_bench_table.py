@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from rounds_helpers import bench_metrics
 
 from omzoo.core.params import load_params
 from omzoo.results.bench_table import bench_table, matching_models
@@ -14,14 +15,8 @@ from omzoo.results.bench_table import bench_table, matching_models
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _bench(ips: float, contended: int = 0) -> dict:
-    return {"bs": 8, "throughput_compute_ips": ips, "throughput_compute_ci_low": ips - 2.0,
-            "throughput_compute_ci_high": ips + 3.0, "throughput_compute_cv": 0.01, "throughput_e2e_ips": ips - 1,
-            "contended": contended, "e2e_ms": {"p50": 1.0, "p99": 2.0}}
-
-
 def test_bench_table_marks_contended_and_failed_points(tmp_path: Path) -> None:
-    for m, body in (("scnet50_v1d", _bench(50.0, contended=1)), ("tresnet_m", {"bs": 8, "failed": 1})):
+    for m, body in (("scnet50_v1d", bench_metrics(50.0, contended=1)), ("tresnet_m", {"bs": 8, "failed": 1})):
         (tmp_path / "metrics" / "bench").mkdir(parents=True, exist_ok=True)
         (tmp_path / "metrics" / "bench" / f"{m}-8.json").write_text(json.dumps(body))
     table = bench_table(load_params(ROOT / "params.yaml"), tmp_path, [8], "*")

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+from rounds_helpers import bench_metrics
+
 from omzoo.results.cells import failure, ratio, with_interval
 
 
-def _bench(ips: float, contended: int = 0) -> dict:
-    return {"throughput_compute_ips": ips, "throughput_compute_ci_low": ips - 2.0,
-            "throughput_compute_ci_high": ips + 3.0, "throughput_e2e_ips": ips - 1, "contended": contended}
-
-
 def test_a_throughput_is_shown_with_its_interval_and_contention() -> None:
-    assert with_interval(_bench(100.0)) == "100.0 [98.0, 103.0]"
-    assert with_interval(_bench(100.0, contended=1)) == "100.0 [98.0, 103.0] †"
-    assert with_interval(_bench(100.0), "e2e") == "99.0"  # no e2e interval recorded: the median alone
+    assert with_interval(bench_metrics(100.0)) == "100.0 [98.0, 103.0]"
+    assert with_interval(bench_metrics(100.0, contended=1)) == "100.0 [98.0, 103.0] †"
+    assert with_interval(bench_metrics(100.0), "e2e") == "99.0"  # no e2e interval recorded: the median alone
     assert with_interval({}) == "–"
 
 
@@ -22,7 +19,7 @@ def test_a_point_without_a_number_says_why() -> None:
     assert failure({"failed": 1}, {}) == "failed: out of memory"
     assert failure({}, {"error": "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0)"}) == \
         "failed: CUDA out of memory. Tried to allocate 2."  # the first 40 characters
-    assert failure(_bench(1.0), {}) is None
+    assert failure(bench_metrics(1.0), {}) is None
 
 
 def test_the_ratio_to_a_published_figure() -> None:

@@ -16,7 +16,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from dvc_helpers import BASE, BUSY, FLIPPED, HEAD, MODELS, SLOW, add_problem_branches, omzoo, sh
+from cli_helpers import omzoo
+from dvc_helpers import BASE, BUSY, FLIPPED, HEAD, MODELS, SLOW, add_problem_branches, sh
 
 from omzoo import cli
 from omzoo.core import metrics
@@ -90,7 +91,7 @@ def repo(branches: tuple[Path, dict[str, str]]) -> tuple[Path, dict[str, str]]:
 
 def run_compare(repo: tuple[Path, dict[str, str]], out: Path, *args: str, rc: int = 0) -> Compared:
     path, env = repo
-    r = omzoo(path, env, "compare", *args, "--out", str(out), ok=False)
+    r = omzoo("compare", *args, "--out", out, cwd=path, env=env)
     assert r.returncode == rc, r.stderr
     assert (out / "compare.md").read_text() == r.stdout
     return r, json.loads((out / "compare.json").read_text())
@@ -226,7 +227,7 @@ def test_heads_params_set_the_rules(repo, tmp_path: Path) -> None:
 @pytest.mark.pipeline
 def test_unknown_revision_is_a_clear_error(repo, tmp_path: Path) -> None:
     path, env = repo
-    r = omzoo(path, env, "compare", BASE, "cann-9.9", "--out", str(tmp_path), ok=False)
+    r = omzoo("compare", BASE, "cann-9.9", "--out", tmp_path, cwd=path, env=env)
     assert r.returncode == 2
     assert "unknown revision 'cann-9.9'" in r.stderr and BASE in r.stderr and "Traceback" not in r.stderr
 

@@ -1,10 +1,10 @@
-"""omzoo preprocess: shards + manifest, bad-input handling, atomicity under SIGKILL, ShardSet reading."""
+"""data/preprocess.py: shards + manifest, bad-input handling, atomicity under SIGKILL, ShardSet reading (the
+`preprocess` verb, and what its --out may replace: test_preprocess.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,23 +13,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import error_line, omzoo, tree
 from PIL import Image
 
-from omzoo import cli
 from omzoo.core import zoo
 from omzoo.core.recipe import normalize
 from omzoo.data import DataError
 from omzoo.data.decode import load_rgb, resize_crop
 from omzoo.data.preprocess import preprocess
 from omzoo.data.readers import read_dataset
-from omzoo.data.sample import write_sample
 from omzoo.data.shards import ShardSet
 
 IMAGENET = zoo.get("scnet50_v1d").recipe  # bilinear224 pixels, ImageNet mean/std
 CIFAR = zoo.get("ran92_cifar10").recipe  # cifar32 pixels, x/255 only
 SMLP = zoo.get("smlpnet_tiny").recipe  # bicubic224 pixels
-PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 def _image(w: int, h: int, seed: int) -> Image.Image:
@@ -140,13 +136,6 @@ def test_bad_inputs_fail_with_one_message(bad_set, tmp_path: Path):
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["val", "val_label.txt"]
 
 
-def test_bad_inputs_cli_exit_2(bad_set, tmp_path: Path, capsys):
-    val, labels, _ = bad_set
-    assert cli.main(["preprocess", "--pixels", "bilinear224", "--data", str(val), "--labels", str(labels),
-                     "--out", str(tmp_path / "o"), "--quiet", "--workers", "1", "--params", str(PARAMS)]) == 2
-    assert "7 bad input(s)" in capsys.readouterr().err
-
-
 def test_skip_bad_lists_and_counts(bad_set, tmp_path: Path):
     val, labels, bad = bad_set
     m = preprocess(IMAGENET, val, labels, tmp_path / "out", workers=2, skip_bad=True, shard_size=4, progress=False)
@@ -192,12 +181,13 @@ def test_killed_run_leaves_previous_output_untouched(sample: Path, tmp_path: Pat
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     slow = _slow_set(tmp_path / "slow")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    params = tmp_path / "params.yaml"
-    params.write_text(PARAMS.read_text().replace("shard_size: 2048", "shard_size: 2"))
 
     def cmd(dst: Path) -> list[str]:
-        return [sys.executable, "-m", "omzoo.cli", "preprocess", "--pixels", "bilinear224", "--data", str(slow),
-                "--out", str(dst), "--workers", "1", "--quiet", "--params", str(params)]
+        """preprocess() in a process of its own, to be killed: the slow set into shards of 2 images, one worker."""
+        return [sys.executable, "-c", "import sys\nfrom pathlib import Path\nfrom omzoo.core import zoo\n"
+                "from omzoo.data.preprocess import preprocess\n"
+                "preprocess(zoo.pixel_recipe('bilinear224'), Path(sys.argv[1]), None, Path(sys.argv[2]), workers=1, "
+                "shard_size=2, progress=False)", str(slow), str(dst)]
 
     proc = subprocess.Popen(cmd(out), env=env, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
@@ -229,49 +219,3 @@ def test_killed_run_leaves_previous_output_untouched(sample: Path, tmp_path: Pat
     m = preprocess(IMAGENET, slow, None, out, workers=2, shard_size=16, progress=False)
     assert m["count"] == 30 and ShardSet(out).names[0] == "img_000.jpg"
     assert not list(tmp_path.glob("out.tmp-*"))
-
-
-# --- --out never destroys input or foreign folders (the real command) -----------------------------------------
-
-
-@pytest.fixture
-def user_data(sample: Path, tmp_path: Path) -> Path:
-    """A user's ImageNet folder: val/, val_label.txt and an unrelated file, as `make link-data` would point at."""
-    root = tmp_path / "imagenet"
-    shutil.copytree(sample / "imagenet", root)
-    (root / "notes.txt").write_text("my notes, not a dataset file\n")
-    return root
-
-
-@pytest.mark.parametrize("where", ["data folder", "its parent", "working directory"])
-def test_cli_out_at_an_input_is_refused_and_deletes_nothing(user_data: Path, tmp_path: Path, where: str):
-    before = tree(tmp_path)
-    out, cwd = {"data folder": (user_data / "val", tmp_path), "its parent": (user_data, tmp_path),
-                "working directory": (Path("."), user_data)}[where]
-    r = omzoo("preprocess", "--pixels", "bilinear224", "--data", user_data / "val", "--labels",
-              user_data / "val_label.txt", "--out", out, "--quiet", "--params", PARAMS, cwd=cwd)
-    line = error_line(r, "preprocess")
-    assert r.returncode == 2 and f"{out}: the output folder would contain, equal or sit inside the input" in line
-    assert tree(tmp_path) == before  # every input file still there, byte for byte
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["imagenet"]  # no temp folder either
-
-
-def test_cli_out_at_a_foreign_folder_is_refused_and_own_output_is_replaced(user_data: Path, tmp_path: Path):
-    cifar = tmp_path / "cifar"
-    write_sample(tmp_path / "s")
-    shutil.copytree(tmp_path / "s" / "cifar-10-batches-py", cifar)
-    (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "thesis.tex").write_text("\\documentclass{article}\n")
-    before = tree(tmp_path)
-
-    def run(out: Path) -> subprocess.CompletedProcess[str]:
-        return omzoo("preprocess", "--pixels", "cifar32", "--data", cifar, "--out", out, "--quiet", "--params", PARAMS)
-
-    line = error_line(run(tmp_path / "mine"), "preprocess")
-    assert "mine: not empty and not written by omzoo (no manifest.json); refusing to replace it" in line
-    assert tree(tmp_path) == before
-    for _ in range(2):  # a new folder, then omzoo's own previous output: both written
-        r = run(tmp_path / "shards")
-        assert r.returncode == 0, r.stderr
-        assert ShardSet(tmp_path / "shards").manifest["count"] == 64
-    assert {k: v for k, v in tree(tmp_path).items() if not k.startswith("shards/")} == before

@@ -1,4 +1,5 @@
-"""Sample data: deterministic bytes, the sizes and modes §0.3 needs, real-format labels and CIFAR pickles."""
+"""data/sample.py: deterministic bytes, the sizes and modes docs/models.md §0.3 needs, real-format labels and CIFAR
+pickles, and a marker that makes the folder omzoo's (the `sample-data` verb: test_sample_data.py)."""
 
 from __future__ import annotations
 
@@ -7,26 +8,21 @@ import pickletools
 from pathlib import Path
 
 import numpy as np
-from cli_helpers import error_line, omzoo, tree
+from cli_helpers import tree
 from PIL import Image
 
-from omzoo import cli
 from omzoo.data.sample import MARKER, write_sample
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_sample_is_deterministic(tmp_path: Path):
     write_sample(tmp_path / "a")
-    assert cli.main(["sample-data", "--out", str(tmp_path / "b")]) == 0
-    a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    write_sample(tmp_path / "b")
+    a, b = tree(tmp_path / "a"), tree(tmp_path / "b")
     assert a == b and len(a) == 32 + 1 + 2 + 1 and MARKER in a
     write_sample(tmp_path / "c", seed=1)
-    assert _tree(tmp_path / "c") != a
+    assert tree(tmp_path / "c") != a
     write_sample(tmp_path / "c", seed=0)  # an existing output is replaced
-    assert _tree(tmp_path / "c") == a
+    assert tree(tmp_path / "c") == a
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "c"]
 
 
@@ -67,22 +63,3 @@ def test_sample_cifar_is_python2_format(tmp_path: Path):
     assert s["batch_label"] == "testing batch 1 of 1" and isinstance(s["filenames"][0], str)
     meta = pickle.loads((tmp_path / "cifar-10-batches-py/batches.meta").read_bytes(), encoding="latin1")
     assert meta["label_names"][9] == "truck" and meta["num_vis"] == 3072 and meta["num_cases_per_batch"] == 64
-
-
-def test_cli_refuses_to_replace_a_user_folder(tmp_path: Path):
-    """`omzoo sample-data --out` at the user's own folder fails before writing; onto its own output it works."""
-    mine = tmp_path / "photos"
-    mine.mkdir()
-    (mine / "holiday.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
-    (mine / "labels.txt").write_text("holiday.jpg 3\n")
-    before = tree(tmp_path)
-    line = error_line(omzoo("sample-data", "--out", mine), "sample-data")
-    assert f"{mine}: not empty and not written by omzoo (no {MARKER}); refusing to replace it" in line
-    assert tree(tmp_path) == before
-    out = tmp_path / "empty"
-    out.mkdir()
-    for _ in range(2):  # an empty folder, then omzoo's own previous output
-        r = omzoo("sample-data", "--out", out, "--seed", "1")
-        assert r.returncode == 0, r.stderr
-        assert len(tree(out)) == 36 and (out / MARKER).is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "photos"]

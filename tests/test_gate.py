@@ -3,15 +3,10 @@ short line the markdown and stderr carry."""
 
 from __future__ import annotations
 
-from rounds_helpers import judged, side
+from rounds_helpers import judged, side, top1
 
-from omzoo.results.accuracy import Accuracy
 from omzoo.results.gate import gate, gate_line
 from omzoo.results.rules import TIMED, CompareConfig
-
-
-def _acc(old: float, new: float, status: str = "changed", model: str = "m") -> Accuracy:
-    return Accuracy(model, status, topk={"top1": {"old": old, "new": new}})
 
 
 def test_every_regressed_number_fails_the_gate_by_name() -> None:
@@ -26,18 +21,18 @@ def test_every_regressed_number_fails_the_gate_by_name() -> None:
 
 
 def test_the_accuracy_gate_counts_one_image_and_ignores_other_data() -> None:
-    one_image = _acc(75.0, 73.4375)  # 1 of 64 images right→wrong
+    one_image = top1(75.0, 73.4375)  # 1 of 64 images right→wrong
     assert gate([], [one_image], CompareConfig()) == [
         "m top-1 fell 1.56 points (75.00 → 73.44 %), more than compare.max_accuracy_drop 0"]
     assert gate([], [one_image], CompareConfig(max_accuracy_drop=2.0)) == []
-    assert gate([], [_acc(75.0, 75.0, "identical"), _acc(75.0, 76.0)], CompareConfig()) == []
-    assert gate([], [_acc(75.0, 50.0, "different data")], CompareConfig()) == []
+    assert gate([], [top1(75.0, 75.0, "identical"), top1(75.0, 76.0)], CompareConfig()) == []
+    assert gate([], [top1(75.0, 50.0, "different data")], CompareConfig()) == []
 
 
 def test_the_gate_line_counts_numbers_and_names_accuracy_drops() -> None:
     slow = judged(side(), side(0.5))
-    assert gate_line(slow, [_acc(75.0, 68.75, model="a")], CompareConfig()) == (
+    assert gate_line(slow, [top1(75.0, 68.75, model="a")], CompareConfig()) == (
         f"{len(TIMED)} speed numbers regressed; a top-1 fell 6.25 points (75.00 → 68.75 %), more than "
         "compare.max_accuracy_drop 0")
     assert gate_line(slow[:1], [], CompareConfig()) == "1 speed number regressed"
-    assert gate_line(judged(side(), side()), [_acc(75.0, 75.0)], CompareConfig()) == ""
+    assert gate_line(judged(side(), side()), [top1(75.0, 75.0)], CompareConfig()) == ""

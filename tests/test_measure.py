@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -64,8 +63,6 @@ def test_bench_on_a_compiled_artefact(compiled: Path) -> None:
     assert m["throughput_compute_ci_low"] == pytest.approx(sorted(samples)[1]) and m["ci_coverage"] > 0.97
     assert m["throughput_compute_ci_low"] <= m["throughput_compute_ips"] <= m["throughput_compute_ci_high"]
     assert set(rounds["samples"]) == set(ROUND_METRICS) and len(rounds["rounds"]) == 10 + m["retries"]
-    meta = json.loads((compiled / "c4" / "meta.json").read_text())
-    assert meta["toolkit_version"] and str(compiled / "m.onnx") in meta["sources"]
 
 
 def test_contended_rounds_are_measured_again_within_the_bounds() -> None:

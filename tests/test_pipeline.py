@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dvc_helpers import copy_checkout, pipeline_env
+from dvc_helpers import pipeline_env, tiny_checkout
 from dvc_helpers import sh as run
 
 MODEL = "ran92_cifar10"
@@ -29,16 +29,6 @@ def sh(cwd: Path, *cmd: str) -> str:
     return r.stdout + r.stderr
 
 
-def _tiny(params: dict) -> dict:
-    params["models"] = {MODEL: params["models"][MODEL]}
-    params["batch_sizes"] = [1, 4]
-    params["infer"]["batch_size"] = 4
-    params["bench"] = {"warmup_iters": 2, "warmup_s": 0.05, "min_iters": 3, "min_s": 0.1, "max_s": 20.0, "seed": 0,
-                       "rounds": 3, "max_retries": 2, "retry_budget_s": 5.0}
-    params["onnxruntime"]["threads"] = 2
-    return params
-
-
 def _json(path: Path) -> dict:
     return json.loads(path.read_text())
 
@@ -50,12 +40,9 @@ def _leaves(obj: object) -> list[object]:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("omzoo-repo")
-    copy_checkout(d)
-    params = _tiny(yaml.safe_load((d / "params.yaml").read_text()))
-    (d / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh(d, "git", "init", "-q", "-b", "main")
-    sh(d, "git", "add", "-A")
-    sh(d, "git", "commit", "-qm", "tiny omzoo")
+    tiny_checkout(d, pipeline_env(), MODEL, onnxruntime={"threads": 2},
+                  bench={"warmup_iters": 2, "warmup_s": 0.05, "min_iters": 3, "min_s": 0.1, "max_s": 20.0, "seed": 0,
+                         "rounds": 3, "max_retries": 2, "retry_budget_s": 5.0})
     out = sh(d, "dvc", "repro", "--no-run-cache")
     (d / "first-repro.log").write_text(out)
     sh(d, "git", "add", "-A")

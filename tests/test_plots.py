@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dvc_helpers import BASE, HEAD, omzoo
+from cli_helpers import omzoo
+from dvc_helpers import BASE, HEAD
 
 from omzoo.results import plots, throughput
 from omzoo.results.plots import assert_offline, render_plots, static_html
@@ -89,6 +90,6 @@ def test_two_revisions_plot_is_offline(branches: tuple[Path, dict[str, str]], tm
 def test_plots_only_renders_the_workspace(branches: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     """What `make plots` runs."""
     path, env = branches
-    omzoo(path, env, "compare", "--plots-only", "--out", str(tmp_path / "plots"))
+    omzoo("compare", "--plots-only", "--out", tmp_path / "plots", cwd=path, env=env, ok=True)
     page = (tmp_path / "plots" / "index.html").read_text()
     assert "<script" not in page and "<td>workspace</td><td>ran92_cifar10-1</td>" in page

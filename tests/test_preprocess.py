@@ -1,9 +1,14 @@
 """`omzoo preprocess`: the embedded sample into uint8 shards of the pixels named by --pixels, with params.yaml's
-shard size; a --pixels no model reads is one error line and nothing written."""
+shard size; a --pixels no model reads is one error line and nothing written; a bad file fails the run unless
+`preprocess.skip_bad` is set; an --out at an input or at a folder omzoo did not write is refused and deletes
+nothing, its own earlier output is replaced."""
 
 from __future__ import annotations
 
+import json
 import pickle
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +17,8 @@ from cli_helpers import error_line, omzoo, tree
 
 from omzoo import cli
 from omzoo.data.shards import ShardSet
+
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 @pytest.fixture
@@ -64,3 +71,64 @@ def test_a_pixels_name_no_model_reads_is_one_line(sample: Path, tmp_path: Path, 
     assert error_line(r, "preprocess") == ("omzoo preprocess: error: unknown pixels 'bilinear256': no registered "
                                            "model reads them (known: bicubic224, bilinear224, cifar32)")
     assert r.returncode == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_bad_inputs_are_one_error_or_skipped_by_hand(sample: Path, tmp_path: Path, capsys) -> None:
+    """A bad file fails the run (exit 2, the file named, nothing written); `-S preprocess.skip_bad=true` skips it
+    and lists it, with no params file of one's own (what `preprocess --skip-bad` was)."""
+    shutil.copytree(sample / "imagenet", tmp_path / "imagenet")
+    val = tmp_path / "imagenet" / "val"
+    (val / "notes.JPEG").write_text("not an image")
+    argv = ["preprocess", "--pixels", "bilinear224", "--data", str(val), "--labels", str(val.parent / "val_label.txt"),
+            "--out", str(tmp_path / "o"), "--quiet", "--workers", "1", "--params", str(PARAMS)]
+    assert cli.main(argv) == 2 and not (tmp_path / "o").exists()
+    err = capsys.readouterr().err
+    assert "1 bad input(s)" in err and "notes.JPEG" in err
+    assert cli.main([*argv, "-S", "preprocess.skip_bad=true", "-S", "preprocess.shard_size=4"]) == 0
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert manifest["n_skipped"] == 1 and manifest["skipped"][0]["name"] == "notes.JPEG"
+    assert {s["count"] for s in manifest["shards"][:-1]} == {4}
+    assert capsys.readouterr().err == f"32 images, 1 skipped -> {tmp_path / 'o'} (8 shards, bilinear224)\n"
+
+
+@pytest.fixture
+def user_data(sample: Path, tmp_path: Path) -> Path:
+    """A user's ImageNet folder: val/, val_label.txt and an unrelated file, as `make link-data` would point at."""
+    root = tmp_path / "imagenet"
+    shutil.copytree(sample / "imagenet", root)
+    (root / "notes.txt").write_text("my notes, not a dataset file\n")
+    return root
+
+
+@pytest.mark.parametrize("where", ["data folder", "its parent", "working directory"])
+def test_cli_out_at_an_input_is_refused_and_deletes_nothing(user_data: Path, tmp_path: Path, where: str):
+    before = tree(tmp_path)
+    out, cwd = {"data folder": (user_data / "val", tmp_path), "its parent": (user_data, tmp_path),
+                "working directory": (Path("."), user_data)}[where]
+    r = omzoo("preprocess", "--pixels", "bilinear224", "--data", user_data / "val", "--labels",
+              user_data / "val_label.txt", "--out", out, "--quiet", "--params", PARAMS, cwd=cwd)
+    line = error_line(r, "preprocess")
+    assert r.returncode == 2 and f"{out}: the output folder would contain, equal or sit inside the input" in line
+    assert tree(tmp_path) == before  # every input file still there, byte for byte
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imagenet"]  # no temp folder either
+
+
+def test_cli_out_at_a_foreign_folder_is_refused_and_own_output_is_replaced(user_data: Path, sample: Path,
+                                                                            tmp_path: Path):
+    cifar = tmp_path / "cifar"
+    shutil.copytree(sample / "cifar-10-batches-py", cifar)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("\\documentclass{article}\n")
+    before = tree(tmp_path)
+
+    def run(out: Path) -> subprocess.CompletedProcess[str]:
+        return omzoo("preprocess", "--pixels", "cifar32", "--data", cifar, "--out", out, "--quiet", "--params", PARAMS)
+
+    line = error_line(run(tmp_path / "mine"), "preprocess")
+    assert "mine: not empty and not written by omzoo (no manifest.json); refusing to replace it" in line
+    assert tree(tmp_path) == before
+    for _ in range(2):  # a new folder, then omzoo's own previous output: both written
+        r = run(tmp_path / "shards")
+        assert r.returncode == 0, r.stderr
+        assert ShardSet(tmp_path / "shards").manifest["count"] == 64
+    assert {k: v for k, v in tree(tmp_path).items() if not k.startswith("shards/")} == before

@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 
 import pytest
-from dvc_helpers import BASE, HEAD, MODELS, dvc, init_pipeline, omzoo, pipeline_env, run_branch, sh
+from cli_helpers import omzoo
+from dvc_helpers import BASE, HEAD, MODELS, dvc, init_pipeline, pipeline_env, run_branch, sh
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slow]  # three clones and a remote: about a minute
 
@@ -54,7 +55,7 @@ def test_remote_round_trip(tmp_path: Path) -> None:
     assert {f"metrics/bench/{m}-{bs}.json" for m in MODELS for bs in (1, 8)} <= set(diff)
     assert diff[f"metrics/eval/{MODELS[0]}.json"]["top1"]["diff"] == 0
     # HEAD exists only as origin/HEAD; the per-image predictions are read from the remote, not pulled
-    r = omzoo(c, env_c, "compare", BASE, HEAD, "--out", str(tmp_path / "c-out"), "--fail-on", "regression")
+    r = omzoo("compare", BASE, HEAD, "--out", tmp_path / "c-out", "--fail-on", "regression", cwd=c, env=env_c, ok=True)
     assert r.stdout.count("+25.0 %") == 2 * 2 * len(MODELS) and "omzoo compare: warning" not in r.stderr
     data = json.loads((tmp_path / "c-out" / "compare.json").read_text())
     assert {v["verdict"] for v in data["verdicts"]} == {"improved"}
@@ -65,7 +66,7 @@ def test_remote_round_trip(tmp_path: Path) -> None:
     # the remote out of reach: compare names the fetch; once run, the predictions come from the local cache
     offline = tmp_path / "dvc-remote-away"
     store.rename(offline)
-    r = omzoo(c, env_c, "compare", BASE, HEAD, "--out", str(tmp_path / "c-off"), "--no-plots")
+    r = omzoo("compare", BASE, HEAD, "--out", tmp_path / "c-off", "--no-plots", cwd=c, env=env_c, ok=True)
     fetch = json.loads((tmp_path / "c-off" / "compare.json").read_text())["fetch"][HEAD]
     targets = " ".join(f"models/infer/{m}" for m in sorted(MODELS))
     assert fetch == f"git checkout {HEAD} && dvc fetch {targets} && git checkout -" and f"`{fetch}`" in r.stdout
@@ -73,7 +74,7 @@ def test_remote_round_trip(tmp_path: Path) -> None:
     sh(c, env_c, "bash", "-c", fetch)
     assert sh(c, env_c, "git", "branch", "--show-current").stdout.strip() == BASE
     store.rename(offline)
-    omzoo(c, env_c, "compare", BASE, HEAD, "--out", str(tmp_path / "c-off"), "--no-plots")
+    omzoo("compare", BASE, HEAD, "--out", tmp_path / "c-off", "--no-plots", cwd=c, env=env_c, ok=True)
     data = json.loads((tmp_path / "c-off" / "compare.json").read_text())
     # main's predictions are the same bytes as cann-8.1's, so the same cache entries: nothing left to fetch
     assert data["fetch"] == {} and {(a["status"], a["n_changed_top1"]) for a in data["accuracy"]} == {("identical", 0)}
@@ -94,5 +95,5 @@ def test_remote_round_trip(tmp_path: Path) -> None:
     dvc(b, env_b, "repro", "--no-run-cache")
     assert _log(log_b) == [], "a stage ran on the machine that only pulled"
     assert sh(b, env_b, "git", "status", "--porcelain").stdout == ""
-    r = omzoo(b, env_b, "compare", BASE, HEAD, "--out", str(tmp_path / "b-out"), "--no-plots")
+    r = omzoo("compare", BASE, HEAD, "--out", tmp_path / "b-out", "--no-plots", cwd=b, env=env_b, ok=True)
     assert re.search(r"\| toolkit\.version +\| 8\.0 +\| 8\.1 ", r.stdout) and r.stdout.count("+25.0 %") == 8

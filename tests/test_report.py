@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
-from dvc_helpers import MODELS, omzoo
+from cli_helpers import omzoo
+from dvc_helpers import BASE, MODELS, sh
 
 from omzoo.core import paths
 from omzoo.stages import report
@@ -34,7 +35,7 @@ def _tree(root: Path) -> Path:
     (root / paths.bench_metrics("scnet50_v1d", 8)).parent.mkdir(parents=True)
     (root / paths.bench_metrics("scnet50_v1d", 8)).write_text(json.dumps(body))
     params = (ROOT / "params.yaml").read_text()
-    params = re.sub(r"(?ms)^models:\n.*?\n\n", "models:\n  scnet50_v1d: {checkpoint: \"\", shards: bilinear224}\n\n",
+    params = re.sub(r"(?ms)^models:\n.*?\n\n", "models:\n  scnet50_v1d: {checkpoint: \"\", pixels: bilinear224}\n\n",
                     params)
     (root / "params.yaml").write_text(re.sub(r"(?m)^batch_sizes: .*$", "batch_sizes: [1, 8]", params))
     return root / "params.yaml"
@@ -72,12 +73,14 @@ def test_bench_table_sizes_are_positive_integers() -> None:
 
 @pytest.mark.pipeline
 def test_report_summary(branches: tuple[Path, dict[str, str]]) -> None:
-    path, _ = branches
+    path, env = branches
     text = (path / "reports" / "summary.md").read_text()
     assert text.count("Random weights: accuracy means nothing") >= 1 + len(MODELS)
     assert "## Provenance" in text
-    for fact in ("onnxruntime=8.0 driver=570.1", "test cpu", "fp32", "abc1234", "c0ffeec0ffeec0ff", "d1a7a5e7d1a7a5e7",
-                 "[1, 8] in params; measured [1, 8]", "random, seed 0"):
+    measured_at = sh(path, env, "git", "rev-parse", "--short", f"{BASE}~1").stdout.strip()  # main's repro ran there
+    assert re.fullmatch(r"[0-9a-f]{7,}", measured_at)
+    for fact in ("onnxruntime=8.0 driver=570.1", "test cpu", "fp32", measured_at, "c0ffeec0ffeec0ff",
+                 "d1a7a5e7d1a7a5e7", "[1, 8] in params; measured [1, 8]", "random, seed 0"):
         assert fact in text, fact
     scnet = text.split("(`scnet50_v1d`)")[1].split("## ")[0]
     ran = text.split("(`ran92_cifar10`)")[1]
@@ -95,13 +98,13 @@ def test_report_summary(branches: tuple[Path, dict[str, str]]) -> None:
 def test_bench_table(branches: tuple[Path, dict[str, str]]) -> None:
     """What `make bench BS=…` prints for this workspace (main)."""
     path, env = branches
-    table = omzoo(path, env, "report", "--bench-table", "8", "--model", "scnet*").stdout
+    table = omzoo("report", "--bench-table", "8", "--model", "scnet*", cwd=path, env=env, ok=True).stdout
     assert "scnet50_v1d" in table and "ran92_cifar10" not in table
     # ours 800 img/s at bs8 (workspace = main), its rounds' interval and cv, against the 310P guide's 2094: ratio
     # 0.38; no T4 figure
     assert re.search(r"\| scnet50_v1d +\| 8 +\| 800\.0 \[7\d\d\.\d, 8\d\d\.\d\] +\| 0\.0\d\d +\| 720\.0 \[[\d., ]+\] +"
                      r"\| 10\.00 +\| 12\.00 +\| 2094 +\| 0\.38 +\| – ", table), table
-    table = omzoo(path, env, "report", "--bench-table", "1").stdout
+    table = omzoo("report", "--bench-table", "1", cwd=path, env=env, ok=True).stdout
     assert "ran92_cifar10" in table and "713.4" in table  # published T4 at bs1
-    r = omzoo(path, env, "report", "--bench-table", "8", "--model", "resnet*", ok=False)
+    r = omzoo("report", "--bench-table", "8", "--model", "resnet*", cwd=path, env=env)
     assert r.returncode == 2 and "no model in params.yaml matches 'resnet*'" in r.stderr

@@ -1,5 +1,6 @@
 """`omzoo sample-data`: writes the seeded sample (by default to data/sample under the working directory), and
-refuses an --out that holds something else."""
+refuses an --out that holds something else (a folder of the user's, a file) and touches nothing there; an empty
+folder or its own earlier output it writes."""
 
 from __future__ import annotations
 
@@ -47,3 +48,13 @@ def test_refuses_an_out_that_omzoo_did_not_write(tmp_path: Path, kind: str) -> N
     line = error_line(omzoo("sample-data", "--out", mine), "sample-data")
     assert line.startswith(f"omzoo sample-data: error: {mine}: {reason}")
     assert tree(tmp_path) == before and [p.name for p in tmp_path.iterdir()] == ["mine"]
+
+
+def test_an_empty_folder_or_its_own_output_is_written(tmp_path: Path) -> None:
+    out = tmp_path / "empty"
+    out.mkdir()
+    for _ in range(2):  # an empty folder, then omzoo's own previous output
+        r = omzoo("sample-data", "--out", out, "--seed", "1")
+        assert r.returncode == 0, r.stderr
+        assert len(tree(out)) == 36 and (out / MARKER).is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["empty"]

@@ -7,18 +7,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from rounds_helpers import bench_metrics
+
 from omzoo.core.params import Params
 from omzoo.results.summary import provenance_fields, summary_markdown
 
 INFO = {"backend": "onnxruntime", "runtime": "onnxruntime", "runtime_version": "1.32.0", "toolkit_version": "1.32",
         "device": "test cpu", "precision": "fp32", "threads": "intra_op=2", "git_revision": "abc1234",
         "extra": {"driver_version": "570.1", "cann_version": "", "other": "x"}}
-
-
-def _bench(ips: float, contended: int = 0) -> dict:
-    return {"throughput_compute_ips": ips, "throughput_compute_ci_low": ips - 2.0,
-            "throughput_compute_ci_high": ips + 3.0, "throughput_compute_cv": 0.012, "throughput_e2e_ips": ips - 1,
-            "contended": contended, "e2e_ms": {"p50": 1.0, "p99": 2.0}}
 
 
 def _params() -> Params:
@@ -32,7 +28,7 @@ DATA = {
                  "fidelity_max_abs_diff": 1.5e-5, "fidelity_top1_agreement": 1.0, "fidelity_top5_overlap": 0.98},
         "eval_info": {"weights_source": "scnet50_v1d.pth", "checkpoint_sha256": "c0ffee" * 10,
                       "dataset": "imagenet/val", "dataset_manifest": "d1a7a5e7" * 8},
-        "bench": {1: (_bench(100.0), {**INFO, "batch_size": 1}), 8: (_bench(800.0, contended=1),
+        "bench": {1: (bench_metrics(100.0), {**INFO, "batch_size": 1}), 8: (bench_metrics(800.0, contended=1),
                                                                     {**INFO, "batch_size": 8})}},
     "ran92_cifar10": {"eval": {}, "eval_info": {},
                       "bench": {1: ({"failed": 1}, {"error": "out of memory"}), 8: ({}, {})}},

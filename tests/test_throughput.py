@@ -8,17 +8,11 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.container import ErrorbarContainer
+from rounds_helpers import bench_metrics
 
 from omzoo.results.throughput import CSV_FIELDS, figure, parse_row, throughput_rows, write_csv, write_png
 
-
-def _bench(ips: float, contended: int = 0) -> dict:
-    return {"bs": 8, "throughput_compute_ips": ips, "throughput_compute_ci_low": ips - 2.0,
-            "throughput_compute_ci_high": ips + 3.0, "throughput_e2e_ips": ips - 1, "contended": contended,
-            "e2e_ms": {"p50": 1.0, "p99": 2.0}}
-
-
-DATA = {"scnet50_v1d": {"bench": {1: (_bench(10.0), {}), 8: (_bench(40.0, contended=1), {}),
+DATA = {"scnet50_v1d": {"bench": {1: (bench_metrics(10.0), {}), 8: (bench_metrics(40.0, contended=1), {}),
                                   16: ({"failed": 1}, {})}}}
 
 
@@ -65,7 +59,7 @@ def test_the_plot_draws_error_bars(tmp_path: Path) -> None:
 
 
 def test_each_revision_is_a_line_of_its_own_in_the_models_colour() -> None:
-    slow = {1: (_bench(5.0), {}), 8: (_bench(20.0), {})}
+    slow = {1: (bench_metrics(5.0), {}), 8: (bench_metrics(20.0), {})}
     rows = [{**r, "rev": rev} for rev, bench in (("main", DATA["scnet50_v1d"]["bench"]), ("slow", slow))
             for r in throughput_rows({"scnet50_v1d": {"bench": bench}})]
     rows[-1] = {**rows[-1], "throughput_compute_ci_low": None, "throughput_compute_ci_high": None}

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from omzoo.arch.resnet import ResNetBody
+
 __all__ = ["SCBottleneck", "SCConv", "SCNet", "scnet50_v1d"]
 
 
@@ -96,7 +98,7 @@ class SCBottleneck(nn.Module):
         return self.relu(out + residual)
 
 
-class SCNet(nn.Module):
+class SCNet(ResNetBody):
     """ResNet-D style trunk: deep stem (bn1 outside ``conv1``), avg-down shortcuts, avd strides."""
 
     def __init__(
@@ -119,34 +121,18 @@ class SCNet(nn.Module):
             _conv3x3(stem_width, stem_width * 2),
         )
         self.bn1 = nn.BatchNorm2d(self.inplanes)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = self._make_layer(64, layers[0], stride=1)
-        self.layer2 = self._make_layer(128, layers[1], stride=2)
-        self.layer3 = self._make_layer(256, layers[2], stride=2)
-        self.layer4 = self._make_layer(512, layers[3], stride=2)
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512 * SCBottleneck.expansion, num_classes)
+        self._body(layers, nn.AdaptiveAvgPool2d(1), num_classes)
 
-    def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
-        out = planes * SCBottleneck.expansion
-        downsample = None
-        if stride != 1 or self.inplanes != out:
-            # avg_down: the pool exists even at stride 1 (a 1x1 no-op) so indices stay 1 and 2.
-            downsample = nn.Sequential(
-                nn.AvgPool2d(kernel_size=stride, stride=stride, ceil_mode=True, count_include_pad=False),
-                nn.Conv2d(self.inplanes, out, 1, stride=1, bias=False),
-                nn.BatchNorm2d(out),
-            )
-        mods = [SCBottleneck(self.inplanes, planes, stride, downsample, self.bottleneck_width)]
-        self.inplanes = out
-        mods += [SCBottleneck(out, planes, 1, None, self.bottleneck_width) for _ in range(1, blocks)]
-        return nn.Sequential(*mods)
+    def _shortcut(self, out: int, stride: int) -> nn.Module:
+        # avg_down: the pool exists even at stride 1 (a 1x1 no-op) so indices stay 1 and 2.
+        return nn.Sequential(
+            nn.AvgPool2d(kernel_size=stride, stride=stride, ceil_mode=True, count_include_pad=False),
+            nn.Conv2d(self.inplanes, out, 1, stride=1, bias=False),
+            nn.BatchNorm2d(out),
+        )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+    def _block(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None) -> nn.Module:
+        return SCBottleneck(inplanes, planes, stride, downsample, self.bottleneck_width)
 
 
 def scnet50_v1d(*, num_classes: int = 1000) -> SCNet:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from omzoo.arch.resnet import ResNetBody
+
 __all__ = ["Bottleneck", "SEResNeXt", "seresnext101_32x4d"]
 
 # Spatial size of each stage's output at 224x224 input: the SE pool kernel per ``planes``.
@@ -63,7 +65,7 @@ class Bottleneck(nn.Module):
         return self.relu(o * z[:, :, None, None] + residual)
 
 
-class SEResNeXt(nn.Module):
+class SEResNeXt(ResNetBody):
     """7x7-stem ResNeXt trunk; attribute names match Ascend's ``SE_ResNeXt`` (keys without prefix)."""
 
     def __init__(
@@ -77,32 +79,16 @@ class SEResNeXt(nn.Module):
         self.inplanes = 64
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = self._make_layer(64, layers[0], stride=1)
-        self.layer2 = self._make_layer(128, layers[1], stride=2)
-        self.layer3 = self._make_layer(256, layers[2], stride=2)
-        self.layer4 = self._make_layer(512, layers[3], stride=2)
-        self.avgpool = nn.AvgPool2d(7, stride=1)
-        self.fc = nn.Linear(512 * Bottleneck.expansion, num_classes)
+        self._body(layers, nn.AvgPool2d(7, stride=1), num_classes)
 
-    def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
-        out = planes * Bottleneck.expansion
-        downsample = None
-        if stride != 1 or self.inplanes != out:
-            downsample = nn.Sequential(
-                nn.Conv2d(self.inplanes, out, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(out),
-            )
-        mods = [Bottleneck(self.inplanes, planes, stride, downsample, self.num_group)]
-        self.inplanes = out
-        mods += [Bottleneck(out, planes, 1, None, self.num_group) for _ in range(1, blocks)]
-        return nn.Sequential(*mods)
+    def _shortcut(self, out: int, stride: int) -> nn.Module:
+        return nn.Sequential(
+            nn.Conv2d(self.inplanes, out, 1, stride=stride, bias=False),
+            nn.BatchNorm2d(out),
+        )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+    def _block(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None) -> nn.Module:
+        return Bottleneck(inplanes, planes, stride, downsample, self.num_group)
 
 
 def seresnext101_32x4d(*, num_classes: int = 1000) -> SEResNeXt:

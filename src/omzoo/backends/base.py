@@ -151,9 +151,11 @@ class Backend(ABC):
         Default: the toolkit pin only. A runtime that is not installed may raise ImportError or BackendUnavailable;
         doctor reports that as one failing line.
         """
-        expected = plan.toolkit_version
-        return [toolkit_check(self.toolkit_version(), expected,
-                              f"install {self.name} {expected} or check out the branch for the installed one")]
+        return [toolkit_check(self.toolkit_version(), plan.toolkit_version, self.pin_fix(plan.toolkit_version))]
+
+    def pin_fix(self, expected: str) -> str:
+        """How to get the pinned runtime when the installed one differs (the toolkit check's fix)."""
+        return f"install {self.name} {expected} or check out the branch for {self.toolkit_version()}"
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from omzoo.backends.base import BackendUnavailable, CompileSource
-from omzoo.backends.checks import DEVICE, Check, HostPlan, threads_check, toolkit_check
+from omzoo.backends.checks import DEVICE, Check, HostPlan, threads_check
 from omzoo.backends.nvidia import GpuBackend
 from omzoo.core.provenance import cpu_model
 from omzoo.core.recipe import normalize
@@ -186,9 +186,7 @@ class OrtBackend(GpuBackend):
     def host_checks(self, plan: HostPlan) -> list[Check]:
         """The version against the pin, the providers the options resolve to, the device they run on, threads."""
         ort = _ort()
-        version, expected = ort.__version__, plan.toolkit_version
-        checks = [toolkit_check(version, expected,
-                                f"pip install onnxruntime=={expected}.* or check out the branch for {version}")]
+        checks = super().host_checks(plan)
         try:
             providers = self.providers()
         except BackendUnavailable as exc:
@@ -196,9 +194,12 @@ class OrtBackend(GpuBackend):
                                           "install onnxruntime-gpu, or set onnxruntime.providers: auto")]
         device = _device(ort, providers)
         if not set(_ACCELERATED) & set(ort.get_available_providers()):
-            device += f" (onnxruntime {version} has no CUDA or TensorRT provider: CPU only)"
+            device += f" (onnxruntime {ort.__version__} has no CUDA or TensorRT provider: CPU only)"
         return [*checks, Check.passed("providers", ", ".join(providers)), Check.passed(DEVICE, device),
                 threads_check(self.threads(), "onnxruntime.threads")]
+
+    def pin_fix(self, expected: str) -> str:
+        return f"pip install onnxruntime=={expected}.* or check out the branch for {self.toolkit_version()}"
 
     def describe(self) -> dict[str, Any]:
         ort = _ort()

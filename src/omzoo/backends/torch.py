@@ -35,7 +35,7 @@ import numpy as np
 
 from omzoo.backends import nvidia
 from omzoo.backends.base import BackendUnavailable, CompileSource
-from omzoo.backends.checks import DEVICE, Check, HostPlan, threads_check, toolkit_check
+from omzoo.backends.checks import DEVICE, Check, HostPlan, threads_check
 from omzoo.core.provenance import cpu_model
 from omzoo.core.zoo import ModelSpec
 
@@ -311,9 +311,7 @@ class TorchBackend(nvidia.GpuBackend):
     def host_checks(self, plan: HostPlan) -> list[Check]:
         """The version against the pin, the device the options resolve to (and whether CUDA is there), threads."""
         torch = _torch()
-        version, expected = torch.__version__, plan.toolkit_version
-        checks = [toolkit_check(version, expected,
-                                f"install torch {expected} or check out the branch for {version}")]
+        checks = super().host_checks(plan)
         try:
             device = self.resolve_device()
         except (BackendUnavailable, ValueError) as exc:
