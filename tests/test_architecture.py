@@ -30,10 +30,21 @@ def _module(path: Path) -> str:
 MODULES = {_module(p): p for p in SRC.rglob("*.py")}
 
 
-def _imports(path: Path) -> set[str]:
-    """Every omzoo module a file imports, at top level or inside functions."""
+def _type_only(tree: ast.Module) -> set[ast.AST]:
+    """The nodes under `if TYPE_CHECKING:`: imports for annotations, never run."""
+    blocks = [n for n in ast.walk(tree) if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)]
+    return {m for b in blocks for stmt in b.body for m in ast.walk(stmt)}
+
+
+def _imports(path: Path, *, typing: bool = False) -> set[str]:
+    """Every omzoo module a file imports, at top level or inside functions (and under TYPE_CHECKING if `typing`)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    skip = set() if typing else _type_only(tree)
+    for node in ast.walk(tree):
+        if node in skip:
+            continue
+        assert not (isinstance(node, ast.ImportFrom) and node.level), f"{path}: a relative import; spell it out"
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("omzoo"):
             found |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
         elif isinstance(node, ast.Import):
@@ -68,10 +79,10 @@ def _runs_code(package: str) -> bool:
     return package in MODULES and not all(_inert(n) for n in ast.parse(MODULES[package].read_text()).body)
 
 
-def import_closure(module: str) -> set[str]:
-    """Every omzoo module that running `module` can execute: its imports, theirs, and what they load by name."""
+def import_closure(*modules: str) -> set[str]:
+    """Every omzoo module that running `modules` can execute: their imports, theirs, and what they load by name."""
     seen: set[str] = set()
-    todo = [module]
+    todo = list(modules)
     while todo:
         m = todo.pop()
         if m in seen:
@@ -82,19 +93,27 @@ def import_closure(module: str) -> set[str]:
     return seen
 
 
+def _covers(dep: Path, module: str) -> bool:
+    return MODULES[module] == dep or dep in MODULES[module].parents
+
+
 def missing_deps(deps: list[str], closure: set[str]) -> list[str]:
     """The modules of `closure` whose file no dep covers (a dep is a file, or a folder holding it)."""
-    covered = [ROOT / d for d in deps]
-    return sorted(m for m in closure if not any(MODULES[m] == d or d in MODULES[m].parents for d in covered))
+    return sorted(m for m in closure if not any(_covers(ROOT / d, m) for d in deps))
 
 
-def _stages() -> dict[str, tuple[str, list[str]]]:
-    """dvc.yaml's stages as {name: (the verb's module, deps)}."""
+def extra_deps(deps: list[str], closure: set[str]) -> list[str]:
+    """The source deps that hold no module of `closure`: a change there would re-run the stage for nothing."""
+    return [d for d in deps if not any(_covers(ROOT / d, m) for m in closure)]
+
+
+def _stages() -> dict[str, tuple[set[str], list[str]]]:
+    """dvc.yaml's stages as {name: (what its command runs: the CLI and the verb's module, deps)}."""
     out = {}
     for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
         body = stage.get("do", stage)
         verb = body["cmd"].split()[1]
-        out[name] = (cli.VERBS[verb], [d for d in body["deps"] if d.startswith("src/")])
+        out[name] = (import_closure("omzoo.cli", cli.VERBS[verb]), [d for d in body["deps"] if d.startswith("src/")])
     return out
 
 
@@ -106,27 +125,25 @@ def test_packages_import_only_the_layers_below_them() -> None:
     for module, path in MODULES.items():
         if module == "omzoo" or _layer(module) not in LAYERS:
             continue
-        for imported in _imports(path):
+        for imported in _imports(path, typing=True):
             if imported != "omzoo" and _layer(imported) != _layer(module):
                 below = LAYERS[LAYERS.index(_layer(module)) + 1:]
                 assert _layer(imported) in below, f"{module} imports {imported}; {_layer(module)} may import {below}"
 
 
 def test_the_package_top_shows_its_layers() -> None:
-    top = sorted(p.name for p in SRC.iterdir() if p.name != "__pycache__")
-    assert len(top) <= 12, top
-    assert {p.name for p in SRC.iterdir() if p.is_dir() and p.name != "__pycache__"} == set(LAYERS) - {"cli"}
+    top = {p.name for p in SRC.iterdir() if p.name != "__pycache__"}
+    assert top == {"__init__.py", "py.typed", "cli.py", *LAYERS[1:]}, "a new top-level entry: put it in its layer"
 
 
 def test_every_stage_depends_on_the_code_its_verb_imports() -> None:
-    for name, (module, deps) in _stages().items():
-        assert not missing_deps(deps, import_closure(module)), (
-            f"dvc.yaml stage {name}: its deps miss {missing_deps(deps, import_closure(module))}")
+    for name, (closure, deps) in _stages().items():
+        assert not missing_deps(deps, closure), f"dvc.yaml stage {name}: its deps miss {missing_deps(deps, closure)}"
+        assert not extra_deps(deps, closure), f"dvc.yaml stage {name}: it runs nothing in {extra_deps(deps, closure)}"
 
 
 def test_the_deps_check_fails_when_a_stage_misses_an_imported_module() -> None:
-    module, deps = _stages()["bench"]
-    closure = import_closure(module)
+    closure, deps = _stages()["bench"]
     assert {"omzoo.timing.measure", "omzoo.backends.onnxruntime", "omzoo.core.zoo"} <= closure
     assert not missing_deps(deps, closure)
     without = [d for d in deps if d != "src/omzoo/timing"]
@@ -160,7 +177,7 @@ def test_every_module_has_a_test_file_of_its_own() -> None:
 def test_no_stage_imports_another_stage() -> None:
     verbs = set(cli.VERBS.values())
     for module in verbs:
-        others = (_imports(MODULES[module]) & verbs) - {module}
+        others = (_imports(MODULES[module], typing=True) & verbs) - {module}
         assert not others, f"{module} imports the stage(s) {sorted(others)}; move the shared code to a library"
 
 

@@ -36,15 +36,9 @@ from omzoo.backends.artefact import ToolkitMismatch, compile_artefact, load_comp
 from omzoo.backends.ascend import acl, cann
 from omzoo.backends.ascend.acl import AclBackend
 from omzoo.backends.ascend.atc import AtcError
-from omzoo.backends.base import (
-    DESCRIBE_KEYS,
-    BackendUnavailable,
-    CompileSource,
-    DeviceProcess,
-    RestartInEnvironment,
-    get_backend,
-)
+from omzoo.backends.base import DESCRIBE_KEYS, CompileSource, DeviceProcess, get_backend
 from omzoo.core import paths, zoo
+from omzoo.core.errors import BackendUnavailable, RestartInEnvironment
 from omzoo.core.recipe import normalize
 
 pytestmark = pytest.mark.usefixtures("venv_bin")  # conftest.py: no real Ascend install is visible

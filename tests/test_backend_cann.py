@@ -41,7 +41,8 @@ from omzoo.backends.ascend.cann import (
     soc_from_npu_smi,
     with_python,
 )
-from omzoo.backends.base import BackendUnavailable, DeviceProcess
+from omzoo.backends.base import DeviceProcess
+from omzoo.core.errors import BackendUnavailable
 
 pytestmark = pytest.mark.usefixtures("venv_bin")  # conftest.py: no real Ascend install is visible
 

@@ -15,10 +15,11 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from omzoo.backends.base import DESCRIBE_KEYS, BackendUnavailable, CompileSource, get_backend
+from omzoo.backends.base import DESCRIBE_KEYS, CompileSource, get_backend
 from omzoo.backends.checks import HostPlan, usable_cores
 from omzoo.backends.onnxruntime import OrtBackend, _ort_reason
 from omzoo.core import zoo
+from omzoo.core.errors import BackendUnavailable
 from omzoo.core.provenance import cpu_model
 from omzoo.core.recipe import normalize
 

@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from omzoo.backends.artefact import compile_artefact, load_compiled
-from omzoo.backends.base import BackendUnavailable, CompileSource, get_backend
+from omzoo.backends.base import CompileSource, get_backend
 from omzoo.backends.checks import HostPlan, usable_cores
 from omzoo.backends.torch import TorchBackend, clear_compiled_cache
 from omzoo.core import zoo
 from omzoo.core.checkpoints import CheckpointError, read_checkpoint, save_container
+from omzoo.core.errors import BackendUnavailable
 from omzoo.core.model import load_model, random_checkpoint
 from omzoo.core.onnxgraph import random_input
 from omzoo.core.recipe import normalize

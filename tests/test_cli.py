@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import subprocess
@@ -31,8 +32,12 @@ def test_every_verb_has_help(verb: str, capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     assert "usage: omzoo " + verb in out and "-S KEY=VALUE, --set-param KEY=VALUE" in out and "--output" not in out
     text = " ".join(out.split())
-    assert (f"omzoo {verb} reads {', '.join(cli.READS[verb])}" if cli.READS[verb] else
-            f"omzoo {verb} reads no params") in text or "not taken: " in text
+    refused = getattr(importlib.import_module(cli.VERBS[verb]), "NO_OVERRIDES", "")
+    if refused:  # sweep: -S is refused, with the reason, and the keys it reads still listed
+        assert f"not taken: {' '.join(refused.split())}; omzoo {verb} reads {', '.join(cli.READS[verb])}" in text
+    else:
+        assert (f"omzoo {verb} reads {', '.join(cli.READS[verb])}" if cli.READS[verb] else
+                f"omzoo {verb} reads no params") in text
     assert ("--params PARAMS" in out) == bool(cli.READS[verb] and verb not in cli.FROM_REVISIONS)
 
 
@@ -148,15 +153,20 @@ def test_a_full_disk_is_one_line_naming_the_output(tmp_path: Path, verb: str, ra
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["export", MODEL, "--checkpoint", "w.pth", "--out", "m.onnx", "--params", PARAMS, "-S", "bench.min_s=5"],
-     "-S bench.min_s=5: omzoo export does not read `bench` (it reads export, models.<model>)"),
+     f"-S bench.min_s=5: omzoo export does not read `bench.min_s` (it reads export, models.{MODEL})"),
     (["export", MODEL, "--checkpoint", "w.pth", "--out", "m.onnx", "--params", PARAMS, "-S", "export.input_dtyp=f"],
      f"{PARAMS} with -S export.input_dtyp=f: export: unknown key(s) ['input_dtyp']"),
     (["compile", MODEL, "--bs", "1", "--out", "c", "--params", PARAMS, "-S", "torch.device=cpu"],
-     "-S torch.device=cpu: omzoo compile does not read `torch`"),
+     "-S torch.device=cpu: omzoo compile does not read `torch.device` (it reads backend, models"),
     (["infer", "--compiled", "c", "--shards", "s", "--out", "i", "-S", "infer.batch_size=1"],
      "-S infer.batch_size=1: omzoo infer reads no params; its settings are its arguments"),
     (["report", "--out", "r", "--params", PARAMS, "-S", "report.platforms"],
      "-S 'report.platforms': expected KEY=VALUE"),
+    (["export", MODEL, "--checkpoint", "w.pth", "--out", "m.onnx", "--params", PARAMS, "-S",
+      "models.scnet50_v1d.options.x=1"],  # another model's entry: this export never reads it
+     "-S models.scnet50_v1d.options.x=1: omzoo export does not read `models.scnet50_v1d.options.x`"),
+    (["doctor", "--params", PARAMS, "-S", "bench.rounds=0"],  # refused for what it names, before its value
+     "-S bench.rounds=0: omzoo doctor does not read `bench.rounds`"),
 ])
 def test_a_bad_override_is_one_line_naming_it(tmp_path: Path, argv: list[str | Path], message: str) -> None:
     line = error_line(omzoo(*argv, cwd=tmp_path), str(argv[0]))

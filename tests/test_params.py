@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from omzoo import cli
-from omzoo.backends.base import backend_names, check_sections, get_backend
+from omzoo.backends.base import backend_names, get_backend
 from omzoo.core.params import (
     RENAMED,
     SECTIONS,
@@ -118,17 +118,18 @@ def test_modules_read_their_defaults_from_the_sections() -> None:
     (lambda p: p["bench"].update(rounds=0), "bench.rounds must be a positive integer, got 0"),
     (lambda p: p["preprocess"].update(shard_size=True), "preprocess.shard_size: expected int, got True"),
     (lambda p: p["export"].update(input_dtyp="float32"), "export: unknown key\\(s\\) \\['input_dtyp'\\]"),
-    (lambda p: p["acl"].update(device_id="0"), "acl.device_id: expected int, got '0'"),
     (lambda p: p["weights"].update(trusted_checkpoints="abc"), "weights.trusted_checkpoints: expected list"),
 ])
 def test_every_section_is_checked_on_load(tmp_path: Path, edit, message: str) -> None:
-    """A mistake in any section stops every stage, not only the one that reads it (the backends' sections through
-    the check the CLI hands to every command)."""
-    with pytest.raises(ParamsError, match=message), command(checks=[check_sections]):
+    """A mistake in any section stops every stage, not only the one that reads it."""
+    with pytest.raises(ParamsError, match=message):
         load_params(_write(tmp_path, edit))
 
 
 def test_a_backend_checks_its_own_section_when_made() -> None:
+    """A backend's section is its Options: checked wherever that backend is made (compile, infer, bench, doctor)."""
+    with pytest.raises(ParamsError, match="acl.device_id: expected int, got '0'"):
+        get_backend("acl", {"device_id": "0"})
     with pytest.raises(ParamsError, match=r"onnxruntime: unknown key\(s\) \['thread'\]"):
         get_backend("onnxruntime", {"thread": 2})
     with pytest.raises(ParamsError, match="torch.compile: expected bool, got 'yes'"):
@@ -221,14 +222,33 @@ def test_an_old_key_works_with_a_warning(tmp_path: Path, renamed, capsys) -> Non
     assert p.models["tresnet_m"] == {"checkpoint": "", "pixels": "bilinear224"}
     err = capsys.readouterr().err.splitlines()
     assert err == [f"omzoo: warning: {path}: `models.tresnet_m.shards` is now `models.tresnet_m.pixels`; "
-                   "rename it (the old name works for one more release)",
-                   f"omzoo: warning: {path}: `inference` is now `infer`; rename it (the old name works for one more "
-                   "release)",
+                   "rename it (omzoo reads the old name for one more release, dvc.yaml needs the new one now)",
+                   f"omzoo: warning: {path}: `inference` is now `infer`; rename it (omzoo reads the old name for one "
+                   "more release, dvc.yaml needs the new one now)",
                    "omzoo: warning: -S inference.batch_size=1: `inference.batch_size` is now `infer.batch_size`; "
-                   "rename it (the old name works for one more release)"]
+                   "rename it (omzoo reads the old name for one more release, dvc.yaml needs the new one now)"]
 
 
 def test_an_old_and_a_new_key_together_are_an_error(tmp_path: Path, renamed) -> None:
     path = _write(tmp_path, lambda p: p.update(inference={"batch_size": 8}))
     with pytest.raises(ParamsError, match="both `inference` and `infer`; `inference` is the old name, keep only "):
         load_params(path)
+
+
+def test_the_old_shards_names_still_load(tmp_path: Path, capsys) -> None:
+    """This release's renames, as a user's unrenamed params.yaml meets them: `shards:` is `datasets:`, a model's
+    `shards:` its `pixels:`; both still load, each with one warning that says what dvc.yaml needs."""
+    def old_names(p: dict) -> None:
+        p["shards"] = p.pop("datasets")
+        for entry in p["models"].values():
+            entry["shards"] = entry.pop("pixels")
+
+    path = _write(tmp_path, old_names)
+    p = load_params(path)
+    assert "shards" not in p.raw and set(p.section("datasets")) == {"bilinear224", "bicubic224", "cifar32"}
+    assert p.models["ran92_cifar10"]["pixels"] == "cifar32" and "shards" not in p.models["ran92_cifar10"]
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (f"omzoo: warning: {path}: `shards` is now `datasets`; rename it (omzoo reads the old name for "
+                      "one more release, dvc.yaml needs the new one now)")
+    assert len(err) == 1 + len(p.models) and all("`models." in line and ".shards` is now `models." in line
+                                                 for line in err[1:])

@@ -15,6 +15,7 @@ import pytest
 from cli_helpers import omzoo
 from dvc_helpers import BASE, MODELS, sh
 
+from omzoo import cli
 from omzoo.core import paths
 from omzoo.stages import report
 
@@ -22,9 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _args(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    report.add_arguments(parser)
-    return parser.parse_args(list(argv))
+    return cli.verb_parser("report")[1].parse_args(list(argv))
 
 
 def _tree(root: Path) -> Path:

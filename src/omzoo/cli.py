@@ -5,15 +5,14 @@ optional runtime never breaks an unrelated command. A verb module (omzoo.stages)
 never another verb (tests/test_architecture.py checks it). Any error ends as one line on stderr, never a
 traceback: a user needs the file or key and what is wrong; `OMZOO_TRACEBACK=1` shows the traceback for a bug report.
 
-Tunables are params keys (dvc.yaml tracks them), not flags. By hand, every verb gets `--params FILE` and
-`-S KEY=VALUE` (repeatable, the syntax of `dvc exp run -S`) from here, once, and its --help lists the keys it reads
-(READS), so one setting is changed without writing a params file.
+Tunables are params keys (dvc.yaml tracks them), not flags. By hand, every verb gets `-S KEY=VALUE`
+(repeatable, the syntax of `dvc exp run -S`) from here, once, and every verb that reads params `--params FILE`;
+its --help lists the keys it reads (READS), so one setting is changed without writing a params file.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
 import re
@@ -22,6 +21,7 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
+from types import ModuleType
 
 #: verb -> module; each module has HELP, add_arguments(parser) and run(args), and NO_OVERRIDES (why it takes no
 #: -S) where it runs other stages that read params.yaml themselves
@@ -75,23 +75,29 @@ def _top_parser() -> argparse.ArgumentParser:
     return p
 
 
+def verb_parser(verb: str) -> tuple[ModuleType, argparse.ArgumentParser]:
+    """The verb's module and its whole parser: its own arguments, then --params and -S as every verb has them."""
+    module = importlib.import_module(VERBS[verb])
+    parser = argparse.ArgumentParser(prog=f"omzoo {verb}", description=module.HELP)
+    module.add_arguments(parser)
+    _add_params_options(parser, verb, getattr(module, "NO_OVERRIDES", ""))
+    return module, parser
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in VERBS:
         _top_parser().parse_args(argv[:1] or ["--help"])
     verb, rest = argv[0], argv[1:]
-    module = importlib.import_module(VERBS[verb])
-    parser = argparse.ArgumentParser(prog=f"omzoo {verb}", description=module.HELP)
-    module.add_arguments(parser)
+    module, parser = verb_parser(verb)
     refused = getattr(module, "NO_OVERRIDES", "")
-    _add_params_options(parser, verb, refused)
     args = parser.parse_args(rest)
-    from omzoo.backends.base import BackendUnavailable, RestartInEnvironment, check_sections
     from omzoo.core import params
+    from omzoo.core.errors import BackendUnavailable, RestartInEnvironment
 
     try:
-        with params.command(args.set_params, checks=[check_sections]):
-            _check_overrides(verb, args, refused)
+        with params.command(args.set_params):
+            _check_overrides(verb, module, args, refused)
             return int(module.run(args) or 0)
     except KeyboardInterrupt:
         print(f"omzoo {verb}: interrupted", file=sys.stderr)
@@ -112,26 +118,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _add_params_options(parser: argparse.ArgumentParser, verb: str, refused: str) -> None:
-    """--params (unless the verb has its own, or reads revisions) and -S, the same for every verb."""
+    """--params (for a verb that reads params from a file, not from git revisions) and -S, the same for every verb."""
     from omzoo.core.params import PARAMS_HELP
 
     reads = ", ".join(READS[verb])
     if reads and verb not in FROM_REVISIONS:
-        with contextlib.suppress(argparse.ArgumentError):  # report and doctor declare it themselves
-            parser.add_argument("--params", type=Path, help=PARAMS_HELP)
+        parser.add_argument("--params", type=Path, help=PARAMS_HELP)
     where = "both revisions' params (the rules are HEAD's)" if verb in FROM_REVISIONS else "--params"
     legend = {"<model>": "the model argument's entry", "<backend>": "the section of the backend it runs",
               "<backends>": "every backend's section"}
     read = ", ".join(f"{k}: {v}" for k, v in legend.items() if k in re.findall(r"<\w+>", reads))
     read = f"reads {reads}" + (f" ({read})" if read else "") if reads else "reads no params (nothing to set)"
     parser.add_argument("-S", "--set-param", dest="set_params", action="append", default=[], metavar="KEY=VALUE",
-                        help=f"not taken: {refused}" if refused else
+                        help=f"not taken: {refused}; omzoo {verb} {read}" if refused else
                         f"set a params key for this run, over {where}; repeatable, a dotted key and a YAML value as "
                         "in `dvc exp run -S` (-S export.input_dtype=float32, -S 'batch_sizes=[1,8]'). "
                         f"omzoo {verb} {read}")
 
 
-def _check_overrides(verb: str, args: argparse.Namespace, refused: str) -> None:
+def _check_overrides(verb: str, module: ModuleType, args: argparse.Namespace, refused: str) -> None:
     """Every -S must name a section the verb reads: one it would ignore is an error, never silently nothing.
     The params are loaded here (once: the verb's own load gets the same object), so a bad -S fails before work."""
     if not args.set_params:
@@ -142,23 +147,23 @@ def _check_overrides(verb: str, args: argparse.Namespace, refused: str) -> None:
         raise ValueError(f"-S {args.set_params[0]}: {refused}")
     if not READS[verb]:
         raise ValueError(f"-S {args.set_params[0]}: omzoo {verb} reads no params; its settings are its arguments")
-    params = None if verb in FROM_REVISIONS else load_params(args.params)
-    sections: set[str] = set()
-    for key in READS[verb]:
-        top = key.split(".")[0]
-        if top == "<backends>":
-            from omzoo.backends.base import backend_names
+    model = str(getattr(args, "model", "<model>"))
+    prefixes = {k.replace("<model>", model) for k in READS[verb] if not k.startswith("<")}
+    if "<backends>" in READS[verb]:  # doctor, the one verb that reads them all, holds the registry's names
+        prefixes.update(module.backend_names())
 
-            sections.update(backend_names())
-        elif top == "<backend>":
-            assert params is not None
-            sections.add(getattr(args, "backend", None) or params.backend[0])
-        else:
-            sections.add(top)
-    for item in args.set_params:
-        top = override_key(item).split(".")[0]
-        if top not in sections:
-            raise ValueError(f"-S {item}: omzoo {verb} does not read `{top}` (it reads {', '.join(READS[verb])})")
+    def read(key: str) -> bool:
+        return any(key == p or key.startswith(f"{p}.") or p.startswith(f"{key}.") for p in prefixes)
+
+    unread = [item for item in args.set_params if not read(override_key(item))]
+    if unread and "<backend>" in READS[verb]:  # the backend's section: known once the params (and -S) are read
+        prefixes.add(load_params(args.params).backend[0])
+        unread = [item for item in unread if not read(override_key(item))]
+    if unread:
+        raise ValueError(f"-S {unread[0]}: omzoo {verb} does not read `{override_key(unread[0])}` (it reads "
+                         f"{', '.join(sorted(prefixes))})")
+    if verb not in FROM_REVISIONS:
+        load_params(args.params)  # a bad -S value fails here, before any work
 
 
 def _report(verb: str, kind: str, message: str) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from omzoo.backends.checks import Check, HostPlan, toolkit_check
-from omzoo.core.params import Params, typed
+from omzoo.core.params import typed
 from omzoo.core.recipe import Recipe
 from omzoo.core.zoo import ModelSpec
 
@@ -41,20 +41,6 @@ _BACKENDS = {
 
 #: What describe() returns, for every backend: the provenance bench and report show without naming a backend.
 DESCRIBE_KEYS = ("backend", "runtime", "runtime_version", "device", "precision", "threads", "extra")
-
-
-class BackendUnavailable(RuntimeError):
-    """The backend's runtime is not installed or cannot see its device; the message says what to do."""
-
-
-class RestartInEnvironment(Exception):
-    """Raised by load() before any work when the runtime reads its environment at process start (acl: the
-    library path aclruntime loads with), so this process cannot host it. The `omzoo` CLI runs the same command
-    again in a child process with `env`."""
-
-    def __init__(self, message: str, env: dict[str, str]) -> None:
-        super().__init__(message)
-        self.env = env
 
 
 @dataclass(frozen=True)
@@ -183,14 +169,6 @@ def get_backend(name: str, options: dict[str, Any] | None = None) -> Backend:
 def backend_names() -> list[str]:
     return sorted(_BACKENDS)
 
-
-def check_sections(params: Params) -> None:
-    """Every registered backend's params section against its Options, so a mistake in `acl:` stops every stage
-    (the CLI hands this to omzoo.core.params.command: the core layer does not know the backends)."""
-    for name, (module_name, cls_name) in _BACKENDS.items():
-        options = getattr(importlib.import_module(module_name), cls_name).Options
-        if options is not None and name in params.raw:
-            typed(options, params.section(name), f"{params.where}: {name}")
 
 
 def pad_batch(x: np.ndarray, batch_size: int) -> tuple[np.ndarray, int]:

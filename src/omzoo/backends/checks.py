@@ -3,12 +3,11 @@ the ones several backends share (the toolkit pin, threads against the usable cor
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from omzoo.core.provenance import cpu_model
+from omzoo.core.provenance import cpu_model, usable_cores
 
 #: the name of the check that says where a backend would run; doctor's one-line verdict on a backend quotes it
 DEVICE = "device"
@@ -68,11 +67,6 @@ def toolkit_check(installed: str, expected: str, fix: str) -> Check:
     if expected and not version_matches(expected, installed):
         return Check.failed("toolkit.version", f"installed {installed}, {pinned}", fix)
     return Check.passed("toolkit.version", f"installed {installed} ({pinned})")
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (a container's affinity, not the host's count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def threads_check(threads: int, option: str) -> Check:

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from omzoo.backends.base import BackendUnavailable, CompileSource
+from omzoo.backends.base import CompileSource
 from omzoo.backends.checks import DEVICE, Check, HostPlan, threads_check
 from omzoo.backends.nvidia import GpuBackend
+from omzoo.core.errors import BackendUnavailable
 from omzoo.core.provenance import cpu_model
 from omzoo.core.recipe import normalize
 from omzoo.core.zoo import ModelSpec

@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from omzoo.backends import nvidia
-from omzoo.backends.base import BackendUnavailable, CompileSource
+from omzoo.backends.base import CompileSource
 from omzoo.backends.checks import DEVICE, Check, HostPlan, threads_check
+from omzoo.core.errors import BackendUnavailable
 from omzoo.core.provenance import cpu_model
 from omzoo.core.zoo import ModelSpec
 

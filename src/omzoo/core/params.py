@@ -18,7 +18,7 @@ import copy
 import dataclasses
 import sys
 import typing
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -61,7 +61,7 @@ def batch_size_list(text: str, what: str = "batch sizes") -> list[int]:
     try:
         return list(dict.fromkeys(positive_int(part, what) for part in text.split(",")))
     except ValueError:
-        raise ValueError(f"{what} must be a positive integer or a list like 1,8,32, got {text!r}") from None
+        raise SizeError(f"{what} must be a positive integer or a list like 1,8,32, got {text!r}") from None
 
 
 def _is_size(value: Any) -> bool:
@@ -137,7 +137,7 @@ class ReportConfig:
 
 
 #: the sections with a schema: their keys, types and defaults (checked whenever params are loaded)
-#: (each backend's section is its Backend.Options, checked where the backend is made: omzoo.backends.base)
+#: (a backend's section is its Backend.Options, checked where that backend is made: omzoo.backends.base)
 SECTIONS: dict[str, type] = {"weights": WeightsConfig, "preprocess": PreprocessConfig, "export": ExportConfig,
                              "bench": BenchConfig, "report": ReportConfig}
 
@@ -281,8 +281,6 @@ def _check(p: Params) -> None:
 @dataclass
 class _Command:
     overrides: tuple[str, ...]
-    #: more checks of a loaded file, from layers above this one (each backend's section: omzoo.backends.base)
-    checks: tuple[Callable[[Params], None], ...] = ()
     loaded: dict[Path, Params] = field(default_factory=dict)
     warned: set[str] = field(default_factory=set)
 
@@ -291,10 +289,10 @@ _COMMAND: contextvars.ContextVar[_Command | None] = contextvars.ContextVar("omzo
 
 
 @contextlib.contextmanager
-def command(overrides: Sequence[str] = (), checks: Sequence[Callable[[Params], None]] = ()) -> Iterator[None]:
+def command(overrides: Sequence[str] = ()) -> Iterator[None]:
     """One omzoo command (the CLI runs every verb inside one): each params file it loads is read and validated
-    once, by this module and by `checks`, with the command's -S KEY=VALUE applied over it."""
-    token = _COMMAND.set(_Command(tuple(overrides), tuple(checks)))
+    once, with the command's -S KEY=VALUE applied over it."""
+    token = _COMMAND.set(_Command(tuple(overrides)))
     try:
         yield
     finally:
@@ -317,8 +315,8 @@ def _renamed_key(parts: list[str], where: str) -> list[str]:
         if len(head) == len(pattern) and all(p in ("*", k) for p, k in zip(pattern, head, strict=True)):
             wild = iter(k for p, k in zip(pattern, head, strict=True) if p == "*")
             current = [next(wild) if p == "*" else p for p in new.split(".")] + parts[len(pattern):]
-            _warn(f"{where}: `{'.'.join(parts)}` is now `{'.'.join(current)}`; rename it (the old name works "
-                  "for one more release)")
+            _warn(f"{where}: `{'.'.join(parts)}` is now `{'.'.join(current)}`; rename it (omzoo reads the old "
+                  "name for one more release, dvc.yaml needs the new one now)")
             return current
     return parts
 
@@ -434,7 +432,5 @@ def load_params(path: Path | None = None) -> Params:
         raise ParamsError(f"{path}: no such params file")
     params = parse_params(path.read_text(), path)
     if cmd is not None:
-        for check in cmd.checks:
-            check(params)
         cmd.loaded[path.resolve()] = params
     return params

@@ -3,6 +3,7 @@ accelerator reports about itself is its backend's to ask (omzoo.backends)."""
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 
@@ -14,6 +15,11 @@ def command_output(cmd: list[str], timeout: float = 10) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's affinity or taskset, not the host's count)."""
+    return len(os.sched_getaffinity(0)) or 1 if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def cpu_model() -> str:

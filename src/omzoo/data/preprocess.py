@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,23 +27,16 @@ import numpy as np
 from tqdm import tqdm
 
 from omzoo.core.io import atomic_dir
+from omzoo.core.provenance import usable_cores
 from omzoo.core.recipe import Recipe
 from omzoo.data import DataError
 from omzoo.data.decode import load_rgb, resize_crop
 from omzoo.data.readers import FLAT_EXTENSIONS, IMG_EXTENSIONS, Dataset, Item, read_dataset
 from omzoo.data.shards import DEFAULT_SHARD_SIZE, FORMAT, MANIFEST, ShardWriter, write_manifest
 
-__all__ = ["DataError", "available_cpus", "preprocess"]
+__all__ = ["DataError", "preprocess"]
 
 SOURCE_HASH_FIELDS = "sha256 of sorted (relative path, byte size) of every source file + sha256 of the labels file"
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (respects taskset/cpusets, unlike ``os.cpu_count``)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 # --- worker side ---------------------------------------------------------------------------------------
@@ -145,7 +137,7 @@ def preprocess(
     out = Path(out)
     _check_out(out, data, labels)
     if workers is None or workers <= 0:
-        workers = available_cpus()
+        workers = usable_cores()
 
     ds = read_dataset(data, labels)
     _check_compatible(ds, recipe)

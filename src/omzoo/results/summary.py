@@ -112,7 +112,8 @@ def summary_markdown(data: dict[str, Any], params: Params) -> str:
     infos = [i for d in data.values() for _, i in d["bench"].values() if i]
     env = infos[0] if infos else {}
     lines = ["# omzoo summary", ""]
-    lines.append(f"Backend **{params.backend[0]}** on {env.get('device', 'unknown device')}; "
+    backend = env.get("backend") or params.backend[0]  # the one that measured, as its info file says
+    lines.append(f"Backend **{backend}** on {env.get('device', 'unknown device')}; "
                  f"toolkit {env.get('toolkit_version') or '–'}; "
                  f"git {git_revision() or '–'}.")
     random = [m for m, d in data.items() if d["eval"].get("random_weights")]
@@ -139,7 +140,7 @@ def summary_markdown(data: dict[str, Any], params: Params) -> str:
                                                          "delta", "pass (≥99 %)", "other published"],
                                    tablefmt="github")]
             if "fidelity_max_abs_diff" in ev:
-                lines += ["", f"Fidelity vs ONNX Runtime fp32 (first batch): max |Δlogit| "
+                lines += ["", f"Fidelity vs ONNX Runtime fp32 (first images of the set): max |Δlogit| "
                           f"{ev['fidelity_max_abs_diff']:.2e}, top-1 agreement {ev['fidelity_top1_agreement']:.2f}, "
                           f"top-5 overlap {ev['fidelity_top5_overlap']:.2f}."]
         else:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
-from pathlib import Path
 
-from omzoo.backends.base import BackendUnavailable, backend_names, get_backend
+from omzoo.backends.base import backend_names, get_backend
 from omzoo.backends.checks import DEVICE, Check, HostPlan
-from omzoo.core.params import PARAMS_HELP, Params, load_params
+from omzoo.core.errors import BackendUnavailable
+from omzoo.core.params import Params, load_params
 
 HELP = "check that this host can run the configured backend: one line per check, and what to do when one fails"
 
@@ -55,7 +55,6 @@ def one_line(name: str, checks: list[Check]) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", type=Path, help=PARAMS_HELP)
     p.add_argument("--backend", choices=backend_names(), help="check this backend in full instead of params.yaml's")
 
 

@@ -1,7 +1,7 @@
 """The `infer` stage: run a compiled artefact over a uint8 shard set, in dataset order.
 
 Every image is scored exactly once (omzoo.backends.base.run_shards pads the last batch and trims it); the
-logits, their top-5 and the shard set's hash are written for evaluate. predictions.json repeats the top-1 class
+logits and the shard set's hash are written for evaluate. predictions.json repeats the top-1 class
 (`predicted`) with each image's name and label, so a comparison of two revisions reads one small file per side to
 say which images changed their prediction (`omzoo compare`), without the shard set.
 """
@@ -19,7 +19,7 @@ from omzoo.core.io import save_npy_atomic, write_bytes_atomic, write_json_atomic
 from omzoo.core.metrics import check_finite, topk
 from omzoo.data.shards import ShardSet
 
-HELP = "run a compiled model over preprocessed shards; write logits and top-5 indices in dataset order"
+HELP = "run a compiled model over preprocessed shards; write the logits and each image's top-1 in dataset order"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

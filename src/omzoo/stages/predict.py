@@ -41,7 +41,7 @@ def open_backend(spec: zoo.ModelSpec, checkpoint: Path | None, onnx: Path | None
     if onnx is not None:
         backend, artefact = get_backend("onnxruntime"), onnx
     else:
-        backend, artefact = get_backend("torch", {"device": "auto", "precision": "fp32"}), checkpoint
+        backend, artefact = get_backend("torch"), checkpoint  # its defaults: the best device, fp32
     backend.load(artefact, batch_size, spec)
     return backend
 
@@ -83,7 +83,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-bad", action="store_true",
                    help="leave out files that cannot be read (listed on stderr) instead of stopping")
     p.add_argument("--out", type=Path, required=True, help="logits .npy to write")
-    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--bs", "--batch-size", dest="batch_size", type=positive_int, default=16,
+                   help="images per batch (--batch-size is the old spelling)")
     p.add_argument("--workers", type=int, help="decoder processes (default: one per core)")
     p.add_argument("--top", type=positive_int, default=5, help="print the top-k classes of the first images")
 

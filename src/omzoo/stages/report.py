@@ -1,6 +1,7 @@
 """The `report` stage: reports/summary.md, throughput.csv and throughput.png from the metrics files.
 
-`--bench-table BS[,BS...]` prints the benchmark table of this workspace instead (what `make bench` shows).
+`--bench-table BS[,BS...]` prints the benchmark table of this workspace instead: the one `omzoo sweep` (`make bench`)
+prints after its run, here without running anything.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from omzoo.core import paths
 from omzoo.core.io import write_bytes_atomic
-from omzoo.core.params import PARAMS_HELP, batch_size_list, load_params
+from omzoo.core.params import batch_size_list, load_params
 from omzoo.results.bench_table import bench_table
 from omzoo.results.collect import collect
 from omzoo.results.summary import summary_markdown
@@ -20,7 +21,6 @@ HELP = "write reports/summary.md, throughput.csv and throughput.png from the met
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", type=Path, help=PARAMS_HELP)
     p.add_argument("--root", type=Path, default=Path("."), help="repository root holding metrics/")
     p.add_argument("--out", type=Path, default=paths.REPORTS)
     p.add_argument("--bench-table", type=batch_size_list, metavar="BS[,BS...]",

@@ -50,9 +50,10 @@ from omzoo.backends.ascend.cann import (
     with_python,
 )
 from omzoo.backends.ascend.host import host_checks
-from omzoo.backends.base import Backend, BackendUnavailable, CompileSource, DeviceProcess, RestartInEnvironment
+from omzoo.backends.base import Backend, CompileSource, DeviceProcess
 from omzoo.backends.checks import Check, HostPlan
 from omzoo.core import zoo
+from omzoo.core.errors import BackendUnavailable, RestartInEnvironment
 
 SETUP_HINT = (
     "set acl.cann_home in params.yaml to the CANN toolkit directory (e.g. /usr/local/Ascend/ascend-toolkit/8.0.RC3; "

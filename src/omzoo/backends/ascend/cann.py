@@ -22,7 +22,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from omzoo.backends.base import BackendUnavailable, DeviceProcess
+from omzoo.backends.base import DeviceProcess
+from omzoo.core.errors import BackendUnavailable
 
 UNKNOWN = "unknown"
 #: where the driver and the default toolkits live, where the driver's install record is, the SoC tool

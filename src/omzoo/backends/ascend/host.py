@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from omzoo.backends.ascend import cann
 from omzoo.backends.ascend.atc import om_path, om_problems, path_problems
-from omzoo.backends.base import BackendUnavailable
 from omzoo.backends.checks import DEVICE, Check, HostPlan, toolkit_check
 from omzoo.core import paths
+from omzoo.core.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from omzoo.backends.ascend.acl import AclBackend
