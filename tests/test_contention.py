@@ -213,14 +213,14 @@ LISTED = [DeviceProcess("gpu", 4242, 1536.0), DeviceProcess("gpu", 777, None), D
 
 
 def test_other_processes_leave_out_this_one() -> None:
-    assert other_processes(lambda: LISTED, own_pid=777) == [LISTED[0], LISTED[2]]
-    assert other_processes(lambda: LISTED, own_pid=1) == LISTED
-    assert other_processes(list) == []  # a CPU backend lists nothing
+    assert other_processes(LISTED, own_pid=777) == [LISTED[0], LISTED[2]]
+    assert other_processes(LISTED, own_pid=1) == LISTED
+    assert other_processes([]) == []  # a CPU backend lists nothing
 
 
 def test_own_pid_defaults_to_this_process() -> None:
     mine = DeviceProcess("gpu", os.getpid(), 10.0)
-    assert other_processes(lambda: [mine, LISTED[0]]) == [LISTED[0]]
+    assert other_processes([mine, LISTED[0]]) == [LISTED[0]]
 
 
 @pytest.mark.parametrize("module", [contention, bench])

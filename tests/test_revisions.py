@@ -10,7 +10,7 @@ import pytest
 from dvc_helpers import dvc, pipeline_env
 from git_helpers import commit, git, new_repo, write
 
-from omzoo.core.params import ParamsError
+from omzoo.core.params import ParamsError, command
 from omzoo.results import revisions
 from omzoo.results.revisions import DvcError, NotAvailable
 
@@ -69,6 +69,20 @@ def test_params_at_a_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     commit(repo, {"params.yaml": "- a list\n"}, "a list")
     with pytest.raises(ParamsError, match=r"main:params\.yaml: must be a YAML mapping"):
         revisions.read_params("main")
+
+
+def test_a_command_reads_each_revisions_params_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = new_repo(tmp_path, monkeypatch)
+    commit(repo, {"params.yaml": "batch_sizes: [1, 8]\n"})
+    reads: list[tuple[str, str]] = []
+    real = revisions.read_text
+    monkeypatch.setattr(revisions, "read_text", lambda rev, path: reads.append((rev, path)) or real(rev, path))
+    with command():
+        first = revisions.read_params("main")
+        assert revisions.read_params("main") is first and revisions.read_params("workspace").batch_sizes == [1, 8]
+    assert reads == [("main", "params.yaml"), ("workspace", "params.yaml")]
+    revisions.read_params("main")  # outside a command (a library call): read afresh
+    assert len(reads) == 3
 
 
 def test_the_fetch_command_checks_the_revision_out_only_for_another_revision() -> None:

@@ -19,8 +19,8 @@ from omzoo.backends.base import CompileSource
 from omzoo.backends.checks import DEVICE, Check, HostPlan, threads_check
 from omzoo.backends.nvidia import GpuBackend
 from omzoo.core.errors import BackendUnavailable
+from omzoo.core.onnxgraph import as_input
 from omzoo.core.provenance import cpu_model
-from omzoo.core.recipe import normalize
 from omzoo.core.zoo import ModelSpec
 
 _LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
@@ -165,9 +165,7 @@ class OrtBackend(GpuBackend):
         return self._shape, self._dtype
 
     def feed(self, pixels: np.ndarray) -> np.ndarray:
-        if self._dtype == np.uint8:
-            return np.ascontiguousarray(pixels)
-        return normalize(pixels, self.recipe)
+        return as_input(pixels, self.recipe, self._dtype)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         try:

@@ -56,10 +56,14 @@ def ort_logits(path: Path, x: np.ndarray) -> np.ndarray:
     return sess.run(None, {sess.get_inputs()[0].name: x})[0]
 
 
-def feed(path: Path, pixels: np.ndarray, recipe: Recipe) -> np.ndarray:
-    """Shard pixels as this graph takes them: as-is for a uint8-input graph, else the recipe's normalisation."""
-    _, _, dtype = input_info(path)
+def as_input(pixels: np.ndarray, recipe: Recipe, dtype: np.dtype) -> np.ndarray:
+    """Shard pixels as a graph with a `dtype` input takes them: as-is when uint8, else the recipe's normalisation."""
     return np.ascontiguousarray(pixels) if dtype == np.uint8 else normalize(pixels, recipe)
+
+
+def feed(path: Path, pixels: np.ndarray, recipe: Recipe) -> np.ndarray:
+    """Shard pixels as the graph at `path` takes them."""
+    return as_input(pixels, recipe, input_info(path)[2])
 
 
 def reference_logits(path: Path, pixels: np.ndarray, recipe: Recipe) -> np.ndarray:

@@ -18,7 +18,7 @@ import copy
 import dataclasses
 import sys
 import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -417,6 +417,16 @@ def revision_params(text: str, where: Path) -> Params:
 PARAMS_HELP = "params file (default: ./params.yaml when there is one, else built-in defaults)"
 
 
+def once(key: Path, load: Callable[[], Params]) -> Params:
+    """`load()` the first time this command asks for `key` (a file, or `REV:params.yaml`), the same Params after."""
+    cmd = _COMMAND.get()
+    if cmd is None:
+        return load()
+    if key not in cmd.loaded:
+        cmd.loaded[key] = load()
+    return cmd.loaded[key]
+
+
 def load_params(path: Path | None = None) -> Params:
     """Read and validate a params file, once per command. None means ./params.yaml, or built-in defaults where
     there is none (a verb run by hand outside a checkout); a file named explicitly must exist."""
@@ -425,12 +435,10 @@ def load_params(path: Path | None = None) -> Params:
             return parse_params("", paths.PARAMS)
         path = paths.PARAMS
     path = Path(path)
-    cmd = _COMMAND.get()
-    if cmd is not None and path.resolve() in cmd.loaded:
-        return cmd.loaded[path.resolve()]
-    if not path.is_file():
-        raise ParamsError(f"{path}: no such params file")
-    params = parse_params(path.read_text(), path)
-    if cmd is not None:
-        cmd.loaded[path.resolve()] = params
-    return params
+
+    def load() -> Params:
+        if not path.is_file():
+            raise ParamsError(f"{path}: no such params file")
+        return parse_params(path.read_text(), path)
+
+    return once(path.resolve(), load)

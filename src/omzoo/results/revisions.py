@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from omzoo.core import paths
-from omzoo.core.params import Params, revision_params
+from omzoo.core.params import Params, once, revision_params
 
 
 class DvcError(ValueError):
@@ -99,8 +99,9 @@ def read_json(rev: str, path: str) -> Any:
 def read_params(rev: str) -> Params:
     """params.yaml as committed at `rev`, empty where there is none, with the command's -S applied. Not validated
     as a whole: another revision may name models this checkout's registry does not know, and a comparison only
-    reads sections of it."""
-    return revision_params(read_text(rev, str(paths.PARAMS)) or "", Path(f"{rev}:{paths.PARAMS}"))
+    reads sections of it. Read once per command (rules, points and the diff all ask for HEAD's)."""
+    where = Path(f"{rev}:{paths.PARAMS}")
+    return once(where, lambda: revision_params(read_text(rev, str(paths.PARAMS)) or "", where))
 
 
 def fetch_command(rev: str, target: str) -> str:

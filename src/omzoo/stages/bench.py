@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     backend, meta = load_compiled(args.compiled)
     label = f"bench {meta['model']} bs{meta['batch_size']}"
     try:
-        others = other_processes(backend.device_processes) if backend.accelerator() else []
+        others = other_processes(backend.device_processes())  # [] where there is no device
         info = environment(backend, meta, args.compiled, cfg, others)
         try:
             metrics, rounds = benchmark(backend, meta["batch_size"], cfg, label, device_busy=bool(others))

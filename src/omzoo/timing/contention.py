@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,11 +159,12 @@ class RoundMonitor:
         return is_contended(self.load, self.threshold, self.steal_threshold)
 
 
-def other_processes(listed: Callable[[], Iterable[DeviceProcess]], own_pid: int | None = None) -> list[DeviceProcess]:
-    """What else holds the accelerator: the processes `listed` (a backend's device_processes) finds, less this one.
+def other_processes(listed: Iterable[DeviceProcess], own_pid: int | None = None) -> list[DeviceProcess]:
+    """What else holds the accelerator: the processes `listed` (what a backend's device_processes() found), less
+    this one.
 
     Call it before the backend opens the device where possible: in a PID namespace (a container) the tools report
     host pids, so our own process cannot be recognised and would be listed.
     """
     own = os.getpid() if own_pid is None else own_pid
-    return [p for p in listed() if p.pid != own]
+    return [p for p in listed if p.pid != own]
