@@ -136,10 +136,26 @@ class ReportConfig:
     platforms: list = field(default_factory=lambda: ["310P", "310", "T4"])
 
 
+@dataclass(frozen=True)
+class AbtestConfig:
+    """`abtest:` (read from BASE, the reference: a HEAD may only tighten it). Pairs of rounds, one per side in a
+    seeded random order; the pair ratios' median and its sign-test interval decide (README, Comparing toolkits)."""
+
+    min_effect: float = 0.01  # the HEAD/BASE interval must lie this far beyond 1 for a change to count
+    level: float = 0.95  # confidence of the intervals, over all the looks of the stopping rule together
+    min_pairs: Positive = 10  # pairs before the first look
+    look_every: Positive = 5  # pairs between two looks at the interval
+    max_pairs: Positive = 40  # per (model, bs): the budget in pairs
+    max_s: float = 300.0  # per (model, bs): the budget in seconds of measuring
+    switch_warmup_iters: int = 3  # untimed iterations before every round (the other side ran in between)
+    max_repeats: int = 10  # per (model, bs): pairs measured again because load began or ended between the two rounds
+    seed: int = 0  # the order of the two rounds in each pair
+
+
 #: the sections with a schema: their keys, types and defaults (checked whenever params are loaded)
 #: (a backend's section is its Backend.Options, checked where that backend is made: omzoo.backends.base)
 SECTIONS: dict[str, type] = {"weights": WeightsConfig, "preprocess": PreprocessConfig, "export": ExportConfig,
-                             "bench": BenchConfig, "report": ReportConfig}
+                             "bench": BenchConfig, "report": ReportConfig, "abtest": AbtestConfig}
 
 #: Renamed keys, old dotted key -> new one (`*` stands for any one key, such as a model id). For one release a
 #: file or a -S that still uses the old name works, with a warning on stderr naming the file and both keys.

@@ -24,6 +24,7 @@ class CompareConfig:
     """params.yaml `compare:` (read with Params.typed from HEAD's revision)."""
 
     min_effect: float = 0.03  # the ratio interval must lie this far beyond 1 to count (below it: drift)
+    drift: float = 0.08  # between two runs of one commit on one host; the interval is widened by it on both sides
     max_accuracy_drop: float = 0.0  # top-1 points HEAD may lose before the gate fails; 0: one image counts
     min_rounds: int = 5  # fewer kept rounds on either side: inconclusive
     show_images: int = 10  # changed images listed by name, per model
