@@ -21,6 +21,9 @@ BASE       ?= main
 HEAD       ?=
 FAIL_ON    ?=
 BACKEND    ?=
+# Values typed on the command line reach recipes as environment variables, quoted there ("$$HEAD"), so a value is
+# never read by the shell as code.
+export BASE HEAD MODEL BS FAIL_ON
 
 #################################################################################
 # COMMANDS                                                                      #
@@ -76,6 +79,11 @@ plots: setup
 compare: setup
 	$(BIN)/omzoo compare $(BASE) $(HEAD) $(if $(FAIL_ON),--fail-on $(FAIL_ON),)
 
+.PHONY: abtest
+## A/B test two toolkits on this host in paired rounds: make abtest BASE=main HEAD=ort-1.31 [MODEL=glob] [BS=1,8] [FAIL_ON=regression]
+abtest: setup
+	$(BIN)/omzoo abtest "$$BASE" $${HEAD:+"$$HEAD"} --model "$$MODEL" $${BS:+--bs "$$BS"} $${FAIL_ON:+--fail-on "$$FAIL_ON"}
+
 .PHONY: link-data
 ## Link real data: make link-data IMAGENET=/data/imagenet (holds val/ + val_label.txt) CIFAR=/data/cifar-10-batches-py
 link-data:
@@ -110,6 +118,11 @@ bench-stability: setup
 ## Runner overhead: infer-stage throughput vs pure bench throughput, same backend and batch size
 bench-infer: setup
 	$(BIN)/python benchmarks/bench_infer.py
+
+.PHONY: bench-abtest
+## Verdict resolution: A/A and A/B under a competing load, two runs (compare) vs paired rounds (abtest), side by side
+bench-abtest: setup
+	$(BIN)/python benchmarks/bench_abtest.py
 
 .PHONY: bench-faults
 ## Reliability: every case of the faults issue through the real commands, each in a temp dir: case | expected | got

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from omzoo.core import paths
 from omzoo.results.accuracy import Accuracy
 from omzoo.results.rules import TIMED, CompareConfig
 from omzoo.results.verdicts import Judged, Side, judge
 
 
-def side(speed: float = 1.0, seed: int = 0, rounds: int = 5, contended: bool = False, spread: float = 0.02) -> Side:
-    """Rounds of a point at `speed` × 100 img/s with seeded noise; latencies follow (lower is better)."""
+def side(speed: float = 1.0, seed: int = 0, rounds: int = 5, contended: bool = False, spread: float = 0.02,
+         host: dict[str, str] | None = None) -> Side:
+    """Rounds of a point at `speed` × 100 img/s with seeded noise; latencies follow (lower is better). The metrics
+    file holds each metric's median round, as bench writes it; `host` is what its info file names."""
     tput = 100.0 * speed * (1 + spread * np.random.default_rng(seed).standard_normal(rounds))
-    return Side({}, {m.name: (tput if m.better == "higher" else 1000.0 / tput).tolist() for m in TIMED}, contended)
+    samples = {m.name: (tput if m.better == "higher" else 1000.0 / tput).tolist() for m in TIMED}
+    return Side({n: float(np.median(v)) for n, v in samples.items()}, samples, contended,
+                host=host or {"device": "cpu", "cpu_count": "2"}, where=f"m:{paths.bench_metrics('m', 8)}",
+                rounds_where=f"m:{paths.bench_rounds('m', 8)}")
 
 
 DEFAULT = CompareConfig()

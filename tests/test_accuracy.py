@@ -43,14 +43,14 @@ def test_image_changes_are_exact_counts_with_names() -> None:
 def test_a_top1_drop_counts_one_image_and_only_on_the_same_data() -> None:
     one_image = top1(75.0, 73.4375)  # 1 of 64 images right→wrong
     assert one_image.top1_drop == pytest.approx(1.5625)
-    assert accuracy_failures([one_image], CompareConfig()) == [
+    assert accuracy_failures([one_image], 0.0) == [
         "m top-1 fell 1.56 points (75.00 → 73.44 %), more than compare.max_accuracy_drop 0"]
-    assert accuracy_failures([one_image], CompareConfig(max_accuracy_drop=2.0)) == []
-    assert accuracy_failures([top1(75.0, 75.0 - 4e-7)], CompareConfig()) == []  # below what metrics files round to
-    assert accuracy_failures([top1(75.0, 76.0)], CompareConfig()) == []  # a gain
+    assert accuracy_failures([one_image], 2.0) == []
+    assert accuracy_failures([top1(75.0, 75.0 - 4e-7)], 0.0) == []  # below what metrics files round to
+    assert accuracy_failures([top1(75.0, 76.0)], 0.0) == []  # a gain
     for status in ("different data", "not evaluated"):
         assert top1(75.0, 50.0, status).top1_drop is None
-        assert accuracy_failures([top1(75.0, 50.0, status)], CompareConfig()) == []
+        assert accuracy_failures([top1(75.0, 50.0, status)], 0.0) == []
     assert top1(None, 50.0).top1_drop is None
 
 
@@ -121,7 +121,27 @@ def test_other_data_or_no_eval_is_not_compared(two_revisions) -> None:
     assert shards.status == "different data" and "different shard sets" in shards.note
     paths.eval_metrics("m").unlink()  # the working directory is the repository
     absent = compare_accuracy("workspace", head, "m", CompareConfig())
-    assert (absent.status, absent.note) == ("not evaluated", "no metrics/eval/m.json at workspace")
+    assert (absent.status, absent.note) == ("not evaluated", "no usable metrics/eval/m.json at workspace")
+    assert absent.problem == "workspace:metrics/eval/m.json missing"  # no params given: every model is declared
+    unasked = compare_accuracy("workspace", head, "m", CompareConfig(), {"workspace": set(), head: {"m"}})
+    assert (unasked.status, unasked.problem) == ("not evaluated", "")  # not in workspace's params: not evaluated
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    (None, "missing"),
+    ("{\"top1\": 75", "not valid JSON (Expecting"),
+    ("[75.0]", "is not a JSON object"),
+    ({"top5": 100.0, "n_images": 4}, "has no top1"),
+    ({"top1": "high", "n_images": 4}, "has no top1"),
+])
+def test_an_eval_file_that_cannot_serve_is_a_problem_naming_it(two_revisions, body: object, problem: str) -> None:
+    commits, _ = two_revisions
+    base, head = commits(_eval(75.0), {**_eval(75.0), str(paths.eval_metrics("m")): body})
+    declared = {base: {"m"}, head: {"m"}}
+    a = compare_accuracy(base, head, "m", CompareConfig(), declared)
+    assert a.problem.startswith(f"{head}:metrics/eval/m.json {problem}"), a.problem
+    assert base not in a.problem and a.top1_drop is None
+    assert compare_accuracy(base, base, "m", CompareConfig(), {base: {"m"}}).problem == ""
 
 
 def test_unreadable_predictions_keep_top_k_and_name_their_fetch(two_revisions) -> None:

@@ -13,11 +13,13 @@ from omzoo.results.compare_markdown import (
     markdown,
     numbers_tables,
     params_table,
+    resolution_hint,
     summary_line,
     verdict_table,
 )
 from omzoo.results.diffs import Row
-from omzoo.results.rules import CompareConfig
+from omzoo.results.gate import gate
+from omzoo.results.rules import TIMED, CompareConfig, Rules
 from omzoo.results.verdicts import Side
 
 
@@ -27,6 +29,10 @@ def test_summary_leads_with_counts() -> None:
     text = summary_line(rows, [same, Accuracy("b", "different data")])
     assert text == ("4 regressed, 0 improved, 4 unchanged, 4 inconclusive (of 12 speed numbers); "
                     "accuracy: identical for a on 64 images; b not compared (different data).")
+    other = judged(side(host={"device": "a"}), side(host={"device": "b"}))
+    assert summary_line(other, [same]) == ("Nothing could be judged: 0 regressed, 0 improved, 0 unchanged, 4 "
+                                           "inconclusive (of 4 speed numbers); accuracy: identical for a on 64 images.")
+    assert not summary_line(other + rows[:1], [same]).startswith("Nothing")
 
 
 def test_summary_words_each_accuracy_change() -> None:
@@ -51,7 +57,8 @@ def test_the_verdict_table_shows_the_interval_once_and_why() -> None:
                     rf"{worse.new:.1f} +\| 0\.500 +\| \[{worse.ci_low:.3f}, {worse.ci_high:.3f}\] 88% +\| "
                     rf"excludes 1: at least \d\d\.\d% +\|$", row), row
     assert "ratio 0.5" not in row  # the reason's interval is in its own columns, not repeated
-    assert re.search(r"\| inconclusive .*\| – +\| – +\| – +\| – +\| head not measured +\|$", inconclusive)
+    assert re.search(r"\| inconclusive +\| m +\| 8 +\| throughput_compute_ips \(img/s ↑\) +\| 100\.2 +\| – +\| – +\| "
+                     r"– +\| head not measured +\|$", inconclusive), inconclusive  # BASE's value, no ratio
 
 
 def test_accuracy_section_lists_changed_images_notes_and_fetches() -> None:
@@ -89,17 +96,49 @@ def test_numbers_and_params_tables() -> None:
     assert re.search(r"\| params\.yaml +\| toolkit\.version +\| 8\.0 +\| 8\.1 +\|", table)
 
 
+REFERENCE = Rules(CompareConfig(), "main:compare", [])  # BASE's defaults, HEAD asking for nothing
+
+
+def _markdown(rows: list, fail_on: str | None = "regression", reasons: list[str] | None = None,
+              rules: Rules = REFERENCE) -> str:
+    return "\n".join(markdown("main", "slow", rules, rows, [], [], set(), [], fail_on, reasons or []))
+
+
 def test_the_markdown_puts_regressions_first_and_collapses_the_unchanged() -> None:
     rows = judged(side(0.5), side()) + judged(side(), side(0.5)) + judged(side(), side())
-    md = "\n".join(markdown("main", "slow", CompareConfig(), rows, [], [], set(), [], "2 speed numbers regressed"))
+    md = _markdown(rows, reasons=gate(rows, [], 0.0))
     assert md.startswith("## omzoo compare: main → slow\n\n**Summary.** 4 regressed, 4 improved, 4 unchanged")
-    assert "**Gate** (`--fail-on regression`): **failed**: 2 speed numbers regressed." in md
-    assert "at least 3% away from 1" in md and "fewer than 5 rounds" in md and "`compare:` in slow's params.yaml" in md
+    assert "**Gate** (`--fail-on regression`): **failed**: 4 speed numbers regressed." in md
+    assert "at least 3% away from 1" in md and "fewer than 5 rounds" in md and "widened by the drift between runs " \
+        "(±8%)" in md and "`compare:` in main's params.yaml (the reference; HEAD may only tighten them)" in md
+    assert "**Rules.**" not in md  # HEAD asked for nothing BASE does not have
     shown = md.split("### Verdicts")[1].split("<details>")[0]
     assert shown.index("| regressed ") < shown.index("| improved ") and "| unchanged " not in shown
     assert "<summary>4 unchanged</summary>" in md
     assert md.index("### Verdicts") < md.index("### Accuracy") < md.index("### Numbers") < md.index("### Parameters")
-    passed = markdown("main", "slow", CompareConfig(), [], [], [], set(), [], "")
+    passed = _markdown([])
     assert "**Gate** (`--fail-on regression`): passed." in passed
     assert "No speed number regressed, improved or was inconclusive." in passed
-    assert not any("**Gate**" in ln for ln in markdown("main", "slow", CompareConfig(), [], [], [], set(), [], None))
+    assert "**Gate**" not in _markdown([], None)
+    assert "**Gate** (`--fail-on inconclusive`): **failed**: x." in _markdown([], "inconclusive", ["x"])
+
+
+def test_the_markdown_names_what_head_asked_for_that_was_ignored() -> None:
+    notes = ["slow's compare.min_effect 0.9 would loosen main's 0.03: ignored (the rules are the reference's, main)"]
+    md = _markdown(judged(side(), side(0.5)), rules=Rules(CompareConfig(), "main:compare", notes))
+    assert f"**Rules.** {notes[0]}." in md
+    assert md.index("**Summary.**") < md.index("**Rules.**") < md.index("### Verdicts")
+
+
+def test_the_resolution_points_to_abtest_where_two_runs_cannot_tell() -> None:
+    clear = judged(side(), side(0.5)) + judged(side(), side())  # 2 % spread, 5 rounds: intervals within ±3 %
+    assert resolution_hint(clear, CompareConfig()) == []
+    assert "**Resolution.**" not in _markdown(clear)
+    noisy = judged(side(spread=0.2), side(spread=0.2, seed=1))  # unchanged, but the interval spans far more
+    assert {j.verdict for j in noisy} == {"unchanged"}
+    hint = resolution_hint(clear + noisy + judged(side(), side(contended=True)), CompareConfig())
+    assert hint[1].startswith(f"**Resolution.** {2 * len(TIMED)} of {4 * len(TIMED)} speed numbers cannot be "
+                              "resolved by two separate runs")
+    assert "drift apart by up to 8% here" in hint[1] and "`omzoo abtest BASE HEAD` (`make abtest`)" in hint[1]
+    md = _markdown(noisy)
+    assert md.index("**Summary.**") < md.index("**Resolution.**") < md.index("### Verdicts")

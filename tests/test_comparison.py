@@ -4,6 +4,7 @@ commits, the dvc diffs and the plot stood in for; what compare.md and compare.js
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,16 @@ from omzoo.results.revisions import DvcError, NotAvailable
 from omzoo.results.rules import TIMED
 
 
-def _revision(speed: float, top1: float) -> dict[str, object]:
-    return {"params.yaml": "models: {m: {}}\nbatch_sizes: [8]\ncompare: {min_rounds: 4}\n",
-            str(paths.bench_metrics("m", 8)): {"bs": 8, "throughput_compute_ips": 100.0 * speed},
-            str(paths.bench_rounds("m", 8)): {"samples": side(speed).samples},
+def _revision(speed: float, top1: float, compare: str = "{min_rounds: 4}", spread: float = 0.02,
+              device: str = "test cpu") -> dict[str, object]:
+    """A revision's params (model m at bs 8) and its committed results, as the stages write them."""
+    s = side(speed, spread=spread)
+    return {"params.yaml": f"models: {{m: {{}}}}\nbatch_sizes: [8]\ncompare: {compare}\n",
+            str(paths.bench_metrics("m", 8)): {"bs": 8, **{k: v for k, v in s.headline.items() if "." not in k},
+                                               "e2e_ms": {k.split(".")[1]: v for k, v in s.headline.items()
+                                                          if "." in k}},
+            str(paths.bench_rounds("m", 8)): {"samples": s.samples},
+            str(paths.bench_info("m", 8)): {"device": device, "cpu_count": 2},
             str(paths.eval_metrics("m")): {"top1": top1, "n_images": 16}}
 
 
@@ -59,8 +66,9 @@ def test_compare_writes_the_markdown_and_every_row(slower: tuple[str, str, Path]
     data = json.loads((out / "compare.json").read_text())
     assert (data["base"], data["head"], data["summary"]) == (base, head, result.text.split("**Summary.** ")[1]
                                                              .split("\n")[0])
-    assert data["rules"] == {"min_effect": 0.03, "max_accuracy_drop": 0.0, "min_rounds": 4, "show_images": 10,
-                             "level": 0.95, "from": f"{head}:params.yaml"}
+    assert data["method"] == "blocked"
+    assert data["rules"] == {"min_effect": 0.03, "drift": 0.08, "max_accuracy_drop": 0.0, "min_rounds": 4,
+                             "show_images": 10, "level": 0.95, "from": f"{base}:params.yaml", "notes": []}
     assert data["gate"]["fail_on"] == "regression" and not data["gate"]["passed"]
     assert len(data["gate"]["reasons"]) == len(TIMED) + 1
     assert [(v["bs"], v["metric"], v["verdict"]) for v in data["verdicts"]] == \
@@ -89,3 +97,107 @@ def test_an_unknown_revision_stops_before_anything_is_written(slower: tuple[str,
     with pytest.raises(ValueError, match="unknown revision 'cann-9.9'"):
         comparison.compare(base, "cann-9.9", out)
     assert not out.exists()
+
+
+def _head(files: dict[str, object], message: str = "head") -> str:
+    """Commit `files` on top of the fixture's revisions (the repository is the working directory)."""
+    return commit(Path.cwd(), files, message)
+
+
+@pytest.mark.parametrize("loosened", ["{min_rounds: 1000}", "{min_effect: 0.9}", "{drift: 5}",
+                                      "{max_accuracy_drop: 7}", "{min_rounds: 1000, min_effect: 0.9, drift: 5, "
+                                                                "max_accuracy_drop: 7}"])
+def test_a_head_cannot_loosen_its_own_gate(slower: tuple[str, str, Path], loosened: str) -> None:
+    """2x slower with top-1 6.25 points lower, and HEAD's params ask for rules under which it would pass: they are
+    named and ignored, and the gate fails as under BASE's rules."""
+    base, _, out = slower
+    head = _head(_revision(0.5, 68.75, compare=loosened), "slow, with its own rules")
+    result = comparison.compare(base, head, out, plots=False, fail_on="regression")
+    assert result.failed == f"{len(TIMED)} speed numbers regressed; m top-1 fell 6.25 points (75.00 → 68.75 %), " \
+        "more than compare.max_accuracy_drop 0"
+    data = json.loads((out / "compare.json").read_text())
+    assert {k: data["rules"][k] for k in ("min_effect", "drift", "max_accuracy_drop", "min_rounds")} == \
+        {"min_effect": 0.03, "drift": 0.08, "max_accuracy_drop": 0.0, "min_rounds": 4}
+    keys = [k.split(":")[0].strip() for k in loosened.strip("{}").split(",")]
+    assert len(data["rules"]["notes"]) == len(keys)
+    for key, note in zip(sorted(keys), sorted(data["rules"]["notes"]), strict=True):
+        assert note.startswith(f"{head}'s compare.{key} ") and note.endswith(f"ignored (the rules are the "
+                                                                             f"reference's, {base})")
+        assert f"{note}." in result.text.split("**Rules.** ")[1].split("\n")[0]
+
+
+def test_a_head_may_tighten_the_rules(slower: tuple[str, str, Path]) -> None:
+    """2 % slower with rounds that agree to 0.1 %: within BASE's drift and min_effect; HEAD asking for no drift
+    still leaves it under min_effect 3 %, and HEAD tightening min_effect to 1 % as well gets it regressed."""
+    base, _, out = slower
+    reference = _head(_revision(1.0, 75.0, spread=0.001), "tight base")
+    for compare, outcome in (("{}", "unchanged"), ("{drift: 0}", "unchanged"),
+                             ("{drift: 0, min_effect: 0.01}", "regressed")):
+        head = _head(_revision(0.98, 75.0, compare=compare, spread=0.001), f"2 % slower, {compare}")
+        comparison.compare(reference, head, out, plots=False, fail_on="regression")
+        data = json.loads((out / "compare.json").read_text())
+        assert {v["verdict"] for v in data["verdicts"]} == {outcome}, (compare, data["verdicts"][0]["reason"])
+        assert all(n.endswith(": used") for n in data["rules"]["notes"]) and \
+            len(data["rules"]["notes"]) == compare.count(":")
+        assert data["gate"]["passed"] is (outcome == "unchanged")
+    assert data["rules"]["min_effect"] == 0.01 and data["rules"]["drift"] == 0
+    assert all(re.search(r"excludes 1: at least 1\.\d%", v["reason"]) for v in data["verdicts"])
+    assert base != reference
+
+
+_METRICS, _ROUNDS, _INFO, _EVAL = (str(p) for p in (paths.bench_metrics("m", 8), paths.bench_rounds("m", 8),
+                                                    paths.bench_info("m", 8), paths.eval_metrics("m")))
+
+
+@pytest.mark.parametrize(("broken", "named"), [
+    ({_METRICS: "{\"bs\": 8, \"throughput"}, f"{_METRICS} not valid JSON"),
+    ({_METRICS: {"bs": 8}}, f"{_METRICS} has no value of throughput_compute_ips"),
+    ({_METRICS: None}, f"{_METRICS} missing (the point is in its params.yaml)"),
+    ({_ROUNDS: {"contended": 0}}, f"{_ROUNDS} has no per-round samples"),
+    ({_ROUNDS: {"samples": {k: v for k, v in side().samples.items() if k != "throughput_compute_ips"}}},
+     f"{_ROUNDS} has no rounds of throughput_compute_ips"),  # the other three: unchanged
+    ({_ROUNDS: "not json"}, f"{_ROUNDS} not valid JSON"),
+    ({_INFO: None}, f"{_INFO} missing"),
+    ({_EVAL: None}, f"{_EVAL} missing"),
+    ({_EVAL: {"n_images": 16}}, f"{_EVAL} has no top1"),
+])
+def test_broken_evidence_at_head_fails_the_gate_naming_the_file(slower: tuple[str, str, Path], broken: dict,
+                                                                named: str) -> None:
+    """HEAD as fast and as accurate as BASE, one of its files broken: the gate fails, and says which file."""
+    base, _, out = slower
+    head = _head({**_revision(1.0, 75.0), **broken}, "broken")
+    result = comparison.compare(base, head, out, plots=False, fail_on="regression")
+    assert f"{head}:{named}" in result.failed, result.failed
+    data = json.loads((out / "compare.json").read_text())
+    file = f"{head}:{named.split()[0]}"
+    assert not data["gate"]["passed"] and all(file in r for r in data["gate"]["reasons"] if "no speed number" not in r)
+    assert "regressed" not in {v["verdict"] for v in data["verdicts"]}
+    assert f"{head}:{named}" in result.text.split("**Gate**")[1].split("\n")[0]
+
+
+def test_a_committed_contended_head_fails_the_gate(slower: tuple[str, str, Path]) -> None:
+    base, _, out = slower
+    head = _head({**_revision(1.0, 75.0), _ROUNDS: {"samples": side().samples, "contended": 1}}, "busy")
+    result = comparison.compare(base, head, out, plots=False, fail_on="regression")
+    data = json.loads((out / "compare.json").read_text())
+    assert {(v["verdict"], v["reason"]) for v in data["verdicts"]} == {("inconclusive", "head contended")}
+    assert "m bs8 throughput_compute_ips: head contended" in data["gate"]["reasons"]
+    assert result.failed.startswith("m bs8 throughput_compute_ips: head contended")
+    assert result.text.split("**Summary.** ")[1].startswith("Nothing could be judged: 0 regressed")
+
+
+def test_results_from_another_host_are_not_judged(slower: tuple[str, str, Path]) -> None:
+    base, _, out = slower
+    head = _head(_revision(0.5, 75.0, device="Ascend 310P"), "2x slower, elsewhere")
+    for fail_on in ("regression", "inconclusive"):
+        result = comparison.compare(base, head, out, plots=False, fail_on=fail_on)
+        data = json.loads((out / "compare.json").read_text())
+        assert {v["verdict"] for v in data["verdicts"]} == {"inconclusive"}
+        assert all(v["reason"].startswith("different host: device 'test cpu' vs 'Ascend 310P'") and
+                   v["ratio"] is None for v in data["verdicts"])
+        assert data["summary"].startswith("Nothing could be judged: 0 regressed, 0 improved, 0 unchanged, "
+                                          f"{len(TIMED)} inconclusive")
+        assert not data["gate"]["passed"] and "no speed number could be judged" in result.failed
+    assert any(r.startswith("m bs8 throughput_compute_ips inconclusive: different host") for r in
+               data["gate"]["reasons"])
+    assert "**Resolution.**" in result.text and "`omzoo abtest BASE HEAD`" in result.text

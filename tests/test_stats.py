@@ -14,6 +14,9 @@ import pytest
 
 from omzoo.timing.stats import (
     _u_counts,
+    judge,
+    look_level,
+    looks,
     mann_whitney_p,
     median_interval,
     order_statistic_coverage,
@@ -253,3 +256,125 @@ def test_bad_arguments_raise() -> None:
         verdict(BASE5, HALF5, "faster")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         verdict(BASE5, HALF5, min_rounds=0)
+    with pytest.raises(ValueError, match="drift >= 0"):
+        verdict(BASE5, HALF5, drift=-0.01)
+
+
+# ------------------------------------------------------------------------------------------ the rule, and drift
+
+
+@pytest.mark.parametrize(("ratio", "low", "high", "direction", "outcome", "finding"), [
+    (1.0, 0.9, 1.1, "higher", "unchanged", "includes 1"),
+    (1.05, 1.0, 1.1, "higher", "unchanged", "includes 1"),  # an end on 1 is inside
+    (0.5, 0.45, 0.55, "higher", "regressed", "excludes 1: at least 45.0%"),
+    (0.5, 0.45, 0.55, "lower", "improved", "excludes 1: at least 45.0%"),
+    (2.0, 1.5, 2.5, "lower", "regressed", "excludes 1: at least 50.0%"),
+    (1.04, 1.02, 1.06, "higher", "unchanged", "at least 2.0%, < min_effect 3.0%"),
+    (0.97, 0.96, 0.98, "lower", "unchanged", "at least 2.0%, < min_effect 3.0%"),
+    (1.5, 1.25, 1.75, "higher", "improved", "excludes 1: at least 25.0%"),
+])
+def test_judge_is_the_rule_on_an_interval(ratio: float, low: float, high: float, direction: str, outcome: str,
+                                          finding: str) -> None:
+    assert judge(ratio, low, high, direction) == (outcome, finding)  # type: ignore[arg-type]
+
+
+def test_judge_counts_an_effect_of_exactly_min_effect_and_checks_its_direction() -> None:
+    assert judge(1.5, 1.25, 1.75, min_effect=0.25)[0] == "improved"  # 0.25 is exact in binary
+    assert judge(1.5, 1.25, 1.75, min_effect=0.26)[0] == "unchanged"
+    assert judge(0.5, 0.25, 0.75, min_effect=0.25)[0] == "regressed"
+    with pytest.raises(ValueError, match="direction"):
+        judge(1.0, 0.9, 1.1, "faster")  # type: ignore[arg-type]
+
+
+TIGHT5 = [100.0, 100.05, 100.1, 100.15, 100.2]  # rounds that agree to 0.2 %
+
+
+def test_drift_widens_the_interval_on_both_sides_before_the_rule() -> None:
+    """Two runs of one commit 6 % apart, each tight: a regression without the drift allowance, unchanged with it;
+    the interval of the rounds themselves is still reported, and the widened one beside it."""
+    later = [x * 0.94 for x in TIGHT5]
+    plain = verdict(TIGHT5, later)
+    assert plain.outcome == "regressed" and "drift" not in plain.reason
+    v = verdict(TIGHT5, later, drift=0.08)
+    r = v.ratio
+    assert r is not None and r.high < 0.95  # the rounds' own interval excludes 1 by far
+    assert (v.outcome, v.finding) == ("unchanged", "includes 1")
+    assert v.reason == f"ratio {r.ratio:.4f} [{r.low:.4f}, {r.high:.4f}] ({r.coverage:.1%}), with drift ±8% " \
+        f"[{r.low / 1.08:.4f}, {r.high * 1.08:.4f}] includes 1"
+    assert verdict(TIGHT5, [x * 1.06 for x in TIGHT5], drift=0.08).outcome == "unchanged"  # either side
+    assert verdict(TIGHT5, later, drift=0.05).outcome == "unchanged"  # 0.9408·1.05 > 0.97: under min_effect
+    assert verdict(TIGHT5, later, drift=0.02).outcome == "regressed"
+
+
+def test_drift_leaves_a_large_change_found() -> None:
+    halved = verdict(TIGHT5, [x / 2 for x in TIGHT5], drift=0.08)
+    r = halved.ratio
+    assert r is not None and halved.outcome == "regressed"
+    assert halved.finding == f"excludes 1: at least {1 - r.high * 1.08:.1%}"
+    assert verdict(TIGHT5, [x / 2 for x in TIGHT5], "lower", drift=0.08).outcome == "improved"
+    assert verdict(TIGHT5, [x / 2 for x in TIGHT5], drift=1.0).outcome == "unchanged"  # [0.25, 1.0]: includes 1
+
+
+def test_drift_removes_aa_false_alarms_between_drifting_runs() -> None:
+    """A/A runs whose level drifts by up to ±5 % between runs: the 8 % allowance keeps every pair unchanged, while
+    the rounds' own intervals call a change in many pairs."""
+    rng = np.random.default_rng(21)
+    plain = widened = 0
+    for _ in range(300):
+        level = 100.0 * (1 + rng.uniform(-0.05, 0.05))
+        base, head = lognormal_rounds(rng, 100.0, 10, 0.005), lognormal_rounds(rng, level, 10, 0.005)
+        plain += verdict(base, head).outcome != "unchanged"
+        widened += verdict(base, head, drift=0.08).outcome != "unchanged"
+    assert widened == 0 and plain >= 40  # 52 with this seed
+
+
+# ------------------------------------------------------------------------------------------ sequential looks
+
+
+@pytest.mark.parametrize(("args", "at"), [
+    ((10, 5, 40), [10, 15, 20, 25, 30, 35, 40]),
+    ((10, 7, 30), [10, 17, 24, 30]),  # the budget is always the last look
+    ((10, 5, 10), [10]),
+    ((50, 5, 40), [40]),  # min_pairs over the budget: one look, at the budget
+    ((1, 1, 3), [1, 2, 3]),
+])
+def test_looks_are_min_pairs_then_every_look_every_up_to_the_budget(args: tuple[int, int, int], at: list[int]) -> None:
+    assert looks(*args) == at
+
+
+@pytest.mark.parametrize("args", [(0, 5, 40), (10, 0, 40), (10, 5, 0), (-1, 5, 40)])
+def test_looks_refuse_non_positive_counts(args: tuple[int, int, int]) -> None:
+    with pytest.raises(ValueError, match="need min_pairs, look_every, max_pairs >= 1"):
+        looks(*args)
+
+
+def test_look_level_spends_the_error_over_the_looks() -> None:
+    assert look_level(0.95, 1) == pytest.approx(0.95)
+    assert look_level(0.95, 5) == pytest.approx(0.99)
+    assert look_level(0.9, 4) == pytest.approx(0.975)
+    assert look_level(0.95, 7) > look_level(0.95, 6) > look_level(0.95, 5)
+    with pytest.raises(ValueError, match="at least one look"):
+        look_level(0.95, 0)
+    with pytest.raises(ValueError, match="level"):
+        look_level(1.0, 3)
+
+
+def _missed(x: np.ndarray, at: list[int], level: float) -> bool:
+    """Whether some look's interval over the first n rounds misses the true median, 100."""
+    return any(not (m.low <= 100.0 <= m.high) for m in (median_interval(x[:n], level) for n in at))
+
+
+def test_looking_at_every_look_keeps_the_overall_coverage() -> None:
+    """Optional stopping: an interval at 95 % per look misses the true median at some look far more often than
+    5 %; at look_level the miss rate over all the looks together stays within 1 - level."""
+    rng = np.random.default_rng(5)
+    at = looks(10, 5, 40)
+    trials = 1000
+    naive = spent = 0
+    for _ in range(trials):
+        x = 100.0 + rng.standard_normal(at[-1])  # true median 100
+
+        naive += _missed(x, at, 0.95)
+        spent += _missed(x, at, look_level(0.95, len(at)))
+    assert naive / trials > 0.08  # several looks at 95 % each: well over 5 % somewhere
+    assert spent / trials <= 0.05 + 3 * (0.05 * 0.95 / trials) ** 0.5

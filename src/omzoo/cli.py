@@ -39,6 +39,7 @@ VERBS: dict[str, str] = {
     "report": "omzoo.stages.report",
     "predict": "omzoo.stages.predict",
     "compare": "omzoo.stages.compare",
+    "abtest": "omzoo.stages.abtest",
     "models": "omzoo.stages.models",
     "doctor": "omzoo.stages.doctor",
 }
@@ -59,11 +60,13 @@ READS: dict[str, tuple[str, ...]] = {
     "report": ("models", "batch_sizes", "backend", "toolkit", "report"),
     "predict": (),
     "compare": ("compare", "models", "batch_sizes"),
+    "abtest": ("abtest", "bench", "compare", "toolkit", "backend", "<backends>", "export", "weights", "models",
+               "batch_sizes", "datasets", "preprocess", "infer"),
     "models": (),
     "doctor": ("backend", "toolkit", "models", "batch_sizes", "<backends>"),
 }
 #: verbs that read each git revision's committed params.yaml, not a --params file (-S applies to each revision)
-FROM_REVISIONS = frozenset({"compare"})
+FROM_REVISIONS = frozenset({"compare", "abtest"})
 #: set in the child that reruns a verb in the environment its backend asked for (guards against a loop)
 _RERUN_VAR = "OMZOO_RERUN"
 
@@ -124,7 +127,8 @@ def _add_params_options(parser: argparse.ArgumentParser, verb: str, refused: str
     reads = ", ".join(READS[verb])
     if reads and verb not in FROM_REVISIONS:
         parser.add_argument("--params", type=Path, help=PARAMS_HELP)
-    where = "both revisions' params (the rules are HEAD's)" if verb in FROM_REVISIONS else "--params"
+    where = {"compare": "both revisions' params (the rules are BASE's)",
+             "abtest": "HEAD's params only (BASE is the reference as committed)"}.get(verb, "--params")
     legend = {"<model>": "the model argument's entry", "<backend>": "the section of the backend it runs",
               "<backends>": "every backend's section"}
     read = ", ".join(f"{k}: {v}" for k, v in legend.items() if k in re.findall(r"<\w+>", reads))
@@ -149,7 +153,7 @@ def _check_overrides(verb: str, module: ModuleType, args: argparse.Namespace, re
         raise ValueError(f"-S {args.set_params[0]}: omzoo {verb} reads no params; its settings are its arguments")
     model = str(getattr(args, "model", "<model>"))
     prefixes = {k.replace("<model>", model) for k in READS[verb] if not k.startswith("<")}
-    if "<backends>" in READS[verb]:  # doctor, the one verb that reads them all, holds the registry's names
+    if "<backends>" in READS[verb]:  # doctor and abtest, the verbs that read them all, hold the registry's names
         prefixes.update(module.backend_names())
 
     def read(key: str) -> bool:

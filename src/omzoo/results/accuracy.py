@@ -61,6 +61,7 @@ class Accuracy:
     right_to_wrong: int | None = None
     wrong_to_right: int | None = None
     changed: list[dict[str, Any]] = field(default_factory=list)  # the first: name, label, old, new (class ids)
+    problem: str = ""  # a declared model's eval file missing, corrupt or without top-1: the gate fails on it
     unreadable: dict[str, str] = field(default_factory=dict)  # revision -> why its predictions could not be read
     fetch_targets: dict[str, str] = field(default_factory=dict)  # revision -> the DVC target a fetch would bring
 
@@ -86,13 +87,27 @@ def image_changes(base: Predictions, head: Predictions, show: int) -> dict[str, 
     return out
 
 
-def compare_accuracy(base: str, head: str, model: str, cfg: CompareConfig) -> Accuracy:
-    """Top-k from the committed eval metrics; per-image changes from both revisions' predictions when readable."""
+def compare_accuracy(base: str, head: str, model: str, cfg: CompareConfig,
+                     declared: dict[str, set[str]] | None = None) -> Accuracy:
+    """Top-k from the committed eval metrics; per-image changes from both revisions' predictions when readable.
+    `declared`: the models each revision's params ask for; there a missing, corrupt or top-1-less eval file is a
+    `problem` (the gate fails closed on it), elsewhere the model is simply not evaluated on that side."""
     acc = Accuracy(model)
-    sides = {rev: revisions.read_json(rev, str(paths.eval_metrics(model))) for rev in (base, head)}
-    absent = [rev for rev, m in sides.items() if not isinstance(m, dict)]
+    path = str(paths.eval_metrics(model))
+    sides: dict[str, Any] = {}
+    problems: list[str] = []
+    for rev in (base, head):
+        found, why = revisions.read_evidence(rev, path)
+        sides[rev] = found if isinstance(found, dict) else None
+        if declared is None or model in declared[rev]:
+            if why or not isinstance(found, dict):
+                problems.append(f"{rev}:{path} {why or 'is not a JSON object'}")
+            elif number(found.get(metrics.TOP1)) is None:
+                problems.append(f"{rev}:{path} has no {metrics.TOP1}")
+    acc.problem = "; ".join(problems)
+    absent = [rev for rev, m in sides.items() if m is None]
     if absent:
-        acc.status, acc.note = "not evaluated", f"no {paths.eval_metrics(model)} at {' and '.join(absent)}"
+        acc.status, acc.note = "not evaluated", f"no usable {path} at {' and '.join(absent)}"
         return acc
     old, new = sides[base], sides[head]
     acc.topk = {m.name: {"old": number(old.get(m.name)), "new": number(new.get(m.name))} for m in ACCURACY}
@@ -133,15 +148,15 @@ def compare_accuracy(base: str, head: str, model: str, cfg: CompareConfig) -> Ac
     return acc
 
 
-def accuracy_failures(accuracy: list[Accuracy], cfg: CompareConfig) -> list[str]:
-    """Every model whose top-1 fell by more than compare.max_accuracy_drop points (same data only)."""
+def accuracy_failures(accuracy: list[Accuracy], max_drop: float) -> list[str]:
+    """Every model whose top-1 fell by more than `max_drop` points (compare.max_accuracy_drop; same data only)."""
     out = []
     for a in accuracy:
         drop = a.top1_drop
-        if drop is not None and drop > cfg.max_accuracy_drop + _ROUNDING:
+        if drop is not None and drop > max_drop + _ROUNDING:
             t = a.topk[metrics.TOP1]
             out.append(f"{a.model} top-1 fell {drop:.2f} points ({t['old']:.2f} → {t['new']:.2f} %), more than "
-                       f"compare.max_accuracy_drop {cfg.max_accuracy_drop:g}")
+                       f"compare.max_accuracy_drop {max_drop:g}")
     return out
 
 

@@ -9,7 +9,8 @@ from omzoo.core import metrics
 from omzoo.core.metrics import Metric, fmt
 from omzoo.results.accuracy import Accuracy, fetch_commands
 from omzoo.results.diffs import Row
-from omzoo.results.rules import ACCURACY, TIMED, CompareConfig
+from omzoo.results.gate import gate_line
+from omzoo.results.rules import ACCURACY, TIMED, CompareConfig, Rules
 from omzoo.results.verdicts import OUTCOMES, Judged
 
 #: accuracy outcomes the summary groups (models listed together), and how it words them
@@ -91,7 +92,8 @@ def summary_line(judged: list[Judged], accuracy: list[Accuracy]) -> str:
             n = f" on {sizes.pop()} images" + (" each" if len(same) > 1 else "") if len(sizes) == 1 else ""
             parts.append(f"{words} for {', '.join(a.model for a in same)}{n}")
     parts += [_accuracy_phrase(a) for a in accuracy if a.status not in GROUPED]
-    return f"{speed} (of {len(judged)} speed numbers); accuracy: {'; '.join(parts) or 'no model evaluated'}."
+    nothing = "Nothing could be judged: " if judged and counts["inconclusive"] == len(judged) else ""
+    return f"{nothing}{speed} (of {len(judged)} speed numbers); accuracy: {'; '.join(parts) or 'no model evaluated'}."
 
 
 def accuracy_section(accuracy: list[Accuracy], random: set[str]) -> list[str]:
@@ -149,27 +151,61 @@ def params_table(rows: list[dict[str, str]], base: str, head: str) -> str:
                     ["file", "param", f"old ({base})", f"new ({head})"], tablefmt="github", disable_numparse=True)
 
 
-def markdown(base: str, head: str, cfg: CompareConfig, judged: list[Judged], accuracy: list[Accuracy],
-             rows: list[Row], random: set[str], params: list[dict[str, str]], gate_text: str | None) -> list[str]:
-    """Summary (and the gate, when asked), the verdicts with regressions first, accuracy, then the raw numbers and
-    the params; `gate_text` is None without --fail-on, "" when the gate passes."""
-    md = [f"## omzoo compare: {base} → {head}", "", f"**Summary.** {summary_line(judged, accuracy)}"]
-    if gate_text is not None:
-        md += ["", "**Gate** (`--fail-on regression`): " + (f"**failed**: {gate_text}." if gate_text else "passed.")]
-    md += ["", f"Speed verdicts judge the kept benchmark rounds: HEAD/BASE of the medians with an order-statistic "
-           f"interval (distribution-free, coverage shown); a change needs the whole interval at least "
-           f"{cfg.min_effect:.0%} away from 1 (a change we can defend, beyond run-to-run drift); a contended or "
-           f"failed side, or one with fewer than {cfg.min_rounds} "
-           f"rounds, is inconclusive. Rules: `compare:` in {head}'s params.yaml.", "", "### Verdicts", ""]
+def headline(title: str, judged: list[Judged], accuracy: list[Accuracy], notes: list[str],
+             fail_on: str | None, reasons: list[str]) -> list[str]:
+    """The top of compare.md and abtest's: the summary, the gate (when asked for) and the rules HEAD asked for
+    that were not taken; `reasons` are the gate's (none: it passes)."""
+    md = [f"## {title}", "", f"**Summary.** {summary_line(judged, accuracy)}"]
+    if fail_on is not None:
+        md += ["", f"**Gate** (`--fail-on {fail_on}`): " + (f"**failed**: {gate_line(reasons)}." if reasons
+                                                             else "passed.")]
+    if notes:
+        md += ["", "**Rules.** " + " ".join(f"{n}." for n in notes)]
+    return md
+
+
+def verdict_sections(judged: list[Judged], base: str, head: str) -> list[str]:
+    """The verdict table, regressions first, with the unchanged ones collapsed."""
     order = {o: i for i, o in enumerate(OUTCOMES)}
     shown = sorted((j for j in judged if j.verdict != "unchanged"), key=lambda j: order[j.verdict])
-    md.append(verdict_table(shown, base, head) if shown else
-              "No speed number regressed, improved or was inconclusive.")
+    md = ["### Verdicts", "", verdict_table(shown, base, head) if shown else
+          "No speed number regressed, improved or was inconclusive."]
     unchanged = [j for j in judged if j.verdict == "unchanged"]
     if unchanged:
         md += [""] + _details(f"{len(unchanged)} unchanged", verdict_table(unchanged, base, head))
+    return md
+
+
+def resolution_hint(judged: list[Judged], cfg: CompareConfig) -> list[str]:
+    """Where two runs cannot resolve a verdict, say so and point to paired rounds on one host."""
+    blind = [j for j in judged if j.verdict == "inconclusive" or (
+        j.verdict == "unchanged" and j.ci_low is not None and j.ci_high is not None and
+        (j.ci_high - j.ci_low) / 2 > cfg.min_effect)]
+    if not blind:
+        return []
+    return ["", f"**Resolution.** {len(blind)} of {len(judged)} speed numbers cannot be resolved by two separate "
+            f"runs: their intervals are wider than ±{cfg.min_effect:.0%}, or they could not be judged, and two runs "
+            f"of one commit drift apart by up to {cfg.drift:.0%} here, which no interval from within each run "
+            "shows. For a verdict to trust, measure both revisions on one host in paired, interleaved rounds: "
+            "`omzoo abtest BASE HEAD` (`make abtest`)."]
+
+
+def markdown(base: str, head: str, rules: Rules, judged: list[Judged], accuracy: list[Accuracy],
+             rows: list[Row], random: set[str], params: list[dict[str, str]], fail_on: str | None,
+             reasons: list[str]) -> list[str]:
+    """Summary (and the gate, when asked), the verdicts with regressions first, accuracy, then the raw numbers and
+    the params."""
+    cfg = rules.config
+    md = headline(f"omzoo compare: {base} → {head}", judged, accuracy, rules.notes, fail_on, reasons)
+    md += resolution_hint(judged, cfg)
+    md += ["", f"Speed verdicts judge the kept benchmark rounds of two separate runs: HEAD/BASE of the medians with "
+           f"an order-statistic interval (distribution-free, coverage shown), widened by the drift between runs "
+           f"(±{cfg.drift:.0%}); a change needs that whole interval at least {cfg.min_effect:.0%} away from 1. A "
+           f"contended or failed side, one with fewer than {cfg.min_rounds} rounds, or results from different "
+           f"hosts are inconclusive. Rules: `compare:` in {rules.source.split(':')[0]}'s params.yaml (the "
+           "reference; HEAD may only tighten them).", ""]
+    md += verdict_sections(judged, base, head)
     md += [""] + accuracy_section(accuracy, random)
     md += ["", "### Numbers", ""] + _details("every compared metric, old and new (dvc metrics diff)",
                                              numbers_tables(rows, base, head))
     return md + ["", "### Parameters", "", params_table(params, base, head)]
-

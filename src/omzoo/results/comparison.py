@@ -17,8 +17,8 @@ from omzoo.results.compare_markdown import markdown, summary_line
 from omzoo.results.diffs import metrics_diff, params_diff
 from omzoo.results.gate import gate, gate_line
 from omzoo.results.plots import render_plots
-from omzoo.results.revisions import DvcError, check_revision
-from omzoo.results.rules import LEVEL, points, rules
+from omzoo.results.revisions import DvcError, check_revision, read_params
+from omzoo.results.rules import LEVEL, declared, points, rules
 from omzoo.results.verdicts import verdicts
 
 
@@ -33,15 +33,18 @@ def compare(base: str, head: str, out: Path, plots: bool = True, fail_on: str | 
     """The whole comparison: markdown to <out>/compare.md, every row to <out>/compare.json."""
     for rev in (base, head):
         check_revision(rev)
-    cfg = rules(head)
+    ruling = rules(base, head)
+    cfg = ruling.config
     models, keys = points(base, head)
-    judged = verdicts(base, head, keys, cfg)
-    accuracy = [compare_accuracy(base, head, m, cfg) for m in models]
+    asked = {rev: declared(read_params(rev)) for rev in (base, head)}
+    judged = verdicts(base, head, keys, cfg, {rev: set(k) for rev, (_, k) in asked.items()})
+    accuracy = [compare_accuracy(base, head, m, cfg, {rev: set(ms) for rev, (ms, _) in asked.items()})
+                for m in models]
     rows, random, warnings = metrics_diff(base, head)
     rows = [r for r in rows if r.model in models and (r.bs is None or (r.model, r.bs) in keys)]
     params = params_diff(base, head)
-    why = gate_line(judged, accuracy, cfg)
-    md = markdown(base, head, cfg, judged, accuracy, rows, random, params, why if fail_on else None)
+    reasons = gate(judged, accuracy, cfg.max_accuracy_drop, fail_on or "regression")
+    md = markdown(base, head, ruling, judged, accuracy, rows, random, params, fail_on, reasons)
     if plots:
         try:
             page = render_plots([base, head], out)
@@ -51,14 +54,14 @@ def compare(base: str, head: str, out: Path, plots: bool = True, fail_on: str | 
     if warnings:
         md += ["", "### Warnings", ""] + [f"- {w}" for w in warnings]
     text = "\n".join(md) + "\n"
-    reasons = gate(judged, accuracy, cfg)
     write_bytes_atomic(out / "compare.md", text.encode())
     write_json_atomic(out / "compare.json", {
         "base": base, "head": head, "summary": summary_line(judged, accuracy),
-        "rules": {**asdict(cfg), "level": LEVEL, "from": f"{head}:{paths.PARAMS}"},
+        "method": "blocked", "rules": {**asdict(cfg), "level": LEVEL, "from": f"{base}:{paths.PARAMS}",
+                                        "notes": ruling.notes},
         "gate": {"fail_on": fail_on, "passed": not reasons, "reasons": reasons},
         "verdicts": [asdict(j) for j in judged],
         "accuracy": [{**asdict(a), "top1_drop": a.top1_drop} for a in accuracy], "fetch": fetch_commands(accuracy),
         "numbers": [{**asdict(r), "delta": r.delta, "pct": r.pct} for r in rows],
         "params": params, metrics.RANDOM_WEIGHTS: sorted(random), "warnings": warnings})
-    return Comparison(text, warnings, why)
+    return Comparison(text, warnings, gate_line(reasons))

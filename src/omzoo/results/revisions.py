@@ -52,7 +52,7 @@ def _git(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], capture_output=True, text=True)
 
 
-def _commit(rev: str) -> str | None:
+def commit_of(rev: str) -> str | None:
     """`rev` as git resolves it, or, like DVC, the remote-tracking branch of that name (`origin/<rev>` after
     `git fetch`); None for neither."""
     if _git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").returncode == 0:
@@ -66,7 +66,7 @@ def check_revision(rev: str) -> None:
 
     Like DVC, a branch that exists only on a remote (`origin/<rev>` after `git fetch`) is accepted.
     """
-    if rev == "workspace" or _commit(rev):
+    if rev == "workspace" or commit_of(rev):
         return
     known = _git("for-each-ref", "--format=%(refname:short)", "refs/heads", "refs/tags").stdout.split()
     raise ValueError(f"unknown revision {rev!r}: no branch, tag or commit of that name here "
@@ -82,18 +82,26 @@ def read_text(rev: str, path: str) -> str | None:
                 return f.read()
         except OSError:
             return None
-    commit = _commit(rev)
+    commit = commit_of(rev)
     proc = _git("show", f"{commit}:{path}") if commit else None
     return proc.stdout if proc is not None and proc.returncode == 0 else None
 
 
 def read_json(rev: str, path: str) -> Any:
     """A committed JSON file at `rev`, or None where it is missing or not JSON."""
+    return read_evidence(rev, path)[0]
+
+
+def read_evidence(rev: str, path: str) -> tuple[Any, str]:
+    """A committed JSON file at `rev` and "", or None and why it cannot serve as evidence ("missing", or "not
+    valid JSON" with the parser's reason): a gate tells an absent file from a broken one."""
     text = read_text(rev, path)
+    if text is None:
+        return None, "missing"
     try:
-        return None if text is None else json.loads(text)
-    except json.JSONDecodeError:
-        return None
+        return json.loads(text), ""
+    except json.JSONDecodeError as e:
+        return None, f"not valid JSON ({e})"
 
 
 def read_params(rev: str) -> Params:

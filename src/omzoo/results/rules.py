@@ -1,27 +1,32 @@
 """What a comparison of two revisions compares, and by which rules.
 
 The compared metrics, their direction, unit and digits are omzoo.core.metrics.SCHEMA's; the thresholds are the
-`compare:` section of HEAD's params.yaml, so the rule is versioned with the branch it judges; the points are the
-(model, bs) pairs either revision's params ask for.
+`compare:` (or `abtest:`) section of BASE's params.yaml, the reference: a branch must not pass its own gate by
+loosening it, so a HEAD value is used only where it is stricter, and a looser one is reported and ignored. The
+points are the (model, bs) pairs either revision's params ask for.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from omzoo.core import metrics
 from omzoo.core.metrics import Metric
-from omzoo.core.params import Params
+from omzoo.core.params import AbtestConfig, Params
 from omzoo.results import revisions
 
 LEVEL = 0.95  # the ratio interval's target confidence (each row reports the coverage it reaches)
 ACCURACY: tuple[Metric, ...] = tuple(m for m in metrics.of("eval") if m.compared)
 TIMED: tuple[Metric, ...] = tuple(metrics.get("bench", n) for n in metrics.ROUND_METRICS)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class CompareConfig:
-    """params.yaml `compare:` (read with Params.typed from HEAD's revision)."""
+    """params.yaml `compare:` (BASE's, tightened by HEAD's)."""
 
     min_effect: float = 0.03  # the ratio interval must lie this far beyond 1 to count (below it: drift)
     drift: float = 0.08  # between two runs of one commit on one host; the interval is widened by it on both sides
@@ -30,9 +35,54 @@ class CompareConfig:
     show_images: int = 10  # changed images listed by name, per model
 
 
-def rules(head: str) -> CompareConfig:
-    """The comparison's rules: HEAD's `compare:` section (defaults where that revision has none)."""
-    return revisions.read_params(head).typed(CompareConfig, "compare")
+#: Which way each key is stricter; a HEAD value is taken only when it is the stricter one (min: a smaller value
+#: gates harder, max: a larger one). Keys not listed are BASE's alone: a change either way weakens the evidence
+#: (fewer rounds) or silences it (more rounds than a run has, a wider level). show_images only shows.
+STRICTER: dict[str, Callable[[Any, Any], Any]] = {
+    "min_effect": min, "drift": min, "max_accuracy_drop": min, "max_pairs": max, "max_s": max, "show_images": max,
+}
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The rules a comparison applies, where they come from, and what HEAD asked for that was not taken."""
+
+    config: Any  # CompareConfig or AbtestConfig
+    source: str
+    notes: list[str]
+
+
+def reference_rules(cls: type[T], section: str, base: Params, head: Params, base_name: str,
+                    head_name: str) -> Rules:
+    """`section` as BASE has it, with each HEAD value that is stricter (STRICTER) taken over; every HEAD value
+    that differs otherwise is named in `notes` as ignored."""
+    ref = dataclasses.asdict(base.typed(cls, section))  # type: ignore[call-overload]
+    theirs = dataclasses.asdict(head.typed(cls, section))  # type: ignore[call-overload]
+    given = head.section(section)
+    notes: list[str] = []
+    for key, value in theirs.items():
+        if key not in given or value == ref[key]:
+            continue
+        stricter = STRICTER.get(key)
+        if stricter is not None and stricter(value, ref[key]) == value:
+            notes.append(f"{head_name}'s {section}.{key} {value!r} is stricter than {base_name}'s {ref[key]!r}: used")
+            ref[key] = value
+        else:
+            how = "would loosen" if stricter is not None else "differs from"
+            notes.append(f"{head_name}'s {section}.{key} {value!r} {how} {base_name}'s {ref[key]!r}: ignored "
+                         f"(the rules are the reference's, {base_name})")
+    return Rules(cls(**ref), f"{base_name}:{section}", notes)
+
+
+def rules(base: str, head: str) -> Rules:
+    """compare's rules: BASE's `compare:` section, tightened by HEAD's."""
+    return reference_rules(CompareConfig, "compare", revisions.read_params(base), revisions.read_params(head),
+                           base, head)
+
+
+def abtest_rules(base: Params, head: Params, base_name: str, head_name: str) -> Rules:
+    """abtest's rules: BASE's `abtest:` section, tightened by HEAD's."""
+    return reference_rules(AbtestConfig, "abtest", base, head, base_name, head_name)
 
 
 def declared(params: Params) -> tuple[list[str], list[tuple[str, int]]]:

@@ -3,8 +3,10 @@
 - Speed: HEAD/BASE of the kept benchmark rounds' medians with a distribution-free interval, per (model, bs) and
   per-round metric (omzoo.results.verdicts).
 - Accuracy: exact top-k and the images whose top-1 changed (omzoo.results.accuracy); different data is refused.
-- Gate: with `--fail-on regression` the exit status is 1 when a verdict is `regressed` or top-1 fell by more than
-  `compare.max_accuracy_drop` points (omzoo.results.gate); the rules are HEAD's params.yaml `compare:` section.
+- Gate (omzoo.results.gate, fails closed): with `--fail-on regression` the exit status is 1 when a verdict is
+  `regressed`, top-1 fell by more than `compare.max_accuracy_drop` points, any evidence is missing, corrupt,
+  field-less or contended, or nothing could be judged; `--fail-on inconclusive` also fails on every number that
+  could not be judged. The rules are BASE's params.yaml `compare:` section; HEAD may only tighten them.
 
 The comparison itself is omzoo.results.comparison; `--plots-only` renders this workspace's throughput plot offline.
 """
@@ -27,8 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("head", nargs="?", help="revision to compare against BASE (default: the workspace)")
     p.add_argument("--out", type=Path, help="output dir (default reports/compare; reports/plots for --plots-only)")
     p.add_argument("--fail-on", choices=FAIL_ON,
-                   help="exit 1 when a speed verdict is `regressed` or top-1 fell by more than "
-                        "compare.max_accuracy_drop (HEAD's params.yaml)")
+                   help="regression: exit 1 when a speed verdict is `regressed`, top-1 fell by more than "
+                        "compare.max_accuracy_drop, evidence is missing/corrupt/contended, or nothing could be judged; "
+                        "inconclusive: also on anything that could not be judged (rules: BASE's params.yaml)")
     p.add_argument("--no-plots", action="store_true", help="no throughput plot")
     p.add_argument("--plots-only", action="store_true", help="render this workspace's throughput plot offline")
 

@@ -77,6 +77,11 @@ def _rank(n: int, level: float) -> tuple[int, float]:
     return k, order_statistic_coverage(n, k)
 
 
+def interval_coverage(n: int, level: float) -> float:
+    """The coverage median_interval reaches with n rounds at `level` (what a look at n pairs holds)."""
+    return _rank(n, level)[1]
+
+
 def _check_level(level: float) -> None:
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie in (0, 1), got {level}")
@@ -161,26 +166,43 @@ def mann_whitney_p(base: Rounds, head: Rounds) -> float:
     return min(1.0, 2 * tail / math.comb(b.size + h.size, b.size))
 
 
+def judge(ratio: float, low: float, high: float, direction: Direction = "higher",
+          min_effect: float = 0.03) -> tuple[Outcome, str]:
+    """The one rule of compare and abtest, on a HEAD/BASE ratio interval: unchanged when it includes 1 or its end
+    nearest to 1 is less than `min_effect` away from it; else improved or regressed by the side of 1 it lies on
+    (`direction` "higher" is better for throughput, "lower" for latency). Also the finding, in words.
+
+    The effect is the interval's near end, not the median ratio: a verdict must be one we can defend, "it changed
+    by at least min_effect"."""
+    if direction not in ("higher", "lower"):
+        raise ValueError(f"direction must be 'higher' or 'lower', got {direction!r}")
+    if low <= 1.0 <= high:
+        return "unchanged", "includes 1"
+    effect = 1.0 - high if high < 1.0 else low - 1.0
+    if effect < min_effect:
+        return "unchanged", f"at least {effect:.1%}, < min_effect {min_effect:.1%}"
+    better = (ratio > 1.0) == (direction == "higher")
+    return ("improved" if better else "regressed"), f"excludes 1: at least {effect:.1%}"
+
+
 def verdict(base: Rounds, head: Rounds, direction: Direction = "higher", *,
             min_effect: float = 0.03, min_rounds: int = 5, base_contended: bool = False,
-            head_contended: bool = False, level: float = 0.95) -> Verdict:
-    """improved / regressed / unchanged / inconclusive for HEAD against BASE (docs/benchmarking.md R10).
+            head_contended: bool = False, level: float = 0.95, drift: float = 0.0) -> Verdict:
+    """improved / regressed / unchanged / inconclusive for HEAD against BASE, two separate runs (docs/benchmarking.md
+    R10).
 
     - inconclusive: either side failed (no rounds), has fewer than `min_rounds`, or was contended. Never
       regressed: a gate must not fail a branch on a number the machine spoiled.
-    - unchanged: the ratio interval includes 1, or its end nearest to 1 is less than `min_effect` away from it.
-    - otherwise improved or regressed, by the side of 1 the ratio lies on and `direction` ("higher" is better for
-      throughput, "lower" for latency).
-
-    The effect is the interval's near end, not the median ratio: a verdict must be one we can defend, "it changed
-    by at least min_effect", and on a shared machine two runs of the same commit minutes apart drift by a few per
-    cent while each run's rounds agree to 1 %, so a median ratio just past min_effect with a tight interval is
-    often drift. With 10 rounds a side the intervals are tight enough that a real 5-10 % change still counts.
+    - otherwise `judge` on the ratio interval widened by `drift` on both sides ([low/(1+drift), high·(1+drift)]):
+      the spread within each run says nothing about how far two runs of one commit drift apart on a shared host
+      (5-8 % measured on the 2-core CI machine, while each run's rounds agree to 1 %), so a blocked comparison can
+      only call what lies beyond that drift. Finer changes need paired rounds (omzoo abtest).
     """
     if direction not in ("higher", "lower"):
         raise ValueError(f"direction must be 'higher' or 'lower', got {direction!r}")
-    if min_rounds < 1 or min_effect < 0:
-        raise ValueError(f"need min_rounds >= 1 and min_effect >= 0, got {min_rounds}, {min_effect}")
+    if min_rounds < 1 or min_effect < 0 or drift < 0:
+        raise ValueError(f"need min_rounds >= 1, min_effect >= 0 and drift >= 0, got {min_rounds}, {min_effect}, "
+                         f"{drift}")
     empty = [name for name, s in (("base", base), ("head", head)) if len(s) == 0]
     if empty:
         return Verdict("inconclusive", f"{' and '.join(empty)} failed: no rounds", None, None)
@@ -192,14 +214,34 @@ def verdict(base: Rounds, head: Rounds, direction: Direction = "higher", *,
     if problems:
         return Verdict("inconclusive", "; ".join(problems), r, p)
     interval = f"ratio {r.ratio:.4f} [{r.low:.4f}, {r.high:.4f}] ({r.coverage:.1%})"
+    low, high = r.low / (1.0 + drift), r.high * (1.0 + drift)
+    if drift:
+        interval += f", with drift ±{drift:.0%} [{low:.4f}, {high:.4f}]"
+    outcome, finding = judge(r.ratio, low, high, direction, min_effect)
+    joint = ": " if finding.startswith("at least") else " "
+    return Verdict(outcome, f"{interval}{joint}{finding}", r, p, finding)
 
-    def found(outcome: Outcome, finding: str, joint: str = " ") -> Verdict:
-        return Verdict(outcome, f"{interval}{joint}{finding}", r, p, finding)
 
-    if r.low <= 1.0 <= r.high:
-        return found("unchanged", "includes 1")
-    effect = 1.0 - r.high if r.high < 1.0 else r.low - 1.0
-    if effect < min_effect:
-        return found("unchanged", f"at least {effect:.1%}, < min_effect {min_effect:.1%}", ": ")
-    better = (r.ratio > 1.0) == (direction == "higher")
-    return found("improved" if better else "regressed", f"excludes 1: at least {effect:.1%}")
+# ----------------------------------------------------------------------------------------- paired rounds (abtest)
+
+
+def looks(min_pairs: int, look_every: int, max_pairs: int) -> list[int]:
+    """The pair counts at which a sequential run looks at its interval: min_pairs, +look_every, ..., max_pairs."""
+    if min(min_pairs, look_every, max_pairs) < 1:
+        raise ValueError(f"need min_pairs, look_every, max_pairs >= 1, got {min_pairs}, {look_every}, {max_pairs}")
+    at = list(range(min(min_pairs, max_pairs), max_pairs + 1, look_every))
+    return at if at[-1] == max_pairs else [*at, max_pairs]
+
+
+def look_level(level: float, n_looks: int) -> float:
+    """The level each look's interval needs so that all the looks together hold `level` (Bonferroni).
+
+    Stopping as soon as an interval is narrow enough is optional stopping: a rule that looks K times and keeps the
+    first interval it likes covers less than any single look's level. The union bound over the K looks a run may
+    make gives P(some look misses) <= K·(1 - per-look level) = 1 - level, whatever the stopping rule picks; the
+    order-statistic intervals are exact per look, so the guarantee is distribution-free. The price is width:
+    with 5 looks each needs 99 % instead of 95 %."""
+    _check_level(level)
+    if n_looks < 1:
+        raise ValueError(f"need at least one look, got {n_looks}")
+    return 1.0 - (1.0 - level) / n_looks
