@@ -6,6 +6,7 @@ the same run; the rules are BASE's; the branch's committed files stay untouched.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,12 @@ def test_bad_arguments_are_one_line(repo: Path) -> None:
     assert r.returncode == 2 and "no model matches --model 'nothing*'" in error_line(r, "abtest")
     r = omzoo("abtest", "main", "-S", "report.platforms=[]", cwd=repo, env=pipeline_env())
     assert r.returncode == 2 and "does not read `report.platforms`" in error_line(r, "abtest")
+
+
+def test_make_abtest_passes_values_as_data_never_as_shell_code(repo: Path) -> None:
+    """The README's CI line with a branch name that is valid git and hostile shell: no command runs, make fails."""
+    venv = Path(sys.executable).parents[1]
+    r = sh(repo, pipeline_env(), "make", "-s", "abtest", f"VENV={venv}", "BASE=main", "HEAD=x;{touch,pwned};echo",
+           "FAIL_ON=regression", "MODEL=*'$(touch pwned2)'", ok=False)
+    assert r.returncode != 0 and "unknown revision 'x;{touch,pwned};echo'" in r.stderr
+    assert not (repo / "pwned").exists() and not (repo / "pwned2").exists()

@@ -72,7 +72,7 @@ def _rows(model: str, bs: int, run: PairedRun, min_effect: float, level: float) 
             notes.append(f"coverage {run.coverage:.1%} below the level {level:.0%}: too few pairs, raise "
                          "abtest.min_pairs")
         if outcome == "unchanged" and half > min_effect:
-            notes.append(f"resolution ±{half:.1%} is coarser than min_effect {min_effect:.0%} ({run.stopped})")
+            notes.append(f"coarser than min_effect {min_effect:.0%}")
         why = f"{finding} ({', '.join(notes)})"
         out.append(Judged(model, bs, m.name, m.unit, m.better, old, new, iv.median, iv.low, iv.high, run.coverage,
                           None, outcome, f"ratio {iv.median:.4f} [{iv.low:.4f}, {iv.high:.4f}] "
@@ -154,6 +154,9 @@ def abtest(base_rev: str, head_rev: str, overrides: tuple[str, ...], model_glob:
            "(the reference; HEAD may only tighten them).", ""]
     md += verdict_sections(judged, base_rev, head_rev)
     md += [""] + accuracy_section(acc, set())
+    stops = [f"{r['model']} bs{r['bs']} after {len(r['pairs'])} pairs, {r['elapsed_s']:.0f} s ({r['stopped']}; "
+             f"{len(r['remeasured'])} measured again)" for r in runs]
+    md += ["", "Stopped: " + "; ".join(stops) + "."]
     if skipped:
         md += ["", "Not tested: " + "; ".join(sorted(skipped)) + "."]
     text = "\n".join(md) + "\n"
