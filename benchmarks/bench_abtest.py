@@ -9,8 +9,8 @@ process, 4 s on, 4 s off). Both methods use the same worker processes (omzoo.tim
 warm-up:
 - two runs: BASE's worker measures `bench.rounds` rounds, then HEAD's; judged by compare's rule (stats.verdict with
   compare.min_effect and compare.drift);
-- paired: omzoo.timing.pairs.run_pairs for as long as the two runs took (abtest.max_s = their wall time), judged
-  by stats.judge with abtest.min_effect.
+- paired: omzoo.timing.pairs.run_pairs with as many pairs as the two runs had rounds a side (one look, so the
+  same number of rounds and about the same wall time), judged by stats.judge with abtest.min_effect.
 Printed: per repetition the ratio, its interval, the half-width and the verdict of each method; then the median
 half-width per case, load and method. `--variants` measures what removes noise under load (A/A, busy): the switch
 warm-up, the thread count against the usable cores, the round length, one line each.
@@ -115,8 +115,8 @@ def two_runs(ws: dict[str, Worker], bench: BenchConfig, cmp: CompareConfig) -> d
             "verdict": outcome, "n": bench.rounds, "s": took}
 
 
-def paired(ws: dict[str, Worker], cfg: AbtestConfig, key: str, budget_s: float) -> dict:
-    run = run_pairs(ws, replace(cfg, max_s=budget_s, max_pairs=10_000), key, progress=False)
+def paired(ws: dict[str, Worker], cfg: AbtestConfig, key: str, pairs: int) -> dict:
+    run = run_pairs(ws, replace(cfg, min_pairs=pairs, look_every=pairs, max_pairs=pairs), key, progress=False)
     iv = run.interval("throughput_compute_ips")
     outcome, _ = judge(iv.median, iv.low, iv.high, "higher", cfg.min_effect)
     return {"method": "paired", "ratio": iv.median, "low": iv.low, "high": iv.high, "half": (iv.high - iv.low) / 2,
@@ -133,7 +133,7 @@ def one_case(work: Path, arts: dict[str, Path], bench: BenchConfig, cfg: AbtestC
     try:
         with load or contextlib.nullcontext():
             blocked = two_runs(ws, bench, CompareConfig())
-            pairs = paired(ws, cfg, key, blocked["s"])
+            pairs = paired(ws, cfg, key, bench.rounds)
     finally:
         for w in ws.values():
             w.close()

@@ -42,9 +42,10 @@ class Outcome:
 
 def select(base: Params, head: Params, model_glob: str, sizes: list[int] | None) -> tuple[list[tuple[str, int]],
                                                                                            list[str]]:
-    """The (model, bs) points both sides declare, filtered; and what was left out, in words."""
+    """The (model, bs) points both sides declare, filtered by `model_glob` (globs, comma-separated); and what was
+    left out, in words."""
     both = [m for m in base.models if m in head.models]
-    models = [m for m in both if fnmatch.fnmatchcase(m, model_glob)]
+    models = [m for m in both if any(fnmatch.fnmatchcase(m, g.strip()) for g in model_glob.split(","))]
     if not models:
         raise ValueError(f"no model matches --model {model_glob!r} in both revisions' params "
                          f"(both have: {', '.join(both) or 'none'})")

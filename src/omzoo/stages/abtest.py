@@ -23,7 +23,7 @@ HELP = "A/B test two revisions on this host: paired interleaved rounds, verdicts
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("base", help="base revision (branch, tag, commit): the reference, whose rules apply")
     p.add_argument("head", nargs="?", default="workspace", help="revision to test (default: the workspace)")
-    p.add_argument("--model", default="*", help="model id or glob (default: every model both declare)")
+    p.add_argument("--model", default="*", help="model ids or globs, comma-separated (default: all both declare)")
     p.add_argument("--bs", type=batch_size_list, help="batch sizes, e.g. 1,8 (default: those both compile)")
     p.add_argument("--out", type=Path, default=Path("reports/abtest"), help="result folder (default reports/abtest)")
     p.add_argument("--fail-on", choices=FAIL_ON,

@@ -70,11 +70,18 @@ def order_statistic_coverage(n: int, k: int) -> float:
 
 
 def _rank(n: int, level: float) -> tuple[int, float]:
-    """The largest k (narrowest symmetric pair) whose coverage reaches `level`, else k=1; and its coverage."""
-    k = 1
-    while k + 1 <= (n + 1) // 2 and order_statistic_coverage(n, k + 1) >= level:
-        k += 1
-    return k, order_statistic_coverage(n, k)
+    """The largest k (narrowest symmetric pair) whose coverage reaches `level`, else k=1; and its coverage.
+    One pass over the binomial tail in exact integers (thousands of pairs stay fast)."""
+    total, term, tail = 2**n, 1, 0  # term = C(n, i); tail = sum of C(n, j) for j < k
+    k, coverage = 1, 1.0 - 2 / total
+    while k + 1 <= (n + 1) // 2:
+        tail += term
+        term = term * (n - k + 1) // k
+        nxt = 1.0 - 2 * (tail + term) / total
+        if nxt < level:
+            break
+        k, coverage = k + 1, nxt
+    return k, coverage
 
 
 def interval_coverage(n: int, level: float) -> float:
