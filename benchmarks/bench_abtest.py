@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import subprocess
 import sys
@@ -151,6 +152,7 @@ def main() -> None:
     work = args.dir.absolute()
     work.mkdir(parents=True, exist_ok=True)
     bench, cfg = BenchConfig(), AbtestConfig()
+    load_before = os.getloadavg()[0]
     rows: list[dict] = []
     loads = {"busy": lambda: Load(), "intermittent": lambda: Load(period=4.0)}
     for case, options in CASES.items():
@@ -176,7 +178,8 @@ def main() -> None:
                for (case, load, method), group in _groups(rows).items()]
     text = "\n".join([f"bench-abtest on {cpu_model()} ({usable_cores()} usable cores), {args.model} bs{args.bs}, "
                       f"bench.rounds {bench.rounds}, min_s {bench.min_s}, abtest.min_effect {cfg.min_effect}, "
-                      f"compare.drift {CompareConfig().drift}", "",
+                      f"compare.drift {CompareConfig().drift}; 1-minute load average {load_before:.1f} before, "
+                      f"{os.getloadavg()[0]:.1f} after (other work on the machine adds to the load made here)", "",
                       tabulate([[r["case"], r["load"], r.get("variant", r["rep"]), r["method"], f"{r['ratio']:.3f}",
                                  f"[{r['low']:.3f}, {r['high']:.3f}]", f"±{100 * r['half']:.1f} %", r["verdict"],
                                  r["n"], f"{r['s']:.0f}"] for r in rows],
