@@ -55,17 +55,17 @@ def test_save_npy_atomic(tmp_path: Path):
 
 def test_atomic_dir(tmp_path: Path):
     out = tmp_path / "out"
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "test") as tmp:
         (tmp / "a").write_text("1")
         assert not out.exists()
     assert (out / "a").read_text() == "1"
-    with pytest.raises(KeyError), atomic_dir(out) as tmp:
+    with pytest.raises(KeyError), atomic_dir(out, "test") as tmp:
         (tmp / "b").write_text("2")
         raise KeyError
-    assert sorted(p.name for p in out.iterdir()) == ["a"]
-    with atomic_dir(out) as tmp:
+    assert sorted(p.name for p in out.iterdir()) == [".omzoo-output", "a"]
+    with atomic_dir(out, "test") as tmp:
         (tmp / "c").write_text("3")
-    assert sorted(p.name for p in out.iterdir()) == ["c"]
+    assert sorted(p.name for p in out.iterdir()) == [".omzoo-output", "c"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
@@ -119,7 +119,7 @@ def test_atomic_write_removes_the_temp_of_a_killed_writer(tmp_path: Path):
 def test_a_full_disk_names_the_output(tmp_path: Path, writer: str):
     """A failed write's OSError names no file; the writers name the output the user asked for."""
     target = tmp_path / "out"
-    with pytest.raises(OSError) as e, (atomic_write if writer == "atomic_write" else atomic_dir)(target):
+    with pytest.raises(OSError) as e, (atomic_write(target) if writer == "atomic_write" else atomic_dir(target, "test")):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     assert e.value.errno == errno.ENOSPC and e.value.filename == str(target)
     assert str(e.value) == f"[Errno {errno.ENOSPC}] cannot write: No space left on device: '{target}'"

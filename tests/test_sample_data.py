@@ -11,7 +11,7 @@ import pytest
 from cli_helpers import error_line, omzoo, tree
 
 from omzoo import cli
-from omzoo.data.sample import MARKER
+from omzoo.data.sample import SEED_FILE as MARKER
 
 
 def test_writes_the_sample_for_its_seed(sample: Path, tmp_path: Path, capsys) -> None:
@@ -40,10 +40,10 @@ def test_refuses_an_out_that_omzoo_did_not_write(tmp_path: Path, kind: str) -> N
     if kind == "folder":
         mine.mkdir()
         (mine / "holiday.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
-        reason = f"not empty and not written by omzoo (no {MARKER}); refusing to replace it"
+        reason = "not empty and not written by omzoo (no .omzoo-output of omzoo's); refusing to replace it"
     else:
         mine.write_text("notes\n")
-        reason = "exists and is not a directory; refusing to replace it (choose another output)"
+        reason = "exists and is not a folder; refusing to replace it (choose another output)"
     before = tree(tmp_path)
     line = error_line(omzoo("sample-data", "--out", mine), "sample-data")
     assert line.startswith(f"omzoo sample-data: error: {mine}: {reason}")

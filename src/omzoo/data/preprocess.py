@@ -32,7 +32,7 @@ from omzoo.core.recipe import Recipe
 from omzoo.data import DataError
 from omzoo.data.decode import load_rgb, resize_crop
 from omzoo.data.readers import FLAT_EXTENSIONS, IMG_EXTENSIONS, Dataset, Item, read_dataset
-from omzoo.data.shards import DEFAULT_SHARD_SIZE, FORMAT, MANIFEST, ShardWriter, write_manifest
+from omzoo.data.shards import DEFAULT_SHARD_SIZE, FORMAT, ShardWriter, write_manifest
 
 __all__ = ["DataError", "preprocess"]
 
@@ -147,7 +147,7 @@ def preprocess(
     problems: list[tuple[str, str]] = list(ds.problems)
 
     with (
-        atomic_dir(out, marker=MANIFEST) as tmp,
+        atomic_dir(out, "shards") as tmp,
         ShardWriter(tmp, recipe.shape, shard_size, expected=len(ds.items)) as writer,
     ):
         names: list[str] = []
