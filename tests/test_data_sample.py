@@ -11,7 +11,8 @@ import numpy as np
 from cli_helpers import tree
 from PIL import Image
 
-from omzoo.data.sample import SEED_FILE as MARKER, write_sample
+from omzoo.data.sample import SEED_FILE as MARKER
+from omzoo.data.sample import write_sample
 
 
 def test_sample_is_deterministic(tmp_path: Path):

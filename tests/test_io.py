@@ -119,7 +119,8 @@ def test_atomic_write_removes_the_temp_of_a_killed_writer(tmp_path: Path):
 def test_a_full_disk_names_the_output(tmp_path: Path, writer: str):
     """A failed write's OSError names no file; the writers name the output the user asked for."""
     target = tmp_path / "out"
-    with pytest.raises(OSError) as e, (atomic_write(target) if writer == "atomic_write" else atomic_dir(target, "test")):
+    writing = atomic_write(target) if writer == "atomic_write" else atomic_dir(target, "test")
+    with pytest.raises(OSError) as e, writing:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     assert e.value.errno == errno.ENOSPC and e.value.filename == str(target)
     assert str(e.value) == f"[Errno {errno.ENOSPC}] cannot write: No space left on device: '{target}'"

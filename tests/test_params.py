@@ -4,8 +4,8 @@ checked the same way; each default has one home; renamed keys keep working for a
 from __future__ import annotations
 
 import dataclasses
-import os
 import inspect
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path

@@ -94,16 +94,6 @@ def _check_compatible(ds: Dataset, recipe: Recipe) -> None:
         )
 
 
-def _check_out(out: Path, data: Path, labels: Path | None) -> None:
-    """The output must not be, contain or sit inside an input: replacing it would delete the dataset."""
-    o = out.resolve()
-    for src in filter(None, (data, labels)):
-        s = src.resolve()
-        if o == s or o in s.parents or s in o.parents:
-            raise DataError(f"{out}: the output folder would contain, equal or sit inside the input {src}; "
-                            "choose an output outside the dataset")
-
-
 #: How the pipeline skips bad inputs (the preprocess verb reads it from params.yaml); predict has a flag instead.
 SKIP_HINT = "preprocess.skip_bad: true in params.yaml skips them and lists them in the manifest"
 
@@ -135,7 +125,6 @@ def preprocess(
     data = Path(data)
     labels = Path(labels) if labels not in (None, "") else None
     out = Path(out)
-    _check_out(out, data, labels)
     if workers is None or workers <= 0:
         workers = usable_cores()
 
