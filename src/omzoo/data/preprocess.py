@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,8 +46,12 @@ _RECIPE: Recipe | None = None
 
 
 def _init_worker(recipe: Recipe) -> None:
+    """A worker ignores Ctrl-C: the terminal sends it to the whole process group, and the parent alone stops the
+    pool and says so in one line (no traceback per worker)."""
     global _RECIPE
     _RECIPE = recipe
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _pixels_or_reason(path: Path) -> np.ndarray | str:
@@ -114,13 +119,14 @@ def preprocess(
     shard_size: int = DEFAULT_SHARD_SIZE,
     progress: bool = True,
     skip_hint: str = SKIP_HINT,
+    num_classes: int | None = None,
 ) -> dict[str, Any]:
     """Preprocess ``data`` (+ ``labels``) with ``recipe``'s pixel half into shards under ``out``; return the manifest.
 
     ``out`` is replaced on success only, and only when it is empty or an earlier shard set (it holds a manifest).
     ``workers``: processes decoding in parallel; None or 0 = one per available CPU, 1 = in this process.
     Raises :class:`DataError` listing every bad input unless ``skip_bad``; ``skip_hint`` tells the caller's user how
-    to skip them.
+    to skip them. ``num_classes``: the classes of the model(s) reading these pixels; a label at or above it is bad.
     """
     data = Path(data)
     labels = Path(labels) if labels not in (None, "") else None
@@ -128,7 +134,7 @@ def preprocess(
     if workers is None or workers <= 0:
         workers = usable_cores()
 
-    ds = read_dataset(data, labels)
+    ds = read_dataset(data, labels, num_classes)
     _check_compatible(ds, recipe)
     if ds.size == 0:
         extensions = IMG_EXTENSIONS if ds.kind == "imagefolder" else FLAT_EXTENSIONS

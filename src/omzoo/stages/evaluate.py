@@ -33,6 +33,11 @@ def evaluate(model_id: str, logits: np.ndarray, shards: ShardSet, weights: dict[
     spec = zoo.get(model_id)
     if shards.labels is None:
         raise ValueError(f"{shards.manifest.get('source')}: the dataset has no labels; nothing to evaluate")
+    bad = np.flatnonzero((shards.labels < 0) | (shards.labels >= spec.num_classes))
+    if bad.size:
+        names = ", ".join(f"{shards.names[i]} ({int(shards.labels[i])})" for i in bad[:5])
+        raise ValueError(f"{shards.manifest.get('source')}: {bad.size} label(s) outside the {spec.num_classes} classes "
+                         f"of {model_id} (0..{spec.num_classes - 1}): {names}")
     expected = shards.manifest["dataset_size"] - shards.manifest["n_skipped"]
     if logits.shape[0] != expected or len(shards) != expected:
         raise ValueError(f"scored {logits.shape[0]} images but the dataset has {shards.manifest['dataset_size']} "

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     labels = args.labels
     m = preprocess(zoo.pixel_recipe(args.pixels), args.data, labels, args.out,
                    workers=cfg.workers if args.workers is None else args.workers, skip_bad=cfg.skip_bad,
-                   shard_size=cfg.shard_size, progress=not args.quiet)
+                   shard_size=cfg.shard_size, progress=not args.quiet, num_classes=zoo.pixel_classes(args.pixels))
     skipped = f", {m['n_skipped']} skipped" if m["n_skipped"] else ""
     print(f"{m['count']} images{skipped} -> {args.out} ({len(m['shards'])} shards, {m['pixels']})", file=sys.stderr)
     return 0
