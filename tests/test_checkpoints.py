@@ -152,7 +152,7 @@ def test_malicious_checkpoint_runs_nothing(tmp_path: Path, verb: str) -> None:
     marker, evil = tmp_path / "PWNED", tmp_path / "evil.pth"
     torch.save({"state_dict": zoo.get(MODEL).build().state_dict(), "x": _Evil(marker)}, evil)
     args = {"weights": ["--out", "w.pth"], "export": ["--out", "m.onnx"],
-            "predict": ["--data", str(tmp_path), "--out", "logits.npy"]}[verb]
+            "predict": ["--data", str(tmp_path / "photos"), "--out", "logits.npy"]}[verb]
     r = subprocess.run([str(OMZOO), verb, MODEL, "--checkpoint", str(evil), *args], capture_output=True,
                        text=True, cwd=tmp_path)
     assert not marker.exists()
