@@ -15,7 +15,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from omzoo.core.checkpoints import load_strict, save_container
-from omzoo.core.io import atomic_write, sha256_file, write_json_atomic
+from omzoo.core.io import atomic_files, atomic_write, json_bytes, sha256_file
 from omzoo.core.model import random_checkpoint
 from omzoo.core.params import WeightsConfig, load_params
 from omzoo.core.zoo import ModelSpec
@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     cfg = params.typed(WeightsConfig, "weights")
     trusted = {str(h).lower() for h in cfg.trusted_checkpoints}
-    info = materialise(params.spec(args.model), args.out, args.checkpoint, cfg.seed, args.trust_checkpoint, trusted)
-    write_json_atomic(args.info or args.out.with_suffix(".json"), info)
+    with atomic_files([args.out, args.info or args.out.with_suffix(".json")]) as (out, info_file):  # both or neither
+        info = materialise(params.spec(args.model), out, args.checkpoint, cfg.seed, args.trust_checkpoint, trusted)
+        info_file.write_bytes(json_bytes(info))
     print(f"{args.model}: {info['weights']} weights -> {args.out}")
     return 0
