@@ -175,6 +175,7 @@ def _naming_target(e: BaseException, temps: Mapping[Path, Path]) -> OSError | No
         named = isinstance(e, OSError) and e.filename is not None and Path(e.filename) == tmp
         if named or str(tmp) in text:
             reason = e.strerror if isinstance(e, OSError) and e.strerror else text.replace(str(tmp), str(target))
+            reason = reason.removeprefix("cannot write: ")  # already re-raised by an inner writer
             return OSError(getattr(e, "errno", None) or errno.EIO, f"cannot write: {' '.join(reason.split())}",
                            str(target))
     if isinstance(e, OSError) and e.filename is None and e.errno is not None:

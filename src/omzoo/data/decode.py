@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from omzoo.core.io import open_regular
+from omzoo.core.io import NotRegular, open_regular
 from omzoo.core.recipe import Recipe
 from omzoo.data import DataError
 
@@ -56,6 +56,8 @@ def load_rgb(path: str | os.PathLike[str]) -> Image.Image:
             return im.convert("RGB")
     except DataError:
         raise
+    except NotRegular as exc:
+        raise DataError(str(exc)) from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         reason = str(exc) or type(exc).__name__
         if isinstance(exc, FileNotFoundError):

@@ -371,7 +371,10 @@ def load_cifar_batch(path: Path) -> dict[str, Any]:
         raise DataError(f"{path}: not a readable CIFAR python batch: {' '.join(str(exc).split())}") from None
     if not isinstance(obj, dict):
         raise DataError(f"{path}: expected a pickled dict, got {type(obj).__name__}")
-    return _str_keys(obj)
+    try:
+        return _str_keys(obj)
+    except RecursionError:
+        raise DataError(f"{path}: not a readable CIFAR python batch: nested too deeply") from None
 
 
 def _read_cifar(folder: Path, num_classes: int | None) -> Dataset:
