@@ -198,7 +198,8 @@ SECTIONS: dict[str, type] = {"toolkit": ToolkitConfig, "weights": WeightsConfig,
                              "export": ExportConfig, "bench": BenchConfig,
                              "report": ReportConfig, "abtest": AbtestConfig}
 #: every top-level key a params file may have: a misspelt one (`bnech:`) is an error, never silently ignored.
-#: The backends' sections are their names (tests/test_params.py checks this list against the backend registry).
+#: The backends' sections are their names (tests/test_params.py checks this list against the backend registry); the
+#: configured backend's section is known whatever its name (a new backend is one module and one registry line).
 TOP_LEVEL: frozenset[str] = frozenset({*SECTIONS, "datasets", "models", "batch_sizes", "infer", "backend", "compare",
                                        "onnxruntime", "torch", "acl"})
 
@@ -300,7 +301,7 @@ def _schema_error(e: ValueError, values: Mapping[str, Any], where: str) -> str:
 
 def _check(p: Params) -> None:
     where = p.where
-    unknown = sorted(str(k) for k in p.raw if k not in TOP_LEVEL)
+    unknown = sorted(str(k) for k in p.raw if k not in TOP_LEVEL and k != p.raw.get("backend"))
     if unknown:
         raise ParamsError(f"{where}: unknown section(s) {unknown}; known: {sorted(TOP_LEVEL)}")
     version = p.section("toolkit").get("version", "")
