@@ -90,6 +90,14 @@ def verb_parser(verb: str) -> tuple[ModuleType, argparse.ArgumentParser]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # also while a verb's libraries are still being imported
+        print(f"omzoo {argv[0] if argv else ''}: interrupted".replace("  ", " "), file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     if not argv or argv[0] not in VERBS:
         _top_parser().parse_args(argv[:1] or ["--help"])
     verb, rest = argv[0], argv[1:]
@@ -106,9 +114,6 @@ def main(argv: list[str] | None = None) -> int:
                 module.complete(args)
             check_outputs(args)
             return int(module.run(args) or 0)
-    except KeyboardInterrupt:
-        print(f"omzoo {verb}: interrupted", file=sys.stderr)
-        return 130
     except RestartInEnvironment as e:
         if os.environ.get(_RERUN_VAR):
             _report(verb, "error", f"still not in the environment the backend needs after a rerun: {e}")

@@ -145,9 +145,9 @@ def read_dataset(data: Path | str, labels: Path | str | None = None, num_classes
         return Dataset("flat", data.parent, [item], None, files=[(data.name, _size(data))])
     if labels is None:
         for candidate in (data, data / "cifar-10-batches-py"):
-            if (candidate / "test_batch").is_file():
+            if _holds_batch(candidate):
                 return _read_cifar(candidate, num_classes)
-    elif (data / "test_batch").is_file():
+    elif _holds_batch(data):
         raise DataError(f"{data}: a CIFAR-10 batch carries its own labels; do not pass --labels ({labels})")
     if labels is not None:
         return _read_flat(data, labels, IMAGENET_CLASSES if num_classes is None else num_classes)
@@ -158,6 +158,13 @@ def read_dataset(data: Path | str, labels: Path | str | None = None, num_classes
     if class_dirs:
         return _read_imagefolder(data, class_dirs, num_classes)
     return _read_flat(data, None, None)
+
+
+def _holds_batch(folder: Path) -> bool:
+    """Whether `folder` holds a CIFAR `test_batch`: any entry of that name but a folder (a FIFO or a device there is
+    then refused by the opener, by name, rather than read as an empty image folder)."""
+    entry = folder / "test_batch"
+    return (entry.exists() or entry.is_symlink()) and not entry.is_dir()
 
 
 def _not_image(name: str) -> str:
