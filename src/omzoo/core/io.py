@@ -40,10 +40,12 @@ __all__ = [
     "atomic_dir",
     "atomic_files",
     "check_replaceable",
+    "check_file_output",
     "claim_folder",
     "atomic_write",
     "json_bytes",
     "open_regular",
+    "owned",
     "read_json",
     "remove_stale_temps",
     "save_npy_atomic",
@@ -53,7 +55,7 @@ __all__ = [
     "write_json_atomic",
 ]
 
-#: the file omzoo writes into every folder it owns; its content (MARKER_TEXT) is what says so, not its name
+#: the file omzoo writes into every folder it owns; its content (JSON, written_by: omzoo) says so, not its name
 MARKER = ".omzoo-output"
 _MARKER_WRITER = "omzoo"
 
