@@ -9,10 +9,6 @@ SHELL := /bin/bash
 PYTHON     ?= python3
 VENV       ?= .venv
 BIN        := $(VENV)/bin
-# Where pip finds the CPU build of torch (pip reads it from its config; uv needs it spelled out).
-FIND_LINKS ?= $(shell pip config get global.find-links 2>/dev/null || echo /opt/wheels)
-UV         := $(BIN)/uv pip install --python $(BIN)/python --find-links $(FIND_LINKS)
-DVC        := $(BIN)/dvc
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 BS         ?=
@@ -21,9 +17,17 @@ BASE       ?= main
 HEAD       ?=
 FAIL_ON    ?=
 BACKEND    ?=
-# Values typed on the command line reach recipes as environment variables, quoted there ("$$HEAD"), so a value is
-# never read by the shell as code.
-export BASE HEAD MODEL BS FAIL_ON
+# Values given on the command line never reach a shell as code: each is taken as its literal text ($(value):
+# `HEAD='$(shell ...)'` is not expanded), exported, and recipes read it as "$$NAME", one quoted word, whatever it
+# holds (`HEAD='x;{touch,pwned};echo'` is a branch name that does not exist, not a command).
+# FIND_LINKS: where pip finds the CPU build of torch (pip reads it from its config; uv needs it spelled out).
+USER_VARS  := PYTHON VENV BS MODEL BASE HEAD FAIL_ON BACKEND FORCE IMAGENET CIFAR FIND_LINKS
+$(foreach v,$(USER_VARS),$(eval override $(v) := $$(value $(v))))
+export $(USER_VARS)
+UV         := "$$VENV/bin/uv" pip install --python "$$VENV/bin/python" \
+              --find-links "$${FIND_LINKS:-$$(pip config get global.find-links 2>/dev/null || echo /opt/wheels)}"
+DVC        := "$$VENV/bin/dvc"
+OMZOO      := "$$VENV/bin/omzoo"
 
 #################################################################################
 # COMMANDS                                                                      #
@@ -37,20 +41,20 @@ help:
 .PHONY: setup
 ## Create .venv: torch 2.13.0 (CPU) first, then omzoo and its pinned deps (constraints.txt); idempotent
 setup: $(VENV)/.installed
-	@echo "environment ready: $(VENV) (activate with: source $(BIN)/activate)"
+	@echo "environment ready: $$VENV (activate with: source $$VENV/bin/activate)"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	test -x $(BIN)/uv || $(BIN)/python -m pip install -q "uv==0.13.9"
+	test -x "$$VENV/bin/python" || "$$PYTHON" -m venv "$$VENV"
+	test -x "$$VENV/bin/uv" || "$$VENV/bin/python" -m pip install -q "uv==0.13.9"
 	$(UV) -q -c constraints.txt torch==2.13.0
 	$(UV) -q -c constraints.txt -e '.[dev]'
-	$(BIN)/python -c "import torch, onnx, onnxruntime, onnxsim, dvc; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	"$$VENV/bin/python" -c "import torch, onnx, onnxruntime, onnxsim, dvc, pydantic, ruamel.yaml; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $@
 
 .PHONY: doctor
 ## Check that this host can run the configured backend, one line per check with the fix: make doctor [BACKEND=acl]
 doctor: setup
-	$(BIN)/omzoo doctor $(if $(BACKEND),--backend $(BACKEND),)
+	$(OMZOO) doctor $${BACKEND:+--backend "$$BACKEND"}
 
 .PHONY: repro
 ## Run the whole pipeline (unchanged stages are skipped; benchmarks are always measured, never restored)
@@ -61,7 +65,7 @@ repro: setup
 .PHONY: bench
 ## Benchmark batch sizes and print the table: make bench [BS=32 | BS=1,8,32] [MODEL=glob] [FORCE=1]
 bench: setup
-	@$(BIN)/omzoo sweep --bs '$(BS)' --model '$(MODEL)' $(if $(FORCE),--force,)
+	@$(OMZOO) sweep --bs "$$BS" --model "$$MODEL" $${FORCE:+--force}
 
 .PHONY: report
 ## Rebuild reports/summary.md and the throughput plot from the current metrics
@@ -72,67 +76,67 @@ report: setup
 .PHONY: plots
 ## Render the DVC throughput plot to reports/plots/index.html (offline, no CDN)
 plots: setup
-	$(BIN)/omzoo compare --plots-only --out reports/plots
+	$(OMZOO) compare --plots-only --out reports/plots
 
 .PHONY: compare
 ## What a toolkit changed: make compare BASE=main HEAD=ort-1.31 [FAIL_ON=regression] (no HEAD: the workspace)
 compare: setup
-	$(BIN)/omzoo compare $(BASE) $(HEAD) $(if $(FAIL_ON),--fail-on $(FAIL_ON),)
+	$(OMZOO) compare "$$BASE" $${HEAD:+"$$HEAD"} $${FAIL_ON:+--fail-on "$$FAIL_ON"}
 
 .PHONY: abtest
 ## A/B test two toolkits on this host in paired rounds: make abtest BASE=main HEAD=ort-1.31 [MODEL=glob] [BS=1,8] [FAIL_ON=regression]
 abtest: setup
-	$(BIN)/omzoo abtest "$$BASE" $${HEAD:+"$$HEAD"} --model "$$MODEL" $${BS:+--bs "$$BS"} $${FAIL_ON:+--fail-on "$$FAIL_ON"}
+	$(OMZOO) abtest "$$BASE" $${HEAD:+"$$HEAD"} --model "$$MODEL" $${BS:+--bs "$$BS"} $${FAIL_ON:+--fail-on "$$FAIL_ON"}
 
 .PHONY: link-data
 ## Link real data: make link-data IMAGENET=/data/imagenet (holds val/ + val_label.txt) CIFAR=/data/cifar-10-batches-py
 link-data:
-	@test -n "$(IMAGENET)$(CIFAR)" || { echo "usage: make link-data IMAGENET=<dir> CIFAR=<dir> (either or both)" >&2; exit 2; }
-	@for d in $(IMAGENET) $(CIFAR); do test -d "$$d" || { echo "link-data: $$d is not a folder (nothing linked; a link to it would dangle)" >&2; exit 2; }; done
+	@test -n "$$IMAGENET$$CIFAR" || { echo "usage: make link-data IMAGENET=<dir> CIFAR=<dir> (either or both)" >&2; exit 2; }
+	@for d in "$$IMAGENET" "$$CIFAR"; do test -z "$$d" || test -d "$$d" || { echo "link-data: $$d is not a folder (nothing linked; a link to it would dangle)" >&2; exit 2; }; done
 	@mkdir -p data/raw
-	$(if $(IMAGENET),ln -sfn $(abspath $(IMAGENET)) data/raw/imagenet,)
-	$(if $(CIFAR),ln -sfn $(abspath $(CIFAR)) data/raw/cifar-10-batches-py,)
+	@if test -n "$$IMAGENET"; then ln -sfn -- "$$(realpath -s -- "$$IMAGENET")" data/raw/imagenet; fi
+	@if test -n "$$CIFAR"; then ln -sfn -- "$$(realpath -s -- "$$CIFAR")" data/raw/cifar-10-batches-py; fi
 	@ls -l data/raw
 
 .PHONY: test
 ## Run the test suite (the default run: unit tests, all five models' parity, one end-to-end dvc repro)
 test: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	"$$VENV/bin/python" -m pytest -q -m "not slow"
 
 .PHONY: test-all
 ## Run every test, slow ones included
 test-all: setup
-	$(BIN)/python -m pytest -q
+	"$$VENV/bin/python" -m pytest -q
 
 .PHONY: bench-preprocess
 ## Preprocessing speed: the guides' one-.bin-per-image baseline vs omzoo shards, side by side
 bench-preprocess: setup
-	$(BIN)/python benchmarks/bench_preprocess.py
+	"$$VENV/bin/python" benchmarks/bench_preprocess.py
 
 .PHONY: bench-stability
 ## Benchmarks on a busy machine: quiet vs competing load vs threads=1, medians with intervals, side by side
 bench-stability: setup
-	$(BIN)/python benchmarks/bench_stability.py --compare
+	"$$VENV/bin/python" benchmarks/bench_stability.py --compare
 
 .PHONY: bench-infer
 ## Runner overhead: infer-stage throughput vs pure bench throughput, same backend and batch size
 bench-infer: setup
-	$(BIN)/python benchmarks/bench_infer.py
+	"$$VENV/bin/python" benchmarks/bench_infer.py
 
 .PHONY: bench-abtest
 ## Verdict resolution: A/A and A/B under a competing load, two runs (compare) vs paired rounds (abtest), side by side
 bench-abtest: setup
-	$(BIN)/python benchmarks/bench_abtest.py
+	"$$VENV/bin/python" benchmarks/bench_abtest.py
 
 .PHONY: bench-faults
 ## Reliability: every case of the faults issue through the real commands, each in a temp dir: case | expected | got
 bench-faults: setup
-	$(BIN)/python benchmarks/bench_faults.py
+	"$$VENV/bin/python" benchmarks/bench_faults.py
 
 .PHONY: lint
 ## Lint with ruff
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
+	"$$VENV/bin/ruff" check src tests benchmarks
 
 .PHONY: clean
 ## Remove pipeline outputs and caches (keeps .venv, the DVC cache and committed metrics)

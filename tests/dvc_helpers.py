@@ -31,7 +31,7 @@ Every metric it writes is a metric of omzoo.core.metrics.SCHEMA, valued from its
 samples are those of metrics.ROUND_METRICS; the info files are what the real stages build (bench.environment over a
 stand-in backend whose describe() is Backend.described's, evaluate.provenance), with the fake's values. So a renamed
 or added metric or info field changes what the fake writes, and the tests that read it through report and compare
-see the change. params.yaml steers it: toolkit.speedup scales every throughput; `fake:` names the points (model-bs)
+see the change. fake.yaml steers it: toolkit.speedup scales every throughput; `fake:` names the points (model-bs)
 whose rounds stay contended or that run out of memory, the images whose top-1 changes per model, and the dataset's
 label (its manifest hash).
 """
@@ -52,8 +52,8 @@ from omzoo.stages.evaluate import provenance
 from omzoo.timing import stats
 
 step = sys.argv[1]
-p = yaml.safe_load(Path("params.yaml").read_text())
-tk, fake = p["toolkit"], p["fake"]
+p, f = (yaml.safe_load(Path(name).read_text()) for name in ("params.yaml", "fake.yaml"))
+tk, fake = {**p["toolkit"], **f["toolkit"]}, f["fake"]
 if os.environ.get("OMZOO_TEST_LOG"):  # every execution is recorded: a test can prove a stage did not run
     with open(os.environ["OMZOO_TEST_LOG"], "a") as f:
         f.write(f"{step} {tk['version']}\\n")
@@ -171,17 +171,17 @@ DVC_YAML = """stages:
   compile:
     cmd: python fake_stage.py compile
     deps: [fake_stage.py]
-    params: [toolkit, models, batch_sizes]
+    params: [toolkit, models, batch_sizes, {fake.yaml: [toolkit]}]
     outs: [models/compiled]
   infer:
     cmd: python fake_stage.py infer
     deps: [fake_stage.py, models/compiled]
-    params: [toolkit, models, fake]
+    params: [toolkit, models, {fake.yaml: [toolkit, fake]}]
     outs: [models/infer]
   measure:
     cmd: python fake_stage.py measure
     deps: [fake_stage.py, models/compiled, models/infer]
-    params: [toolkit, models, batch_sizes, fake]
+    params: [toolkit, models, batch_sizes, {fake.yaml: [toolkit, fake]}]
     outs:
       - metrics/bench: {cache: false}
       - metrics/rounds: {cache: false}
@@ -216,16 +216,19 @@ class Fake:
     seed: int = 0  # the rounds' noise; the same on every branch, so equal speeds give the same samples (A/A)
 
 
-def params_yaml(version: str, speedup: float, fake: Fake = Fake()) -> str:
-    """A valid params.yaml (omzoo report validates it) plus the fake's own `toolkit.speedup` and `fake:`."""
+def write_params(repo: Path, version: str, speedup: float, fake: Fake = Fake()) -> None:
+    """A valid params.yaml (omzoo report validates it, and refuses keys it does not know), and beside it fake.yaml,
+    the fake's own `toolkit.speedup` and `fake:` (DVC diffs both files' params)."""
     from omzoo.core import zoo
 
     pixels = {zoo.get(m).recipe.pixels for m in MODELS}
     shards = "\n".join(f"  {p}: {{data: data/{p}, labels: data/{p}}}" for p in sorted(pixels))
     models = "\n".join(f"  {m}: {{checkpoint: '', pixels: {zoo.get(m).recipe.pixels}}}" for m in MODELS)
-    return (f'toolkit: {{version: "{version}", speedup: {speedup}}}\nbackend: onnxruntime\ndatasets:\n{shards}\n'
-            f"models:\n{models}\nbatch_sizes: [1, 8]\ninfer: {{batch_size: 8}}\n"
-            f"report: {{platforms: [310P, 310, T4]}}\nfake: {json.dumps(asdict(fake))}\n")
+    (repo / "params.yaml").write_text(
+        f'toolkit: {{version: "{version}"}}\nbackend: onnxruntime\ndatasets:\n{shards}\n'
+        f"models:\n{models}\nbatch_sizes: [1, 8]\ninfer: {{batch_size: 8}}\n"
+        f"report: {{platforms: [310P, '310', T4]}}\n")
+    (repo / "fake.yaml").write_text(f"toolkit: {{speedup: {speedup}}}\nfake: {json.dumps(asdict(fake))}\n")
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -290,7 +293,7 @@ def init_pipeline(repo: Path, env: dict[str, str], remote: Path | None = None, g
     dvc(repo, env, "init", "-q")
     (repo / "fake_stage.py").write_text(FAKE_STAGE)
     (repo / "dvc.yaml").write_text(DVC_YAML)
-    (repo / "params.yaml").write_text(params_yaml("8.0", 1.0))
+    write_params(repo, "8.0", 1.0)
     if remote is not None:
         dvc(repo, env, "remote", "add", "-d", "shared", str(remote))
     sh(repo, env, "git", "add", "-A")
@@ -303,7 +306,7 @@ def run_branch(repo: Path, env: dict[str, str], branch: str, version: str, speed
     A new branch starts from `start` (default: what is checked out)."""
     if branch != BASE:
         sh(repo, env, "git", "checkout", "-q", "-b", branch, *([start] if start else []))
-    (repo / "params.yaml").write_text(params_yaml(version, speedup, fake))
+    write_params(repo, version, speedup, fake)
     dvc(repo, env, "repro", "--no-run-cache")
     sh(repo, env, "git", "add", "-A")
     sh(repo, env, "git", "commit", "-qm", f"results: toolkit {version}")

@@ -14,8 +14,8 @@ import yaml
 from cli_helpers import error_line, omzoo
 from dvc_helpers import pipeline_env, sh, tiny_checkout
 
+from omzoo.core.io import owned
 from omzoo.core.metrics import ROUND_METRICS
-from omzoo.results.worktree import MARKER
 
 MODEL = "ran92_cifar10"
 ROW = {"model", "bs", "metric", "old", "new", "ratio", "ci_low", "ci_high", "coverage", "verdict", "reason"}
@@ -79,7 +79,7 @@ def test_each_side_runs_in_its_own_marked_worktree_and_the_branch_stays_untouche
     assert roots["base"] != roots["head"] and all(r.parent == repo / ".omzoo" / "abtest" / "worktrees"
                                                   for r in roots.values())
     for root in roots.values():
-        assert (root / MARKER).read_text().startswith("omzoo abtest worktree ")
+        assert owned(root)
         assert (root / "models" / "compiled" / f"{MODEL}-1" / "meta.json").is_file()
     head_params = yaml.safe_load((roots["head"] / "params.yaml").read_text())
     assert head_params["onnxruntime"]["threads"] == 1

@@ -88,6 +88,6 @@ def test_compile_never_replaces_a_folder_it_did_not_write(compiled: Path, tmp_pa
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "results.csv").write_text("a,b\n")
-    with pytest.raises(NotOurs, match="not empty and not written by omzoo \\(no meta.json\\)"):
+    with pytest.raises(NotOurs, match="not empty and not written by omzoo \\(no .omzoo-output of omzoo.s\\)"):
         compile_artefact(zoo.get(MODEL), 4, mine, "onnxruntime", {}, onnx=compiled / "m.onnx")
     assert [p.name for p in mine.iterdir()] == ["results.csv"]

@@ -152,7 +152,7 @@ def test_malicious_checkpoint_runs_nothing(tmp_path: Path, verb: str) -> None:
     marker, evil = tmp_path / "PWNED", tmp_path / "evil.pth"
     torch.save({"state_dict": zoo.get(MODEL).build().state_dict(), "x": _Evil(marker)}, evil)
     args = {"weights": ["--out", "w.pth"], "export": ["--out", "m.onnx"],
-            "predict": ["--data", str(tmp_path), "--out", "logits.npy"]}[verb]
+            "predict": ["--data", str(tmp_path / "photos"), "--out", "logits.npy"]}[verb]
     r = subprocess.run([str(OMZOO), verb, MODEL, "--checkpoint", str(evil), *args], capture_output=True,
                        text=True, cwd=tmp_path)
     assert not marker.exists()
@@ -255,3 +255,60 @@ def test_garbage_files_fail_clearly(tmp_path: Path, content: bytes) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="no such checkpoint file"):
         read_checkpoint(tmp_path / "nope.pth")
+
+
+def _state(tmp_path: Path) -> dict[str, torch.Tensor]:
+    return dict(zoo.get(MODEL).build().state_dict())
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int8, torch.bool, torch.complex64])
+def test_a_tensor_of_another_kind_is_never_cast_into_float_weights(tmp_path: Path, dtype: torch.dtype) -> None:
+    sd = _state(tmp_path)
+    key = next(k for k, v in sd.items() if v.is_floating_point() and v.ndim == 4)
+    sd[key] = sd[key] > 0 if dtype == torch.bool else sd[key].to(dtype)
+    torch.save(sd, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match=f"{key} {dtype} \\(model torch.float32\\)"):
+        load_strict(zoo.get(MODEL).build(), tmp_path / "bad.pth")
+
+
+def test_module_prefixed_and_plain_keys_together_are_refused(tmp_path: Path) -> None:
+    sd = _state(tmp_path)
+    key = next(iter(sd))
+    torch.save({**sd, f"module.{key}": sd[key]}, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match=f"holds both module.{key} and {key}"):
+        read_checkpoint(tmp_path / "bad.pth")
+
+
+def test_a_compressed_member_is_refused_before_it_is_inflated(tmp_path: Path) -> None:
+    import zipfile
+
+    torch.save(_state(tmp_path), tmp_path / "plain.pth")
+    with zipfile.ZipFile(tmp_path / "plain.pth") as src, \
+            zipfile.ZipFile(tmp_path / "bad.pth", "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    with pytest.raises(CheckpointError, match="is compressed .*nothing was inflated"):
+        read_checkpoint(tmp_path / "bad.pth")
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (torch.empty(2, device="meta"), "is a meta tensor"), (torch.eye(2).to_sparse(), "is a torch.sparse_coo tensor"),
+])
+def test_tensors_without_dense_data_are_refused(tmp_path: Path, value: torch.Tensor, message: str) -> None:
+    torch.save({**_state(tmp_path), "extra": value}, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match=f"extra {message}"):
+        read_checkpoint(tmp_path / "bad.pth")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "device"])
+def test_what_is_not_a_checkpoint_is_named(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "ck.pth"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to("/dev/zero")
+    want = {"fifo": "is a FIFO", "folder": "is a folder", "device": "is a character device"}[kind]
+    with pytest.raises(CheckpointError, match=want):
+        read_checkpoint(path)

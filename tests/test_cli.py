@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -188,3 +189,29 @@ def test_an_override_of_the_backend_moves_what_compile_may_set(tmp_path: Path) -
 def test_a_size_flag_takes_positive_integers_only(tmp_path: Path) -> None:
     r = omzoo("compile", MODEL, "--bs", "0", "--out", tmp_path / "c")
     assert r.returncode == 2 and "argument --bs: value must be a positive integer, got '0'" in r.stderr
+
+
+def test_dvc_pastes_only_identifier_values_into_commands() -> None:
+    """DVC runs `cmd` through a shell: only values params validation reduces to ids and integers are pasted there."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    pasted = {e for st in stages.values() for e in re.findall(r"\$\{([^}]+)\}", st.get("do", st)["cmd"])}
+    assert pasted <= {"key", "item.model", "item.bs", "item.pixels", "infer.batch_size"}, pasted
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["simplify", "m.onnx", "--out", "m.onnx"], "--out m.onnx: is the input --input m.onnx"),
+    (["simplify", "m.onnx", "--out", "hard.onnx"], "--out hard.onnx: is the input --input m.onnx"),
+    (["predict", MODEL, "--onnx", "m.onnx", "--data", "photos", "--out", "photos/a.png"],
+     "--out photos/a.png: sits inside the input --data photos"),
+    (["preprocess", "--pixels", "cifar32", "--data", "photos/sub", "--out", "photos"],
+     "--out photos: would contain the input --data photos/sub"),
+])
+def test_an_output_that_is_an_input_is_refused(tmp_path: Path, monkeypatch, capsys, argv, message) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos" / "sub").mkdir(parents=True)
+    (tmp_path / "photos" / "a.png").write_bytes(b"png")
+    (tmp_path / "m.onnx").write_bytes(b"onnx")
+    os.link(tmp_path / "m.onnx", tmp_path / "hard.onnx")
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert (tmp_path / "m.onnx").read_bytes() == b"onnx" and (tmp_path / "photos" / "a.png").read_bytes() == b"png"

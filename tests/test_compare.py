@@ -69,14 +69,23 @@ def test_compare_without_a_base_is_a_usage_error() -> None:
     assert cli.VERBS["compare"] == "omzoo.stages.compare"
 
 
-def test_make_compare_maps_onto_the_verb() -> None:
-    def line(*args: str) -> str:
-        out = subprocess.run(["make", "-n", "compare", *args], cwd=ROOT, capture_output=True, text=True).stdout
-        return next(ln for ln in out.splitlines() if "omzoo compare" in ln).split(None, 1)[1].strip()
+def test_make_compare_maps_onto_the_verb(tmp_path: Path) -> None:
+    """Each value reaches omzoo as one argument, whatever it holds (a stand-in omzoo prints what it got)."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "omzoo").write_text('#!/bin/sh\nprintf "%s|" "$@"\n')
+    (venv / "bin" / "omzoo").chmod(0o755)
+    (venv / ".installed").touch()
 
-    assert line("BASE=main", "HEAD=ort-1.31", "FAIL_ON=regression") == \
-        "compare main ort-1.31 --fail-on regression"
-    assert line("BASE=main") == "compare main"  # the one-revision form: main against the workspace
+    def line(*args: str) -> str:
+        return subprocess.run(["make", "-s", "-f", str(ROOT / "Makefile"), f"VENV={venv}", "-o", f"{venv}/.installed",
+                               "compare", *args], cwd=tmp_path, capture_output=True, text=True).stdout.splitlines()[-1]
+
+    assert line("BASE=main", "HEAD=ort-1.31", "FAIL_ON=regression") == "compare|main|ort-1.31|--fail-on|regression|"
+    assert line("BASE=main") == "compare|main|"  # the one-revision form: main against the workspace
+    assert line("BASE=main", "HEAD=x;{touch,pwned};echo") == "compare|main|x;{touch,pwned};echo|"
+    assert line("BASE=$(shell touch pwned)") == "compare|$(shell touch pwned)|"
+    assert not (tmp_path / "pwned").exists()
 
 
 # ------------------------------------------------------------------------------------ on a real repo

@@ -34,7 +34,7 @@ def _compile(tmp_path: Path, params: Path, out: Path, bs: str = "2") -> list[str
 def test_compile_writes_the_artefact_and_its_meta(tmp_path: Path, params: Path, capsys) -> None:
     out = tmp_path / "c2"
     assert cli.main([str(a) for a in _compile(tmp_path, params, out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["meta.json", "model.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == [".omzoo-output", "meta.json", "model.onnx"]
     meta = json.loads((out / "meta.json").read_text())
     source = tmp_path / "m.onnx"
     assert meta == {"model": MODEL, "model_options": {"nearest_resize": True}, "backend": "onnxruntime",
@@ -53,8 +53,9 @@ def test_compile_replaces_its_own_artefact_but_no_other_folder(tmp_path: Path, p
     (mine / "results.csv").write_text("a,b\n")
     before = tree(mine)
     line = error_line(omzoo(*_compile(tmp_path, params, mine)), "compile")
-    assert line == (f"omzoo compile: error: {mine}: not empty and not written by omzoo (no meta.json); refusing to "
-                    "replace it. Choose an output folder that is new, empty or an earlier omzoo output")
+    assert line == (f"omzoo compile: error: {mine}: not empty and not written by omzoo (no .omzoo-output of omzoo's); "
+                    "refusing to replace it or write into it. Choose an output folder that is new, empty or an earlier "
+                    "omzoo output")
     assert tree(mine) == before
     out = tmp_path / "c4"
     for _ in range(2):  # a new folder, then its own earlier artefact: both written

@@ -140,3 +140,24 @@ def test_png_pipeline_end_to_end(tmp_path: Path):
     np.testing.assert_array_equal(
         resize_crop(load_rgb(tmp_path / "a.png"), PROFILES["smlp"]), reference_pixels(img, Image.Resampling.BICUBIC)
     )
+
+
+def test_a_16_bit_grey_png_is_scaled_not_clipped(tmp_path: Path) -> None:
+    grey = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 4)
+    Image.fromarray((grey * 257).astype(np.uint16)).save(tmp_path / "g.png")
+    rgb = np.asarray(load_rgb(tmp_path / "g.png"))
+    assert rgb.shape == (8, 8, 3) and (rgb[..., 0] == grey).all() and (rgb[..., 2] == grey).all()
+
+
+def test_pixel_limits_are_checked_before_decoding_and_resizing(tmp_path: Path) -> None:
+    Image.new("RGB", (6000, 1)).save(tmp_path / "wide.png")
+    with pytest.raises(DataError, match="a 6000x1 image resizes to 1536000x256"):
+        resize_crop(load_rgb(tmp_path / "wide.png"), zoo.pixel_recipe("bilinear224"))
+
+
+def test_a_fifo_named_like_an_image_is_refused(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "x.png")
+    with pytest.raises(DataError, match="x.png: is a FIFO"):
+        load_rgb(tmp_path / "x.png")

@@ -240,3 +240,61 @@ def test_missing_data_and_labels_with_cifar(tmp_path: Path, sample: Path):
         read_dataset(tmp_path / "nope", None)
     with pytest.raises(DataError, match="its own labels"):
         read_dataset(sample / "cifar-10-batches-py", sample / "imagenet/val_label.txt")
+
+
+def _png(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(path, format="PNG" if path.suffix == ".png" else "GIF")
+
+
+def test_imagefolder_lists_every_stray_as_a_problem(tmp_path: Path) -> None:
+    """Files beside the class folders and non-images inside them are problems, never silently left out."""
+    for name in ("a.png", "b.png", "cat/c.png", "cat/d.gif"):
+        _png(tmp_path / name)
+    (tmp_path / "cat" / "notes.txt").write_text("x")
+    (tmp_path / "cat" / ".DS_Store").write_text("x")  # hidden: not the user's image
+    ds = read_dataset(tmp_path)
+    assert ds.kind == "imagefolder" and [i.name for i in ds.items] == ["cat/c.png"]
+    assert [n for n, _ in ds.problems] == ["a.png", "b.png", "cat/d.gif", "cat/notes.txt"]
+    assert ds.size == 5
+
+
+def test_imagefolder_walks_each_folder_once(tmp_path: Path) -> None:
+    """A symlink loop (or two links to one folder) lists each image once and reports the folder reached again."""
+    _png(tmp_path / "cat" / "a.png")
+    (tmp_path / "cat" / "loop").symlink_to("..")
+    (tmp_path / "cat" / "again").symlink_to(tmp_path / "cat")
+    ds = read_dataset(tmp_path)
+    assert [i.name for i in ds.items] == ["cat/a.png"]
+    assert sorted(n for n, _ in ds.problems) == ["cat/again/", "cat/loop/cat/"]  # loop = the root: cat again
+
+
+def test_a_labelled_flat_folder_reports_non_images(tmp_path: Path) -> None:
+    _png(tmp_path / "val" / "a.png")
+    (tmp_path / "val" / "readme.txt").write_text("x")
+    (tmp_path / "labels.txt").write_text("a.png 3\n")
+    ds = read_dataset(tmp_path / "val", tmp_path / "labels.txt")
+    assert [i.label for i in ds.items] == [3] and [n for n, _ in ds.problems] == ["readme.txt"]
+
+
+@pytest.mark.parametrize("label", ["1_0", "٣", "+3", "10"])
+def test_labels_are_ascii_digits_within_the_models_classes(tmp_path: Path, label: str) -> None:
+    _png(tmp_path / "val" / "a.png")
+    (tmp_path / "labels.txt").write_text(f"a.png {label}\n", encoding="utf-8")
+    ds = read_dataset(tmp_path / "val", tmp_path / "labels.txt", num_classes=10)
+    assert not ds.items and len(ds.problems) == 1
+    assert ("out of range 0..9" if label == "10" else "is not an integer") in ds.problems[0][1]
+
+
+def test_a_fifo_as_labels_is_refused_not_read(tmp_path: Path) -> None:
+    _png(tmp_path / "val" / "a.png")
+    os.mkfifo(tmp_path / "labels.txt")
+    with pytest.raises(DataError, match="labels.txt: is a FIFO"):
+        read_dataset(tmp_path / "val", tmp_path / "labels.txt")
+
+
+def test_a_deeply_nested_batch_is_named_not_a_recursion_error(tmp_path: Path) -> None:
+    depth = 100_000
+    (tmp_path / "test_batch").write_bytes(b"\x80\x02}U\x06labels" + b"]" * depth + b"a" * (depth - 1) + b"s.")
+    with pytest.raises(DataError, match="test_batch: not a readable CIFAR python batch: nested too deeply"):
+        load_cifar_batch(tmp_path / "test_batch")

@@ -11,14 +11,15 @@ import numpy as np
 from cli_helpers import tree
 from PIL import Image
 
-from omzoo.data.sample import MARKER, write_sample
+from omzoo.data.sample import SEED_FILE as MARKER
+from omzoo.data.sample import write_sample
 
 
 def test_sample_is_deterministic(tmp_path: Path):
     write_sample(tmp_path / "a")
     write_sample(tmp_path / "b")
     a, b = tree(tmp_path / "a"), tree(tmp_path / "b")
-    assert a == b and len(a) == 32 + 1 + 2 + 1 and MARKER in a
+    assert a == b and len(a) == 32 + 1 + 2 + 1 + 1 and MARKER in a
     write_sample(tmp_path / "c", seed=1)
     assert tree(tmp_path / "c") != a
     write_sample(tmp_path / "c", seed=0)  # an existing output is replaced

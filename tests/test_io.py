@@ -14,11 +14,19 @@ import numpy as np
 import pytest
 
 from omzoo.core.io import (
+    MARKER,
+    NotOurs,
+    NotRegular,
     atomic_dir,
+    atomic_files,
     atomic_write,
+    claim_folder,
+    open_regular,
+    read_json,
     remove_stale_temps,
     save_npy_atomic,
     write_bytes_atomic,
+    write_files_atomic,
     write_json_atomic,
 )
 
@@ -55,17 +63,17 @@ def test_save_npy_atomic(tmp_path: Path):
 
 def test_atomic_dir(tmp_path: Path):
     out = tmp_path / "out"
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "test") as tmp:
         (tmp / "a").write_text("1")
         assert not out.exists()
     assert (out / "a").read_text() == "1"
-    with pytest.raises(KeyError), atomic_dir(out) as tmp:
+    with pytest.raises(KeyError), atomic_dir(out, "test") as tmp:
         (tmp / "b").write_text("2")
         raise KeyError
-    assert sorted(p.name for p in out.iterdir()) == ["a"]
-    with atomic_dir(out) as tmp:
+    assert sorted(p.name for p in out.iterdir()) == [".omzoo-output", "a"]
+    with atomic_dir(out, "test") as tmp:
         (tmp / "c").write_text("3")
-    assert sorted(p.name for p in out.iterdir()) == ["c"]
+    assert sorted(p.name for p in out.iterdir()) == [".omzoo-output", "c"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
@@ -119,8 +127,92 @@ def test_atomic_write_removes_the_temp_of_a_killed_writer(tmp_path: Path):
 def test_a_full_disk_names_the_output(tmp_path: Path, writer: str):
     """A failed write's OSError names no file; the writers name the output the user asked for."""
     target = tmp_path / "out"
-    with pytest.raises(OSError) as e, (atomic_write if writer == "atomic_write" else atomic_dir)(target):
+    writing = atomic_write(target) if writer == "atomic_write" else atomic_dir(target, "test")
+    with pytest.raises(OSError) as e, writing:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     assert e.value.errno == errno.ENOSPC and e.value.filename == str(target)
     assert str(e.value) == f"[Errno {errno.ENOSPC}] cannot write: No space left on device: '{target}'"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "device", "missing", "too big"])
+def test_open_regular_refuses_what_is_not_a_regular_file(tmp_path: Path, kind: str):
+    """A FIFO would block the reader forever and /dev/zero never ends: both are refused before a byte is read."""
+    path = tmp_path / "x.png"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "device":
+        path.symlink_to("/dev/zero")
+    elif kind == "too big":
+        path.write_bytes(b"x" * 11)
+    want = {"fifo": "is a FIFO", "folder": "is a folder", "device": "is a character device", "missing": "no such",
+            "too big": "is 11 bytes, more than the 10"}[kind]
+    with pytest.raises(NotRegular, match=f"{path}: {want}"):
+        open_regular(path, 10)
+
+
+def test_open_regular_reads_a_file_and_a_link_to_one(tmp_path: Path):
+    (tmp_path / "a").write_bytes(b"abc")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with open_regular(tmp_path / "b", 3) as f:
+        assert f.read() == b"abc"
+
+
+def test_read_json_names_the_file_and_refuses_nan(tmp_path: Path):
+    path = tmp_path / "m.json"
+    path.write_text('{"x": NaN}')
+    with pytest.raises(ValueError, match=f"{path}: not valid JSON"):
+        read_json(path)
+    path.write_text('{"x": 1}')
+    assert read_json(path) == {"x": 1}
+
+
+def test_atomic_files_replace_all_or_none(tmp_path: Path):
+    a, b = tmp_path / "a.json", tmp_path / "sub" / "b.json"
+    write_files_atomic({a: b"1", b: b"1"})
+    with pytest.raises(RuntimeError), atomic_files([a, b]) as (ta, tb):
+        ta.write_bytes(b"2")
+        raise RuntimeError("the second file fails")
+    assert a.read_bytes() == b.read_bytes() == b"1"
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(NotOurs, match="dir.json: exists and is a folder"):
+        write_files_atomic({a: b"3", tmp_path / "dir.json": b"3"})
+    assert a.read_bytes() == b"1" and sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "dir.json", "sub"]
+
+
+def test_a_write_error_naming_the_temp_file_names_the_output(tmp_path: Path):
+    target = tmp_path / "m.onnx"
+    with pytest.raises(OSError) as e, atomic_write(target) as tmp:
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(tmp))
+    assert e.value.filename == str(target) and ".tmp-" not in str(e.value)
+    with pytest.raises(OSError) as e, atomic_write(target) as tmp:
+        raise RuntimeError(f"PytorchStreamWriter failed writing file {tmp}")
+    assert e.value.filename == str(target) and ".tmp-" not in str(e.value)
+
+
+@pytest.mark.parametrize("what", ["a manifest.json of its own", "a forged marker", "a symlink", "a file"])
+def test_only_a_folder_marked_by_omzoo_is_replaced(tmp_path: Path, what: str):
+    out = tmp_path / "out"
+    if what == "a symlink":
+        (tmp_path / "mine").mkdir()
+        out.symlink_to(tmp_path / "mine")
+    elif what == "a file":
+        out.write_text("notes")
+    else:
+        out.mkdir()
+        (out / "thesis.tex").write_text("x")
+        name, text = ("manifest.json", "{}") if what.startswith("a manifest") else (MARKER, '{"written_by": "me"}')
+        (out / name).write_text(text)
+    with pytest.raises(NotOurs), atomic_dir(out, "test"):
+        pass
+    with pytest.raises(NotOurs):
+        claim_folder(out, "test")
+
+
+def test_claim_folder_marks_a_new_or_empty_folder(tmp_path: Path):
+    folder = claim_folder(tmp_path / "reports", "reports")
+    assert json.loads((folder / MARKER).read_text()) == {"written_by": "omzoo", "output": "reports"}
+    (folder / "summary.md").write_text("ours")
+    assert claim_folder(folder, "reports") == folder  # omzoo's own: written again

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +18,18 @@ from omzoo.backends.base import backend_names, get_backend
 from omzoo.core.params import (
     RENAMED,
     SECTIONS,
+    TOP_LEVEL,
     BenchConfig,
     ExportConfig,
     Params,
     ParamsError,
     PreprocessConfig,
     command,
+    decimal,
     load_params,
     positive_int,
     revision_params,
+    typed,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,14 +75,13 @@ def test_sections_are_typed(tmp_path: Path) -> None:
         min_s: float = 1.0
         skip: bool = False
 
-    p = load_params(_write(tmp_path, lambda p: p.update(sec={"min_iters": "5"})))
-    with pytest.raises(ParamsError, match="sec.min_iters: expected int, got '5'"):
-        p.typed(Section, "sec")
-    p = load_params(_write(tmp_path, lambda p: p.update(sec={"min_iter": 5})))
+    with pytest.raises(ParamsError, match="sec.min_iters: expected an integer, got '5' \\(str\\)"):
+        typed(Section, {"min_iters": "5"}, "sec")
     with pytest.raises(ParamsError, match="sec: unknown key\\(s\\) \\['min_iter'\\]"):
-        p.typed(Section, "sec")
-    p = load_params(_write(tmp_path, lambda p: p.update(sec={"min_s": 2, "skip": True})))
-    assert p.typed(Section, "sec") == Section(1, 2, True)
+        typed(Section, {"min_iter": 5}, "sec")
+    with pytest.raises(ParamsError, match="sec.skip: expected true or false, got 'yes'"):
+        typed(Section, {"skip": "yes"}, "sec")
+    assert typed(Section, {"min_s": 2, "skip": True}, "sec") == Section(1, 2, True)
 
 
 def test_a_stage_reports_bad_params_in_one_line(tmp_path: Path, capsys) -> None:
@@ -115,10 +118,10 @@ def test_modules_read_their_defaults_from_the_sections() -> None:
 
 
 @pytest.mark.parametrize(("edit", "message"), [
-    (lambda p: p["bench"].update(rounds=0), "bench.rounds must be a positive integer, got 0"),
-    (lambda p: p["preprocess"].update(shard_size=True), "preprocess.shard_size: expected int, got True"),
+    (lambda p: p["bench"].update(rounds=0), "bench.rounds: expected greater than or equal to 1, got 0"),
+    (lambda p: p["preprocess"].update(shard_size=True), "preprocess.shard_size: expected an integer, got True"),
     (lambda p: p["export"].update(input_dtyp="float32"), "export: unknown key\\(s\\) \\['input_dtyp'\\]"),
-    (lambda p: p["weights"].update(trusted_checkpoints="abc"), "weights.trusted_checkpoints: expected list"),
+    (lambda p: p["weights"].update(trusted_checkpoints="abc"), "weights.trusted_checkpoints: expected a list"),
 ])
 def test_every_section_is_checked_on_load(tmp_path: Path, edit, message: str) -> None:
     """A mistake in any section stops every stage, not only the one that reads it."""
@@ -128,11 +131,11 @@ def test_every_section_is_checked_on_load(tmp_path: Path, edit, message: str) ->
 
 def test_a_backend_checks_its_own_section_when_made() -> None:
     """A backend's section is its Options: checked wherever that backend is made (compile, infer, bench, doctor)."""
-    with pytest.raises(ParamsError, match="acl.device_id: expected int, got '0'"):
+    with pytest.raises(ParamsError, match="acl.device_id: expected an integer, got '0'"):
         get_backend("acl", {"device_id": "0"})
     with pytest.raises(ParamsError, match=r"onnxruntime: unknown key\(s\) \['thread'\]"):
         get_backend("onnxruntime", {"thread": 2})
-    with pytest.raises(ParamsError, match="torch.compile: expected bool, got 'yes'"):
+    with pytest.raises(ParamsError, match="torch.compile: expected true or false, got 'yes'"):
         get_backend("torch", {"compile": "yes"})
 
 
@@ -164,7 +167,7 @@ def test_overrides_set_dotted_keys_with_yaml_values(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("override", "message"), [
     ("export.input_dtyp=float32", "with -S export.input_dtyp=float32: export: unknown key\\(s\\) \\['input_dtyp'\\]"),
-    ("bench.min_iters='5'", "with -S bench.min_iters='5': bench.min_iters: expected int, got '5'"),
+    ("bench.min_iters='5'", "with -S bench.min_iters='5': bench.min_iters: expected an integer, got '5'"),
     ("batch_sizes=[1,0]", "with -S batch_sizes=\\[1,0\\]: batch_sizes must be positive integers; bad: \\[0\\]"),
     ("toolkit.version=1.30", "toolkit.version is the number 1.3.*quote it"),
     ("models.resnet50.pixels=bilinear224", "models.resnet50: unknown model 'resnet50'"),
@@ -252,3 +255,74 @@ def test_the_old_shards_names_still_load(tmp_path: Path, capsys) -> None:
                       "one more release, dvc.yaml needs the new one now)")
     assert len(err) == 1 + len(p.models) and all("`models." in line and ".shards` is now `models." in line
                                                  for line in err[1:])
+
+
+def _text(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text((ROOT / "params.yaml").read_text() + text)
+    return path
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("bench:\n  rounds: 3\n", "line .*: found duplicate key \"bench\""),
+    ("bnech:\n  rounds: 3\n", "unknown section\\(s\\) \\['bnech'\\]"),
+    ("batch_size: 8\n", "unknown section\\(s\\) \\['batch_size'\\]"),
+    ("bénch:\n  rounds: 3\n", "unknown section\\(s\\) \\['bénch'\\]"),
+])
+def test_a_duplicate_or_unknown_section_fails_in_one_line(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ParamsError, match=message) as e:
+        load_params(_text(tmp_path, text))
+    assert "\n" not in str(e.value) and str(tmp_path / "params.yaml") in str(e.value)
+
+
+def test_a_model_listed_twice_fails(tmp_path: Path) -> None:
+    text = (ROOT / "params.yaml").read_text().replace(
+        "  tresnet_m: {", "  scnet50_v1d: {checkpoint: x.pth, pixels: bilinear224}\n  tresnet_m: {")
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(ParamsError, match='duplicate key "scnet50_v1d"'):
+        load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda p: p["report"].update(platforms="310P"), "report.platforms: expected a list, got '310P'"),
+    (lambda p: p["report"].update(platforms=[310]), "report.platforms: expected a string, got \\[310\\]"),
+    (lambda p: p["bench"].update(rounds=0), "bench.rounds: expected greater than or equal to 1, got 0"),
+    (lambda p: p["bench"].update(level=1.5), "bench.level: expected less than 1, got 1.5"),
+    (lambda p: p["bench"].update(seed=-1), "bench.seed: expected greater than or equal to 0"),
+    (lambda p: p["bench"].update(min_s=float("nan")), "bench"),
+    (lambda p: p["export"].update(input_dtype="int8"), "export.input_dtype: expected 'uint8' or 'float32'"),
+    (lambda p: p["infer"].update(batch_size="8"), "infer.batch_size '8' must be one of batch_sizes"),
+    (lambda p: p["models"]["tresnet_m"].update(checkpoint=7), "models.tresnet_m.checkpoint: expected a string"),
+])
+def test_every_key_has_a_type(tmp_path: Path, edit, message: str) -> None:
+    with pytest.raises(ParamsError, match=message):
+        load_params(_write(tmp_path, edit))
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"providers": "TensorRT"}, "onnxruntime.providers: expected 'auto' or a list, got 'TensorRT'"),
+    ({"threads": -3}, "onnxruntime.threads: expected greater than or equal to 0, got -3"),
+    ({"level": "fastest"}, "onnxruntime.level: expected 'disable', 'basic', 'extended' or 'all', got 'fastest'"),
+])
+def test_backend_sections_have_a_type_per_key(options: dict, message: str) -> None:
+    with pytest.raises(ParamsError, match=message):
+        get_backend("onnxruntime", options)
+
+
+def test_top_level_lists_every_section_read() -> None:
+    assert set(backend_names()) | set(SECTIONS) | {"compare", "datasets", "models", "batch_sizes"} <= TOP_LEVEL
+    assert set(yaml.safe_load((ROOT / "params.yaml").read_text())) <= TOP_LEVEL
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_params_path_that_is_not_a_file_is_named(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "params.yaml"
+    os.mkfifo(path) if kind == "fifo" else path.mkdir()
+    with pytest.raises(ParamsError, match=f"{path}: is a (FIFO|folder)"):
+        load_params(path)
+
+
+def test_decimal_reads_ascii_digits_only() -> None:
+    assert [decimal(t) for t in ("10", " 7 ", "-2", "1_0", "٣", "1e3", "")] == [10, 7, -2, None, None, None, None]
+    with pytest.raises(ValueError, match="positive integer"):
+        positive_int("٣")

@@ -108,7 +108,7 @@ def test_cli_out_at_an_input_is_refused_and_deletes_nothing(user_data: Path, tmp
     r = omzoo("preprocess", "--pixels", "bilinear224", "--data", user_data / "val", "--labels",
               user_data / "val_label.txt", "--out", out, "--quiet", "--params", PARAMS, cwd=cwd)
     line = error_line(r, "preprocess")
-    assert r.returncode == 2 and f"{out}: the output folder would contain, equal or sit inside the input" in line
+    assert r.returncode == 2 and f"--out {out}: " in line and "the input --data" in line
     assert tree(tmp_path) == before  # every input file still there, byte for byte
     assert sorted(p.name for p in tmp_path.iterdir()) == ["imagenet"]  # no temp folder either
 
@@ -125,7 +125,7 @@ def test_cli_out_at_a_foreign_folder_is_refused_and_own_output_is_replaced(user_
         return omzoo("preprocess", "--pixels", "cifar32", "--data", cifar, "--out", out, "--quiet", "--params", PARAMS)
 
     line = error_line(run(tmp_path / "mine"), "preprocess")
-    assert "mine: not empty and not written by omzoo (no manifest.json); refusing to replace it" in line
+    assert "mine: not empty and not written by omzoo (no .omzoo-output of omzoo's); refusing to replace it" in line
     assert tree(tmp_path) == before
     for _ in range(2):  # a new folder, then omzoo's own previous output: both written
         r = run(tmp_path / "shards")

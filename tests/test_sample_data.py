@@ -11,7 +11,7 @@ import pytest
 from cli_helpers import error_line, omzoo, tree
 
 from omzoo import cli
-from omzoo.data.sample import MARKER
+from omzoo.data.sample import SEED_FILE as MARKER
 
 
 def test_writes_the_sample_for_its_seed(sample: Path, tmp_path: Path, capsys) -> None:
@@ -20,7 +20,7 @@ def test_writes_the_sample_for_its_seed(sample: Path, tmp_path: Path, capsys) ->
     assert capsys.readouterr().err == f"wrote sample data to {out}\n"
     assert json.loads((out / MARKER).read_text()) == {"written_by": "omzoo sample-data", "seed": 3}
     files = tree(out)
-    assert len(files) == 36 and files.keys() == tree(sample).keys()
+    assert len(files) == 37 and files.keys() == tree(sample).keys()
     assert files != tree(sample)  # the `sample` fixture is seed 0
     assert cli.main(["sample-data", "--out", str(out), "--seed", "0"]) == 0  # its own output is replaced
     assert tree(out) == tree(sample)
@@ -40,10 +40,10 @@ def test_refuses_an_out_that_omzoo_did_not_write(tmp_path: Path, kind: str) -> N
     if kind == "folder":
         mine.mkdir()
         (mine / "holiday.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
-        reason = f"not empty and not written by omzoo (no {MARKER}); refusing to replace it"
+        reason = "not empty and not written by omzoo (no .omzoo-output of omzoo's); refusing to replace it"
     else:
         mine.write_text("notes\n")
-        reason = "exists and is not a directory; refusing to replace it (choose another output)"
+        reason = "exists and is not a folder; refusing to replace it (choose another output)"
     before = tree(tmp_path)
     line = error_line(omzoo("sample-data", "--out", mine), "sample-data")
     assert line.startswith(f"omzoo sample-data: error: {mine}: {reason}")
@@ -56,5 +56,5 @@ def test_an_empty_folder_or_its_own_output_is_written(tmp_path: Path) -> None:
     for _ in range(2):  # an empty folder, then omzoo's own previous output
         r = omzoo("sample-data", "--out", out, "--seed", "1")
         assert r.returncode == 0, r.stderr
-        assert len(tree(out)) == 36 and (out / MARKER).is_file()
+        assert len(tree(out)) == 37 and (out / MARKER).is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["empty"]

@@ -19,7 +19,7 @@ INFO = {"backend": "onnxruntime", "runtime": "onnxruntime", "runtime_version": "
 
 def _params() -> Params:
     return Params({"models": {"scnet50_v1d": {}, "ran92_cifar10": {}}, "batch_sizes": [1, 8], "backend": "onnxruntime",
-                   "toolkit": {"version": "1.32"}, "report": {"platforms": ["310P", 310, "T4"]}}, Path("params.yaml"))
+                   "toolkit": {"version": "1.32"}, "report": {"platforms": ["310P", "310", "T4"]}}, Path("params.yaml"))
 
 
 DATA = {

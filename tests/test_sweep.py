@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from omzoo import cli
+from omzoo.core import io
 from omzoo.core.params import Params, batch_size_list, load_params
 from omzoo.stages import sweep
 from omzoo.stages.sweep import add_batch_sizes
@@ -47,8 +48,8 @@ def test_an_edit_that_would_break_the_file_is_not_written(tmp_path: Path) -> Non
     path.write_text((ROOT / "params.yaml").read_text())
     before = path.read_text()
     params = load_params(path)
-    broken = params.text.replace("backend: onnxruntime", "toolkit: {version: 1.3}", 1)  # YAML: the last one wins
-    with pytest.raises(ValueError, match="toolkit.version is the number 1.3"):
+    broken = params.text.replace("backend: onnxruntime", "toolkit: {version: 1.3}", 1)  # a second toolkit:
+    with pytest.raises(ValueError, match='found duplicate key "toolkit"'):
         add_batch_sizes(Params(params.raw, path, broken), [2])
     assert path.read_text() == before
 
@@ -72,15 +73,15 @@ def test_params_yaml_is_read_once(tmp_path: Path, monkeypatch, capsys) -> None:
     path = tmp_path / "params.yaml"
     path.write_text((ROOT / "params.yaml").read_text())
     reads: list[Path] = []
-    real = Path.read_text
+    real = io.open_regular
 
-    def counting(self: Path, *args, **kwargs) -> str:
-        if self.name == "params.yaml":
-            reads.append(self)
-        return real(self, *args, **kwargs)
+    def counting(path, *args, **kwargs):
+        if Path(path).name == "params.yaml":
+            reads.append(Path(path))
+        return real(path, *args, **kwargs)
 
     runs: list[list[str]] = []
-    monkeypatch.setattr(Path, "read_text", counting)
+    monkeypatch.setattr(io, "open_regular", counting)
     monkeypatch.setattr(sweep.subprocess, "run", lambda argv, **_: runs.append(argv) or
                         subprocess.CompletedProcess(argv, 0))
     assert cli.main(["sweep", "--bs", "4", "--model", "ran92*", "--params", str(path)]) == 0

@@ -12,8 +12,9 @@ import pytest
 from dvc_helpers import pipeline_env, sh, tiny_checkout
 from git_helpers import commit, git, new_repo
 
+from omzoo.core.io import MARKER, owned
 from omzoo.results import worktree
-from omzoo.results.worktree import MARKER, SetupError, environment, prepare, source_commit
+from omzoo.results.worktree import SetupError, environment, prepare, source_commit
 
 
 def test_a_worktree_is_made_once_marked_and_reset_when_reused(tmp_path: Path,
@@ -23,7 +24,7 @@ def test_a_worktree_is_made_once_marked_and_reset_when_reused(tmp_path: Path,
     log = tmp_path / "setup.log"
     path = worktree.worktree(sha, "", log)
     assert path == (repo / ".omzoo" / "abtest" / "worktrees" / sha[:12]).absolute()
-    assert (path / "a.txt").read_text() == "one\n" and (path / MARKER).is_file()
+    assert (path / "a.txt").read_text() == "one\n" and owned(path)
     (path / "a.txt").write_text("scribbled\n")
     assert worktree.worktree(sha, "", log) == path and (path / "a.txt").read_text() == "one\n"
     assert "worktree add" in log.read_text()
@@ -109,4 +110,4 @@ def test_a_toolkit_branch_gets_its_own_environment_with_its_pin(tmp_path: Path) 
     version = subprocess.run([head, "-c", "import onnxruntime; print(onnxruntime.__version__)"],
                              capture_output=True, text=True, check=True).stdout.strip()
     assert version == "1.31.1"
-    assert (Path(head).parents[1] / MARKER).is_file() and (Path(head).parents[1] / ".installed").is_file()
+    assert owned(Path(head).parents[1]) and (Path(head).parents[1] / ".installed").is_file()

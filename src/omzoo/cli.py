@@ -49,7 +49,7 @@ VERBS: dict[str, str] = {
 READS: dict[str, tuple[str, ...]] = {
     "sample-data": (),
     "weights": ("weights", "models.<model>"),
-    "preprocess": ("preprocess.skip_bad", "preprocess.shard_size", "preprocess.workers"),
+    "preprocess": ("datasets.<pixels>", "preprocess.skip_bad", "preprocess.shard_size", "preprocess.workers"),
     "export": ("export", "models.<model>"),
     "simplify": (),
     "compile": ("toolkit", "backend", "<backend>", "models.<model>"),
@@ -65,6 +65,10 @@ READS: dict[str, tuple[str, ...]] = {
     "models": (),
     "doctor": ("backend", "toolkit", "models", "batch_sizes", "<backends>"),
 }
+#: the arguments that name what a verb writes; every other path argument is an input it reads (report's --root, the
+#: checkout it reads metrics from, holds its output folder and is neither)
+OUTPUTS = ("out", "info", "rounds")
+NOT_INPUTS = ("root",)
 #: verbs that read each git revision's committed params.yaml, not a --params file (-S applies to each revision)
 FROM_REVISIONS = frozenset({"compare", "abtest"})
 #: set in the child that reruns a verb in the environment its backend asked for (guards against a loop)
@@ -89,6 +93,14 @@ def verb_parser(verb: str) -> tuple[ModuleType, argparse.ArgumentParser]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # also while a verb's libraries are still being imported
+        print(f"omzoo {argv[0] if argv else ''}: interrupted".replace("  ", " "), file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     if not argv or argv[0] not in VERBS:
         _top_parser().parse_args(argv[:1] or ["--help"])
     verb, rest = argv[0], argv[1:]
@@ -101,10 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with params.command(args.set_params):
             _check_overrides(verb, module, args, refused)
+            if hasattr(module, "complete"):  # the input paths params.yaml names (dvc.yaml never pastes them)
+                module.complete(args)
+            check_outputs(args)
             return int(module.run(args) or 0)
-    except KeyboardInterrupt:
-        print(f"omzoo {verb}: interrupted", file=sys.stderr)
-        return 130
     except RestartInEnvironment as e:
         if os.environ.get(_RERUN_VAR):
             _report(verb, "error", f"still not in the environment the backend needs after a rerun: {e}")
@@ -129,7 +141,8 @@ def _add_params_options(parser: argparse.ArgumentParser, verb: str, refused: str
         parser.add_argument("--params", type=Path, help=PARAMS_HELP)
     where = {"compare": "both revisions' params (the rules are BASE's)",
              "abtest": "HEAD's params only (BASE is the reference as committed)"}.get(verb, "--params")
-    legend = {"<model>": "the model argument's entry", "<backend>": "the section of the backend it runs",
+    legend = {"<model>": "the model argument's entry", "<pixels>": "the --pixels entry",
+              "<backend>": "the section of the backend it runs",
               "<backends>": "every backend's section"}
     read = ", ".join(f"{k}: {v}" for k, v in legend.items() if k in re.findall(r"<\w+>", reads))
     read = f"reads {reads}" + (f" ({read})" if read else "") if reads else "reads no params (nothing to set)"
@@ -151,8 +164,8 @@ def _check_overrides(verb: str, module: ModuleType, args: argparse.Namespace, re
         raise ValueError(f"-S {args.set_params[0]}: {refused}")
     if not READS[verb]:
         raise ValueError(f"-S {args.set_params[0]}: omzoo {verb} reads no params; its settings are its arguments")
-    model = str(getattr(args, "model", "<model>"))
-    prefixes = {k.replace("<model>", model) for k in READS[verb] if not k.startswith("<")}
+    model, pixels = str(getattr(args, "model", "<model>")), str(getattr(args, "pixels", "<pixels>"))
+    prefixes = {k.replace("<model>", model).replace("<pixels>", pixels) for k in READS[verb] if not k.startswith("<")}
     if "<backends>" in READS[verb]:  # doctor and abtest, the verbs that read them all, hold the registry's names
         prefixes.update(module.backend_names())
 
@@ -168,6 +181,33 @@ def _check_overrides(verb: str, module: ModuleType, args: argparse.Namespace, re
                          f"{', '.join(sorted(prefixes))})")
     if verb not in FROM_REVISIONS:
         load_params(args.params)  # a bad -S value fails here, before any work
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """The one output-is-not-an-input rule of every verb: an output (--out, --info, --rounds) must not be an input
+    path (the same file, also through a link), hold one (a folder output replaced whole), or sit inside an input
+    folder (it would become an input of the next run); writing it would destroy what the verb reads."""
+    given = vars(args)
+    outputs = [(name, Path(given[name])) for name in OUTPUTS if given.get(name)]
+    inputs = [(name, value) for name, value in given.items()
+              if isinstance(value, Path) and name not in OUTPUTS + NOT_INPUTS and str(value)]
+    for out_name, out in outputs:
+        o = out.resolve()
+        for in_name, src in inputs:
+            s = src.resolve()
+            same = o == s or (out.exists() and src.exists() and os.path.samefile(out, src))
+            how = ("is" if same else "would contain" if o in s.parents else
+                   "sits inside" if s in o.parents and src.is_dir() else "")
+            if how:
+                raise ValueError(f"{_flag(out_name)} {out}: {how} the input {_flag(in_name)} {src}; writing it would "
+                                 "destroy what this command reads (choose an output outside its inputs)")
+    names = [str(o.resolve()) for _, o in outputs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two outputs name the same path: {', '.join(f'--{n} {o}' for n, o in outputs)}")
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
 
 
 def _report(verb: str, kind: str, message: str) -> None:

@@ -40,7 +40,7 @@ def compile_artefact(spec: zoo.ModelSpec, batch_size: int, out_dir: Path, backen
     """Compile `spec` for `batch_size` with a backend into `out_dir` (replaced only on success); its meta."""
     backend = get_backend(backend_name, options)
     installed = check_toolkit(backend, pinned)
-    with atomic_dir(out_dir, marker=META) as tmp:  # never replaces a folder that is not an earlier artefact
+    with atomic_dir(out_dir, "compiled") as tmp:  # never replaces a folder that is not an earlier output
         artefact = backend.compile(CompileSource(spec=spec, onnx=onnx, checkpoint=checkpoint, options=options),
                                    batch_size, tmp)
         meta = {"model": spec.id, "model_options": spec.options, "backend": backend_name, "options": options,

@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -20,11 +20,14 @@ from omzoo.backends.checks import DEVICE, Check, HostPlan, threads_check
 from omzoo.backends.nvidia import GpuBackend
 from omzoo.core.errors import BackendUnavailable
 from omzoo.core.onnxgraph import as_input
+from omzoo.core.params import Count
 from omzoo.core.provenance import cpu_model
 from omzoo.core.zoo import ModelSpec
 
 _LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
            "all": "ORT_ENABLE_ALL"}
+#: the choices of `onnxruntime.level` and `compile_level` (the keys of _LEVELS)
+OrtLevel = Literal["disable", "basic", "extended", "all"]
 _ACCELERATED = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
@@ -79,10 +82,10 @@ def _device(ort: Any, providers: list[str]) -> str:
 class OrtOptions:
     """`onnxruntime:` (the backend's options)."""
 
-    providers: str | list = "auto"  # TensorRT/CUDA when the installed build has them, then CPU; or a list
-    threads: int = 0  # 0 = one per core
-    level: str = "all"  # graph optimisation at load: disable, basic, extended, all
-    compile_level: str = "extended"  # the optimisations saved in the artefact, portable across machines
+    providers: Literal["auto"] | list[str] = "auto"  # TensorRT/CUDA when the build has them, then CPU; or a list
+    threads: Count = 0  # 0 = one per core
+    level: OrtLevel = "all"  # graph optimisation at load: disable, basic, extended, all
+    compile_level: OrtLevel = "extended"  # the optimisations saved in the artefact, portable across machines
 
 
 class OrtBackend(GpuBackend):

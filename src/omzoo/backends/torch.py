@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from omzoo.backends import nvidia
 from omzoo.backends.base import CompileSource
 from omzoo.backends.checks import DEVICE, Check, HostPlan, threads_check
 from omzoo.core.errors import BackendUnavailable
+from omzoo.core.params import Count
 from omzoo.core.provenance import cpu_model
 from omzoo.core.zoo import ModelSpec
 
@@ -94,15 +95,15 @@ class TorchOptions:
     """`torch:` (the backend's options; what each does: omzoo.backends.torch)."""
 
     device: str = "auto"  # cuda when available, else cpu
-    precision: str = "fp32"  # fp16 on CUDA only
+    precision: Literal["fp32", "fp16"] = "fp32"  # fp16 on CUDA only
     channels_last: bool = True
     compile: bool = False  # torch.compile
     compile_mode: str = "default"
     freezing: bool = True
     dynamic: bool = True
-    cuda_graphs: bool | str = "auto"  # "auto": on for CUDA
+    cuda_graphs: bool | Literal["auto"] = "auto"  # "auto": on for CUDA
     tf32: bool = False
-    threads: int = 0  # 0 = torch's default
+    threads: Count = 0  # 0 = torch's default
 
 
 class TorchBackend(nvidia.GpuBackend):

@@ -8,6 +8,13 @@ and legacy (pre-1.6, non-zip) pickles whose storages are tagged `cuda:0`. A wron
 Checkpoints come from the internet, and unpickling can run any code the file names. Files are read with
 torch's safe unpickler (`weights_only=True`) and SAFE_GLOBALS only; a file that needs anything else is
 refused unless the caller passes `trust=True` (the user's explicit opt-in for that file).
+
+Before anything is unpickled or inflated the file is checked: a regular file (omzoo.core.io.open_regular: a FIFO, a
+device or a folder is named as such) below MAX_CHECKPOINT_BYTES, and a zip archive only as torch.save writes one,
+members stored, not compressed, their declared sizes within the archive's (a 1 MB deflated member could inflate to
+1 GB). After it: string keys only, strided tensors with data (no meta or sparse ones), no key given both with and
+without `module.`, and each tensor's dtype one the model's can take (an int, bool or complex tensor is never cast
+into float weights).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import io
 import pickle
 import re
 import struct
+import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +33,7 @@ from typing import Any
 
 import torch
 
-from omzoo.core.io import sha256_file, write_bytes_atomic
+from omzoo.core.io import NotRegular, open_regular, sha256_file, write_bytes_atomic
 
 #: Globals a published container may name beyond torch's own safe set (tensors, their storages including the
 #: legacy `torch.cuda.*Storage` tags, OrderedDict, torch.Size, torch.device, dtypes). docs/models.md §0.2 and
@@ -36,6 +44,8 @@ SAFE_GLOBALS: tuple[type, ...] = (argparse.Namespace,)
 
 #: Wrapper keys tried in order; EMA weights are never taken (published accuracy is non-EMA).
 _WRAPPER_KEYS = ("state_dict", "model")
+#: the largest checkpoint read (the published files: 50-350 MB)
+MAX_CHECKPOINT_BYTES = 4 << 30
 
 
 class CheckpointError(ValueError):
@@ -61,11 +71,42 @@ def _refusal(message: str) -> str:
     return next((line for line in reversed(lines) if not line.startswith("Check the documentation")), message)
 
 
+def _check_archive(path: Path, f: io.BufferedReader) -> None:
+    """A zip checkpoint as torch.save writes it, checked before anything is inflated: every member stored (torch
+    never compresses), each member's declared size within the archive's own size."""
+    if f.read(4) != b"PK\x03\x04":
+        f.seek(0)
+        return
+    f.seek(0)
+    size = f.seek(0, io.SEEK_END)
+    f.seek(0)
+    try:
+        members = zipfile.ZipFile(f).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as e:
+        raise CheckpointError(f"{path}: cannot be read as a torch checkpoint (a broken zip archive: {e})") from None
+    for m in members:
+        if m.compress_type != zipfile.ZIP_STORED:
+            raise CheckpointError(f"{path}: member {m.filename} is compressed (method {m.compress_type}); torch.save "
+                                  "stores members uncompressed, so this is not its file (nothing was inflated)")
+        if m.file_size > size or m.compress_size != m.file_size:
+            raise CheckpointError(f"{path}: member {m.filename} declares {m.file_size} bytes in a {size}-byte "
+                                  "archive; refusing it before reading")
+    f.seek(0)
+
+
 def _deserialise(path: Path, trust: bool) -> tuple[Any, bool]:
     """torch.load onto the CPU with the safe unpickler; the full one only for a file the user trusts."""
     try:
-        with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
-            return torch.load(path, map_location="cpu", weights_only=True), True
+        with open_regular(path, MAX_CHECKPOINT_BYTES, "checkpoint file") as f:
+            _check_archive(path, f)
+            with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
+                return torch.load(f, map_location="cpu", weights_only=True), True
+    except NotRegular as e:
+        raise CheckpointError(str(e)) from None
+    except CheckpointError:
+        raise
+    except RecursionError:
+        raise _unreadable(path, "nested too deeply to unpickle") from None
     except pickle.UnpicklingError as e:
         refused = _refusal(str(e))
         if not trust and not refused.startswith("global "):
@@ -79,7 +120,10 @@ def _deserialise(path: Path, trust: bool) -> tuple[Any, bool]:
     except Exception as e:  # noqa: BLE001 - zip, EOF, storage errors: all mean an unreadable file to the user
         raise _unreadable(path, _one_line(e)) from None
     try:
-        return torch.load(path, map_location="cpu", weights_only=False), False
+        with open_regular(path, MAX_CHECKPOINT_BYTES, "checkpoint file") as f:
+            return torch.load(f, map_location="cpu", weights_only=False), False
+    except RecursionError:
+        raise _unreadable(path, "nested too deeply to unpickle") from None
     except Exception as e:  # noqa: BLE001 - any unpickling failure means the same thing to the user
         raise _unreadable(path, _one_line(e)) from None
 
@@ -106,8 +150,6 @@ def read_checkpoint(path: str | Path, trust: bool = False) -> Loaded:
     `trust`: the user vouches for this file, so the full unpickler may read what the safe one refuses.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
     obj, weights_only = _deserialise(path, trust)
     if _is_state_dict(obj):
         sd, container = obj, "state_dict"
@@ -124,8 +166,15 @@ def read_checkpoint(path: str | Path, trust: bool = False) -> Loaded:
                 f"{path}: a dict without a state dict under 'state_dict' or 'model'; top-level keys: {keys}"
             )
     out: dict[str, torch.Tensor] = {}
-    for k, v in sd.items():
-        k = k[len("module."):] if k.startswith("module.") else k
+    for key, v in sd.items():
+        if not isinstance(key, str):
+            raise CheckpointError(f"{path}: key {key!r} is a {type(key).__name__}; a state dict's keys are names")
+        if v.is_meta or v.layout != torch.strided:
+            what = "a meta tensor (shape only, no data)" if v.is_meta else f"a {v.layout} tensor"
+            raise CheckpointError(f"{path}: {key} is {what}; weights must be dense tensors with data")
+        k = key[len("module."):] if key.startswith("module.") else key
+        if k in out:
+            raise CheckpointError(f"{path}: holds both module.{k} and {k}; which one is the weight is unknown")
         out[k] = v.float() if v.is_floating_point() else v
     return Loaded(out, container, weights_only)
 
@@ -147,6 +196,12 @@ def load_strict(model: torch.nn.Module, path: str | Path, trust: bool = False) -
     missing = [k for k in expected if k not in sd and not k.endswith(".num_batches_tracked")]
     unexpected = [k for k in sd if k not in expected]
     mismatched = [k for k in sd if k in expected and sd[k].shape != expected[k].shape]
+    wrong_dtype = [k for k in sd if k in expected and expected[k].is_floating_point() != sd[k].is_floating_point()]
+    if wrong_dtype:
+        shown = ", ".join(f"{k} {sd[k].dtype} (model {expected[k].dtype})" for k in wrong_dtype[:5])
+        more = f" (+{len(wrong_dtype) - 5} more)" if len(wrong_dtype) > 5 else ""
+        raise CheckpointError(f"{path}: {len(wrong_dtype)} tensors of the wrong kind of dtype, never cast: "
+                              f"{shown}{more}")
     if missing or unexpected or mismatched:
         parts = [f"{path}: does not fit {type(model).__name__} (container: {loaded.container}, "
                  f"{len(sd)} tensors, model expects {len(expected)})"]

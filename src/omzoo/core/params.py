@@ -4,9 +4,11 @@ The rule: dvc.yaml passes paths on the command line; every tunable comes from pa
 (and dvc.yaml lists the sections a stage reads, so editing `bench` never re-runs `compile`). By hand, `-S KEY=VALUE`
 (the syntax of `dvc exp run -S`) changes a key for one command, over the file, and is checked exactly like the
 file. The section dataclasses below are the one home of every default; params.yaml repeats them
-(tests/test_params.py checks that the two agree). A mistake fails on load with one line naming the key: an
-unknown model, a model without a shard set, a batch size that is not a positive integer, `infer.batch_size`
-outside `batch_sizes`, a `toolkit.version` that YAML read as a number, a misspelt or mistyped section key.
+(tests/test_params.py checks that the two agree). A mistake fails on load with one line naming the key: a key given
+twice (ruamel.yaml, the loader DVC reads params.yaml with, refuses duplicates), an unknown, misspelt or non-ASCII
+section or key, a value of the wrong type or outside its range (each section a dataclass validated by pydantic in
+strict mode: no "5" for 5, no string for a list), an unknown model, a model without a shard set, `infer.batch_size`
+outside `batch_sizes`, a `toolkit.version` that YAML read as a number.
 """
 
 from __future__ import annotations
@@ -16,24 +18,30 @@ import contextlib
 import contextvars
 import copy
 import dataclasses
+import functools
+import json
+import re
 import sys
-import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-import yaml
+import pydantic
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from omzoo.core import paths, zoo
+from omzoo.core import io, paths, zoo
 
 T = TypeVar("T")
 
-_MODEL_KEYS = {"checkpoint", "pixels", "options"}
-_SHARD_KEYS = {"data", "labels"}
-_POSITIVE = "positive"
-#: an int field that must be at least 1 (checked with positive_int)
-Positive = Annotated[int, _POSITIVE]
+#: an int field that must be at least 1, one that must not be negative, a probability strictly inside (0, 1)
+Positive = Annotated[int, pydantic.Field(ge=1)]
+Count = Annotated[int, pydantic.Field(ge=0)]
+Seconds = Annotated[float, pydantic.Field(ge=0)]
+Level = Annotated[float, pydantic.Field(gt=0, lt=1)]
+#: the most a params file may weigh (it is read whole, and a FIFO or device given as --params is refused)
+MAX_PARAMS_BYTES = 1 << 20
 
 
 class ParamsError(ValueError):
@@ -47,10 +55,16 @@ class SizeError(ValueError, argparse.ArgumentTypeError):
 # ------------------------------------------------------------------------------------------------------ sizes
 
 
+def decimal(text: str) -> int | None:
+    """The one reading of an integer typed as text (a flag, a labels file): ASCII digits with an optional minus, so
+    `1_0` and `٣` (which int() reads as 10 and 3) are not numbers; None when `text` is not one."""
+    return int(text) if re.fullmatch(r"-?[0-9]+", text.strip(), re.ASCII) else None
+
+
 def positive_int(value: int | str, what: str = "value") -> int:
     """The one rule for a size (batch size, shard size, rounds): an integer >= 1, given as a number (a bool is
     none) or as decimal text (a flag's value). Anything else is a ValueError naming `what`."""
-    number = int(value) if isinstance(value, str) and value.strip().isdigit() else value
+    number = decimal(value) if isinstance(value, str) and decimal(value) is not None else value
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
         raise SizeError(f"{what} must be a positive integer, got {value!r}")
     return number
@@ -82,16 +96,16 @@ def _is_size(value: Any) -> bool:
 class WeightsConfig:
     """`weights:`."""
 
-    seed: int = 0  # seed of the random weights (used only where no checkpoint is configured)
+    seed: Count = 0  # seed of the random weights (used only where no checkpoint is configured)
     #: sha256 of published files the user trusts to run code (only these may be fully unpickled)
-    trusted_checkpoints: list = field(default_factory=list)
+    trusted_checkpoints: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class PreprocessConfig:
     """`preprocess:`."""
 
-    workers: int = 0  # decoder processes, 0 = one per core; speed only, so dvc.yaml does not track it
+    workers: Count = 0  # decoder processes, 0 = one per core; speed only, so dvc.yaml does not track it
     skip_bad: bool = False  # skip undecodable/unlabelled files, list them in the manifest, count them
     shard_size: Positive = 2048  # images per shard file
 
@@ -100,8 +114,9 @@ class PreprocessConfig:
 class ExportConfig:
     """`export:`."""
 
-    opset: int = 11  # what every Ascend toolchain of the guides wants
-    input_dtype: str = "uint8"  # uint8: normalisation inside the graph (ORT, torch); float32 for acl with AIPP
+    opset: Annotated[int, pydantic.Field(ge=7, le=25)] = 11  # what every Ascend toolchain of the guides wants
+    #: uint8: normalisation inside the graph (ORT, torch); float32 for acl with AIPP
+    input_dtype: Literal["uint8", "float32"] = "uint8"
 
 
 @dataclass(frozen=True)
@@ -109,23 +124,23 @@ class BenchConfig:
     """`bench:`. These are CPU values that keep `make repro` short; on a device raise min_s (10) and min_iters
     (100) in params.yaml."""
 
-    warmup_iters: int = 5
-    warmup_s: float = 0.5
-    min_iters: int = 5  # per round
-    min_s: float = 1.0  # per round
-    max_s: float = 60.0  # per round
-    seed: int = 0
+    warmup_iters: Count = 5
+    warmup_s: Seconds = 0.5
+    min_iters: Positive = 5  # per round
+    min_s: Seconds = 1.0  # per round
+    max_s: Annotated[float, pydantic.Field(gt=0)] = 60.0  # per round
+    seed: Count = 0
     rounds: Positive = 10  # R = 10: [x(2), x(9)] covers the median with 97.9 %, so one outlying round cannot widen it
-    max_retries: int = 6  # contended rounds measured again, at most
-    retry_budget_s: float = 120.0  # seconds spent measuring again, at most
+    max_retries: Count = 6  # contended rounds measured again, at most
+    retry_budget_s: Seconds = 120.0  # seconds spent measuring again, at most
     # Others' CPU above this many cores flags a round: a twentieth of one core (a tenth is the usual rule; on a
     # 2-core machine idle rounds measured 0.00-0.02 and rounds that overlapped a load only briefly 0.1). Counted
     # in cores, not as a share of the machine, because a single competing thread hurts a run that uses every core
     # (ORT with threads = cores ran at half the speed of one thread under a competing job: its spinning workers
     # lose their slices), however many cores there are. Idle Linux background (kernel threads, the waiting
     # `dvc repro` parent) stays well below it.
-    contention_cores: float = 0.05
-    level: float = 0.95  # confidence of the intervals
+    contention_cores: Seconds = 0.05
+    level: Level = 0.95  # confidence of the intervals
 
 
 @dataclass(frozen=True)
@@ -133,7 +148,7 @@ class ReportConfig:
     """`report:`."""
 
     #: platforms whose published figures the report shows next to ours (YAML reads a bare 310 as a number)
-    platforms: list = field(default_factory=lambda: ["310P", "310", "T4"])
+    platforms: list[str] = field(default_factory=lambda: ["310P", "310", "T4"])
 
 
 @dataclass(frozen=True)
@@ -141,21 +156,52 @@ class AbtestConfig:
     """`abtest:` (read from BASE, the reference: a HEAD may only tighten it). Pairs of rounds, one per side in a
     seeded random order; the pair ratios' median and its sign-test interval decide (README, Comparing toolkits)."""
 
-    min_effect: float = 0.01  # the HEAD/BASE interval must lie this far beyond 1 for a change to count
-    level: float = 0.95  # confidence of the intervals, over all the looks of the stopping rule together
+    min_effect: Seconds = 0.01  # the HEAD/BASE interval must lie this far beyond 1 for a change to count
+    level: Level = 0.95  # confidence of the intervals, over all the looks of the stopping rule together
     min_pairs: Positive = 10  # pairs before the first look
     look_every: Positive = 5  # pairs between two looks at the interval
     max_pairs: Positive = 40  # per (model, bs): the budget in pairs
-    max_s: float = 300.0  # per (model, bs): the budget in seconds of measuring
-    switch_warmup_iters: int = 3  # untimed iterations before every round (the other side ran in between)
-    max_repeats: int = 10  # per (model, bs): pairs measured again because load began or ended between the two rounds
-    seed: int = 0  # the order of the two rounds in each pair
+    max_s: Annotated[float, pydantic.Field(gt=0)] = 300.0  # per (model, bs): the budget in seconds of measuring
+    switch_warmup_iters: Count = 3  # untimed iterations before every round (the other side ran in between)
+    max_repeats: Count = 10  # per (model, bs): pairs measured again because load began or ended between the two rounds
+    seed: Count = 0  # the order of the two rounds in each pair
+
+
+@dataclass(frozen=True)
+class ToolkitConfig:
+    """`toolkit:`."""
+
+    version: str = ""  # the runtime version this branch measures ("" = whatever is installed)
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """`datasets.<pixels>:`."""
+
+    data: Annotated[str, pydantic.Field(min_length=1)]
+    labels: str = ""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """`models.<id>:`."""
+
+    checkpoint: str = ""  # "" = seeded random weights
+    pixels: str = ""
+    options: dict[str, Any] | None = None  # checked by the registry (ModelSpec.with_options)
 
 
 #: the sections with a schema: their keys, types and defaults (checked whenever params are loaded)
-#: (a backend's section is its Backend.Options, checked where that backend is made: omzoo.backends.base)
-SECTIONS: dict[str, type] = {"weights": WeightsConfig, "preprocess": PreprocessConfig, "export": ExportConfig,
-                             "bench": BenchConfig, "report": ReportConfig, "abtest": AbtestConfig}
+#: (a backend's section is its Backend.Options, checked where that backend is made: omzoo.backends.base;
+#: `compare:` is omzoo.results.rules.CompareConfig, checked where a comparison reads it)
+SECTIONS: dict[str, type] = {"toolkit": ToolkitConfig, "weights": WeightsConfig, "preprocess": PreprocessConfig,
+                             "export": ExportConfig, "bench": BenchConfig,
+                             "report": ReportConfig, "abtest": AbtestConfig}
+#: every top-level key a params file may have: a misspelt one (`bnech:`) is an error, never silently ignored.
+#: The backends' sections are their names (tests/test_params.py checks this list against the backend registry); the
+#: configured backend's section is known whatever its name (a new backend is one module and one registry line).
+TOP_LEVEL: frozenset[str] = frozenset({*SECTIONS, "datasets", "models", "batch_sizes", "infer", "backend", "compare",
+                                       "onnxruntime", "torch", "acl"})
 
 #: Renamed keys, old dotted key -> new one (`*` stands for any one key, such as a model id). For one release a
 #: file or a -S that still uses the old name works, with a warning on stderr naming the file and both keys.
@@ -212,29 +258,52 @@ class Params:
 
 
 def typed(cls: type[T], values: Mapping[str, Any], where: str) -> T:
-    """Build dataclass `cls` from `values`, checking names and the types of its annotations (int, float, bool,
-    str, list, and Positive ints): `min_iters: "5"` is an error here, not a benchmark that silently fails later."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(values) - set(fields))
+    """Build dataclass `cls` from `values` with pydantic in strict mode, extra keys forbidden: the annotations
+    (int, float, bool, str, list[str], unions, Literal choices, ranges) are the schema, so `min_iters: "5"`,
+    `providers: TensorRT` or `level: fastest` fail here naming the key, not a benchmark later."""
+    if not isinstance(values, Mapping):
+        raise ParamsError(f"{where} must be a mapping of keys, got {type(values).__name__} {values!r}")
+    fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(str(k) for k in values if k not in fields)
     if unknown:
         raise ParamsError(f"{where}: unknown key(s) {unknown}; known: {sorted(fields)}")
-    hints = typing.get_type_hints(cls, include_extras=True)
-    for name, value in values.items():
-        want, marks = hints[name], ()
-        if typing.get_origin(want) is Annotated:
-            want, *marks = typing.get_args(want)
-        ok = {int: isinstance(value, int) and not isinstance(value, bool),
-              float: isinstance(value, int | float) and not isinstance(value, bool),
-              bool: isinstance(value, bool), str: isinstance(value, str), list: isinstance(value, list)}.get(want, True)
-        if not ok:
-            raise ParamsError(f"{where}.{name}: expected {want.__name__}, got {value!r} ({type(value).__name__})")
-        if _POSITIVE in marks and not _is_size(value):
-            raise ParamsError(f"{where}.{name} must be a positive integer, got {value!r}")
-    return cls(**values)
+    try:
+        text = json.dumps(dict(values), default=str, allow_nan=False)
+        return _adapter(cls).validate_json(text, strict=True)
+    except ValueError as e:  # pydantic.ValidationError is one; so is a NaN, which no key takes
+        raise ParamsError(_schema_error(e, values, where)) from None
+
+
+@functools.cache
+def _adapter(cls: type) -> pydantic.TypeAdapter:
+    """The validator of dataclass `cls`, built once (pydantic reads a stdlib dataclass's annotations as they are)."""
+    return pydantic.TypeAdapter(cls)
+
+
+#: pydantic's words for a type, as params.yaml spells it
+_WANTS = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false", "string_type": "a string",
+          "list_type": "a list", "dict_type": "a mapping", "missing": "a value (it is required)",
+          "int_from_float": "an integer"}
+
+
+def _schema_error(e: ValueError, values: Mapping[str, Any], where: str) -> str:
+    """pydantic's errors as one line per key, the first key only: `<where>.<key>: <what it wants>, got <value>`."""
+    if not isinstance(e, pydantic.ValidationError):
+        return f"{where}: {e}"
+    errors = e.errors(include_url=False)
+    key = errors[0]["loc"][0] if errors[0]["loc"] else ""
+    wants = list(dict.fromkeys(_WANTS.get(err["type"], err["msg"].replace("Input should be ", ""))
+                               for err in errors if (err["loc"][:1] or ("",))[0] == key))
+    got = values.get(key, errors[0].get("input")) if isinstance(key, str) else errors[0].get("input")
+    name = f"{where}.{key}" if key != "" else where
+    return f"{name}: expected {' or '.join(wants)}, got {got!r} ({type(got).__name__})"
 
 
 def _check(p: Params) -> None:
     where = p.where
+    unknown = sorted(str(k) for k in p.raw if k not in TOP_LEVEL and k != p.raw.get("backend"))
+    if unknown:
+        raise ParamsError(f"{where}: unknown section(s) {unknown}; known: {sorted(TOP_LEVEL)}")
     version = p.section("toolkit").get("version", "")
     if not isinstance(version, str):
         raise ParamsError(f"{where}: toolkit.version is the number {version!r}; YAML drops digits from numbers "
@@ -242,14 +311,15 @@ def _check(p: Params) -> None:
     for name, cls in SECTIONS.items():
         if name in p.raw:
             p.typed(cls, name)
+    if not isinstance(p.raw.get("backend", ""), str):
+        raise ParamsError(f"{where}: backend must be a backend's name, got {p.raw['backend']!r}")
     datasets = p.section("datasets")
     for pixels, entry in datasets.items():
         try:
             zoo.pixel_recipe(pixels)
         except ValueError as e:
             raise ParamsError(f"{where}: datasets.{pixels}: {e}") from None
-        if not isinstance(entry, Mapping) or set(entry) - _SHARD_KEYS or not entry.get("data"):
-            raise ParamsError(f"{where}: datasets.{pixels} must be {{data: DIR, labels: FILE or DIR}}")
+        typed(DatasetEntry, entry if entry is not None else {}, f"{where}: datasets.{pixels}")
         if not entry.get("labels"):
             raise ParamsError(f"{where}: datasets.{pixels}.labels is empty; name the labels file, or repeat the data "
                               f"folder ({entry['data']}) when the labels live inside it (CIFAR, class sub-folders), "
@@ -260,9 +330,7 @@ def _check(p: Params) -> None:
             spec = zoo.get(model_id)
         except zoo.UnknownModel as e:
             raise ParamsError(f"{where}: {key}: {e}") from None
-        extra = sorted(set(entry) - _MODEL_KEYS)
-        if extra:
-            raise ParamsError(f"{where}: {key}: unknown key(s) {extra}; known: {sorted(_MODEL_KEYS)}")
+        typed(ModelEntry, entry, f"{where}: {key}")
         pixels = entry.get("pixels")
         if not pixels:
             raise ParamsError(f"{where}: {key} has no `pixels:`; {model_id} reads {spec.recipe.pixels!r} pixels")
@@ -391,18 +459,35 @@ def _overridden(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]
         parts = override_key(item).split(".")
         text = item.partition("=")[2]
         try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError as e:
-            raise ParamsError(f"-S {item}: the value is not valid YAML ({getattr(e, 'problem', e)})") from None
+            value = _yaml().load(text) if text.strip() else ""
+        except YAMLError as e:
+            raise ParamsError(f"-S {item}: the value is not valid YAML ({_yaml_problem(e)})") from None
         _parent(out, parts, create=True, where=f"-S {item}")[parts[-1]] = value
     return out
 
 
+def _yaml() -> YAML:
+    """The loader of every params text: ruamel.yaml's safe loader, as DVC reads params.yaml (YAML 1.2: `yes` is a
+    string), which refuses a key given twice in one mapping (a second `bench:`, a model listed twice)."""
+    loader = YAML(typ="safe", pure=True)
+    loader.allow_duplicate_keys = False
+    return loader
+
+
+def _yaml_problem(e: YAMLError) -> str:
+    """ruamel's multi-line message as one line: where in the text, and what is wrong."""
+    if isinstance(e, MarkedYAMLError) and e.problem_mark is not None:
+        return f"line {e.problem_mark.line + 1}: {' '.join(str(e.problem).split())}"
+    return " ".join(str(e).split())
+
+
 def _mapping(text: str, where: str) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        raise ParamsError(f"{where}: not valid YAML ({e})") from None
+        raw = _yaml().load(text) or {}
+    except YAMLError as e:
+        raise ParamsError(f"{where}: not valid YAML ({_yaml_problem(e)})") from None
+    except RecursionError:
+        raise ParamsError(f"{where}: not valid YAML (nested too deeply)") from None
     if not isinstance(raw, Mapping):
         raise ParamsError(f"{where}: must be a YAML mapping")
     return _renamed(dict(raw), where)
@@ -453,8 +538,11 @@ def load_params(path: Path | None = None) -> Params:
     path = Path(path)
 
     def load() -> Params:
-        if not path.is_file():
-            raise ParamsError(f"{path}: no such params file")
-        return parse_params(path.read_text(), path)
+        try:
+            with io.open_regular(path, MAX_PARAMS_BYTES, "params file") as f:
+                text = f.read().decode("utf-8")
+        except (io.NotRegular, UnicodeDecodeError) as e:
+            raise ParamsError(str(e) if isinstance(e, io.NotRegular) else f"{path}: not UTF-8 text ({e})") from None
+        return parse_params(text, path)
 
     return once(path.resolve(), load)

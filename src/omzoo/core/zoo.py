@@ -107,6 +107,13 @@ def pixel_recipe(pixels: str) -> Recipe:
     raise ValueError(f"unknown pixels {pixels!r}: no registered model reads them (known: {known})")
 
 
+def pixel_classes(pixels: str) -> int | None:
+    """How many classes the models reading the shard set `pixels` have (what its labels must lie below), or None
+    where they disagree (then each model's evaluate checks its own)."""
+    counts = {spec.num_classes for spec in REGISTRY.values() if spec.recipe.pixels == pixels}
+    return counts.pop() if len(counts) == 1 else None
+
+
 register(ModelSpec(
     id="scnet50_v1d",
     arch="scnet:scnet50_v1d",

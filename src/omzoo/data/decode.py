@@ -13,12 +13,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from omzoo.core.io import NotRegular, open_regular
 from omzoo.core.recipe import Recipe
 from omzoo.data import DataError
 
 __all__ = ["crop_box", "load_rgb", "resize_crop", "resize_size"]
 
 _FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+#: the limits checked before any pixel is decoded or resized: the file's bytes, and the pixels of the image and of
+#: its resized copy (Pillow's own decompression-bomb threshold; a 6000x1 image would resize to 1536000x256)
+MAX_IMAGE_BYTES = 256 << 20
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+#: single-channel modes of more than 8 bits (16-bit PNG, TIFF): scaled to 8 bits, not clipped to white
+_WIDE_GREY = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 
 
 def load_rgb(path: str | os.PathLike[str]) -> Image.Image:
@@ -26,16 +33,31 @@ def load_rgb(path: str | os.PathLike[str]) -> Image.Image:
 
     The format comes from the file content, not its name (a PNG called ``.JPEG`` decodes as PNG).
     ``convert("RGB")`` maps L, CMYK, P and RGBA as every original pipeline does (alpha dropped, not
-    composited). No draft mode or reduced decoding: those change pixels. A truncated or undecodable file
-    raises :class:`DataError` naming the file.
+    composited); 16-bit grey is scaled to 8 bits (round(v / 257)), which Pillow's convert would clip to white.
+    No draft mode or reduced decoding: those change pixels. The file is opened by ``open_regular`` (a FIFO or a
+    device is refused, never read) and its size in bytes and pixels checked before decoding. A truncated,
+    undecodable or oversized file raises :class:`DataError` naming the file.
     """
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with open_regular(path, MAX_IMAGE_BYTES, "image file") as f, Image.open(f) as im:
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise DataError(f"{path}: {w}x{h} pixels, more than the {MAX_PIXELS} an image may have")
             im.load()  # decode now, inside the try, so truncation errors surface here with the name
             if im.mode == "RGB":
                 return im  # the decoded pixels stay valid after the file is closed; no copy needed
+            if im.mode in _WIDE_GREY:
+                wide = np.asarray(im, dtype=np.int64)
+                grey = np.clip((wide + 128) // 257, 0, 255).astype(np.uint8)
+                return Image.fromarray(grey, "L").convert("RGB")
+            if im.mode == "F":
+                raise DataError(f"{path}: a floating-point image (mode F) has no 8-bit reading; convert it first")
             return im.convert("RGB")
+    except DataError:
+        raise
+    except NotRegular as exc:
+        raise DataError(str(exc)) from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         reason = str(exc) or type(exc).__name__
         if isinstance(exc, FileNotFoundError):
@@ -78,6 +100,9 @@ def resize_crop(img: Image.Image, recipe: Recipe) -> np.ndarray:
             raise DataError(f"recipe {recipe.pixels!r} takes {s}x{s} images as stored, got {w}x{h}")
     else:
         new = resize_size(w, h, recipe.resize)
+        if new[0] * new[1] > MAX_PIXELS:
+            raise DataError(f"a {w}x{h} image resizes to {new[0]}x{new[1]}, more than the {MAX_PIXELS} pixels an image "
+                            "may have (an extreme aspect ratio)")
         if min(new) < s:  # only possible with a recipe whose resize < size
             raise DataError(f"recipe {recipe.pixels!r}: resized image {new[0]}x{new[1]} is smaller than the {s} crop")
         if new != (w, h):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +33,7 @@ from omzoo.core.recipe import Recipe
 from omzoo.data import DataError
 from omzoo.data.decode import load_rgb, resize_crop
 from omzoo.data.readers import FLAT_EXTENSIONS, IMG_EXTENSIONS, Dataset, Item, read_dataset
-from omzoo.data.shards import DEFAULT_SHARD_SIZE, FORMAT, MANIFEST, ShardWriter, write_manifest
+from omzoo.data.shards import DEFAULT_SHARD_SIZE, FORMAT, ShardWriter, write_manifest
 
 __all__ = ["DataError", "preprocess"]
 
@@ -45,8 +46,12 @@ _RECIPE: Recipe | None = None
 
 
 def _init_worker(recipe: Recipe) -> None:
+    """A worker ignores Ctrl-C: the terminal sends it to the whole process group, and the parent alone stops the
+    pool and says so in one line (no traceback per worker)."""
     global _RECIPE
     _RECIPE = recipe
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _pixels_or_reason(path: Path) -> np.ndarray | str:
@@ -94,16 +99,6 @@ def _check_compatible(ds: Dataset, recipe: Recipe) -> None:
         )
 
 
-def _check_out(out: Path, data: Path, labels: Path | None) -> None:
-    """The output must not be, contain or sit inside an input: replacing it would delete the dataset."""
-    o = out.resolve()
-    for src in filter(None, (data, labels)):
-        s = src.resolve()
-        if o == s or o in s.parents or s in o.parents:
-            raise DataError(f"{out}: the output folder would contain, equal or sit inside the input {src}; "
-                            "choose an output outside the dataset")
-
-
 #: How the pipeline skips bad inputs (the preprocess verb reads it from params.yaml); predict has a flag instead.
 SKIP_HINT = "preprocess.skip_bad: true in params.yaml skips them and lists them in the manifest"
 
@@ -124,22 +119,22 @@ def preprocess(
     shard_size: int = DEFAULT_SHARD_SIZE,
     progress: bool = True,
     skip_hint: str = SKIP_HINT,
+    num_classes: int | None = None,
 ) -> dict[str, Any]:
     """Preprocess ``data`` (+ ``labels``) with ``recipe``'s pixel half into shards under ``out``; return the manifest.
 
     ``out`` is replaced on success only, and only when it is empty or an earlier shard set (it holds a manifest).
     ``workers``: processes decoding in parallel; None or 0 = one per available CPU, 1 = in this process.
     Raises :class:`DataError` listing every bad input unless ``skip_bad``; ``skip_hint`` tells the caller's user how
-    to skip them.
+    to skip them. ``num_classes``: the classes of the model(s) reading these pixels; a label at or above it is bad.
     """
     data = Path(data)
     labels = Path(labels) if labels not in (None, "") else None
     out = Path(out)
-    _check_out(out, data, labels)
     if workers is None or workers <= 0:
         workers = usable_cores()
 
-    ds = read_dataset(data, labels)
+    ds = read_dataset(data, labels, num_classes)
     _check_compatible(ds, recipe)
     if ds.size == 0:
         extensions = IMG_EXTENSIONS if ds.kind == "imagefolder" else FLAT_EXTENSIONS
@@ -147,7 +142,7 @@ def preprocess(
     problems: list[tuple[str, str]] = list(ds.problems)
 
     with (
-        atomic_dir(out, marker=MANIFEST) as tmp,
+        atomic_dir(out, "shards") as tmp,
         ShardWriter(tmp, recipe.shape, shard_size, expected=len(ds.items)) as writer,
     ):
         names: list[str] = []

@@ -16,7 +16,11 @@ users' photos come in; ImageFolder trees keep torchvision's extensions exactly, 
 
 Label-file and layout problems are *collected* (``Dataset.problems``), never raised one at a time, so the
 caller can report every bad entry in one message -- or skip them (``skip_bad``). Problem entries
-are not in ``Dataset.items``; ``Dataset.size`` counts both.
+are not in ``Dataset.items``; ``Dataset.size`` counts both. Nothing under the data folder is dropped unreported: a
+file that is not an image, one beside the class folders of an ImageFolder tree, a folder reached twice through a
+symlink (a loop would list it forever) is a problem, never silently left out or listed twice. Labels are checked
+against the classes of the model that reads them (``num_classes``), read as ASCII digits only (``1_0`` and ``٣`` are
+not labels), and files are opened by omzoo.core.io.open_regular (a FIFO given as labels fails, it never blocks).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from omzoo.core.io import NotRegular, open_regular
+from omzoo.core.params import decimal
 from omzoo.data import DataError
 
 __all__ = ["FLAT_EXTENSIONS", "IMG_EXTENSIONS", "Dataset", "Item", "read_dataset", "load_cifar_batch",
@@ -46,6 +52,9 @@ FLAT_EXTENSIONS = IMG_EXTENSIONS + (".gif", ".jfif", ".jpe")
 IMAGENET_CLASSES = 1000
 CIFAR_CLASSES = 10
 CIFAR_NUM_VIS = 3 * 32 * 32
+#: the most a labels file or a CIFAR batch may weigh (the real ones: 0.6 MB and 31 MB)
+MAX_LABELS_BYTES = 64 << 20
+MAX_BATCH_BYTES = 1 << 30
 
 
 @dataclass
@@ -129,16 +138,16 @@ def read_dataset(data: Path | str, labels: Path | str | None = None, num_classes
     labels = Path(labels) if labels not in (None, "") else None
     if not data.exists():
         raise DataError(f"{data}: no such file or directory")
-    if data.is_file():
+    if not data.is_dir():  # one file: opened (and a FIFO or device refused) where it is decoded
         if labels is not None:
             raise DataError(f"{data}: a labels file needs a folder of images, not a single file")
         item = Item(data.name, None, data)
         return Dataset("flat", data.parent, [item], None, files=[(data.name, _size(data))])
     if labels is None:
         for candidate in (data, data / "cifar-10-batches-py"):
-            if (candidate / "test_batch").is_file():
+            if _holds_batch(candidate):
                 return _read_cifar(candidate, num_classes)
-    elif (data / "test_batch").is_file():
+    elif _holds_batch(data):
         raise DataError(f"{data}: a CIFAR-10 batch carries its own labels; do not pass --labels ({labels})")
     if labels is not None:
         return _read_flat(data, labels, IMAGENET_CLASSES if num_classes is None else num_classes)
@@ -151,6 +160,17 @@ def read_dataset(data: Path | str, labels: Path | str | None = None, num_classes
     return _read_flat(data, None, None)
 
 
+def _holds_batch(folder: Path) -> bool:
+    """Whether `folder` holds a CIFAR `test_batch`: any entry of that name but a folder (a FIFO or a device there is
+    then refused by the opener, by name, rather than read as an empty image folder)."""
+    entry = folder / "test_batch"
+    return (entry.exists() or entry.is_symlink()) and not entry.is_dir()
+
+
+def _not_image(name: str) -> str:
+    return f"not an image file (reads {', '.join(FLAT_EXTENSIONS)})"
+
+
 def _list_flat_files(data: Path) -> list[str]:
     """Sorted names of the files in a flat folder, hidden ones left out."""
     with os.scandir(data) as it:
@@ -161,16 +181,18 @@ def _read_flat(data: Path, labels: Path | None, num_classes: int | None) -> Data
     names = _list_flat_files(data)
     images = [(n, data / n) for n in names if _is_image(n, FLAT_EXTENSIONS)]
     files = [(n, _size(p)) for n, p in images]
+    others = [(n, _not_image(n)) for n in names if not _is_image(n, FLAT_EXTENSIONS)]
     if labels is None:
         items = [Item(n, None, p) for n, p in images]
-        others = [(n, f"not an image file (reads {', '.join(FLAT_EXTENSIONS)})")
-                  for n in names if not _is_image(n, FLAT_EXTENSIONS)]
         return Dataset("flat", data, items, None, others, files=files)
 
     table, problems = parse_label_file(labels, num_classes)
     # problems are keyed by entry stem; several reasons for one entry are joined into one line
     reasons: dict[str, list[str]] = {stem: [r] for stem, (_, r) in problems.items()}
     display: dict[str, str] = {stem: n for stem, (n, _) in problems.items()}
+    for name, reason in others:
+        display[name] = name
+        reasons.setdefault(name, []).append(reason)
 
     by_stem: dict[str, list[tuple[str, Path]]] = {}
     for name, path in images:
@@ -209,7 +231,10 @@ def parse_label_file(
     ``0..num_classes-1``, and a stem listed twice (both lines are rejected: which label is right is unknown).
     """
     try:
-        text = labels.read_text(encoding="utf-8-sig")
+        with open_regular(labels, MAX_LABELS_BYTES, "labels file") as f:
+            text = f.read().decode("utf-8-sig")
+    except NotRegular as exc:
+        raise DataError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{labels}: cannot read labels file: {exc}") from exc
     table: dict[str, tuple[str, int, int]] = {}
@@ -232,9 +257,8 @@ def parse_label_file(
         if len(fields) != 2:
             problems[stem] = (name, f"{where} line {lineno}: expected '<file> <label>', got {line.strip()!r}")
             continue
-        try:
-            label = int(fields[1])
-        except ValueError:
+        label = decimal(fields[1])
+        if label is None:
             problems[stem] = (name, f"{where} line {lineno}: label {fields[1]!r} is not an integer")
             continue
         if label < 0 or (num_classes is not None and label >= num_classes):
@@ -246,18 +270,41 @@ def parse_label_file(
 
 
 def _read_imagefolder(data: Path, classes: list[str], num_classes: int | None) -> Dataset:
-    """torchvision ``make_dataset`` order: classes sorted; per class ``sorted(os.walk(...))``, files sorted."""
+    """torchvision ``make_dataset`` order: classes sorted; per class ``sorted(os.walk(...))``, files sorted.
+
+    What torchvision leaves out silently is a problem here: a file beside the class folders, a file in one that is
+    not an image by torchvision's extensions, a folder reached again through a symlink (each real folder is walked
+    once, so a loop ends)."""
     if num_classes is not None and len(classes) > num_classes:
         raise DataError(f"{data}: {len(classes)} class folders but the model has {num_classes} classes")
     items: list[Item] = []
     files: list[tuple[str, int]] = []
+    problems = [(n, f"a file beside the class folders ({', '.join(classes[:3])}...), in none of them")
+                for n in _list_flat_files(data)]
+    seen: set[tuple[int, int]] = set()
     for index, cls in enumerate(classes):
-        for root, _dirs, fnames in sorted(os.walk(data / cls, followlinks=True)):
+        walked: list[tuple[str, list[str]]] = []
+        for root, dirs, fnames in os.walk(data / cls, followlinks=True):
+            info = os.stat(root)
+            if (info.st_dev, info.st_ino) in seen:
+                problems.append((Path(root).relative_to(data).as_posix() + "/",
+                                 "a folder reached again through a symlink (a loop, or a second link to it): its "
+                                 "images are listed once, under their first path"))
+                dirs.clear()
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            walked.append((root, fnames))
+        for root, fnames in sorted(walked):
             for fname in sorted(fnames):
-                if not _is_image(fname):
+                if fname.startswith("."):
                     continue
                 path = Path(root) / fname
                 rel = path.relative_to(data).as_posix()
+                if not _is_image(fname):
+                    problems.append((rel, "not an image file of an ImageFolder tree (reads "
+                                          f"{', '.join(IMG_EXTENSIONS)})"))
+                    continue
                 items.append(Item(rel, index, path))
                 files.append((rel, _size(path)))
     return Dataset(
@@ -265,6 +312,7 @@ def _read_imagefolder(data: Path, classes: list[str], num_classes: int | None) -
         data,
         items,
         len(classes) if num_classes is None else num_classes,
+        sorted(problems),
         class_names=classes,
         files=files,
     )
@@ -317,13 +365,23 @@ def load_cifar_batch(path: Path) -> dict[str, Any]:
     Bytes keys (a file re-pickled after ``encoding='bytes'``) and str keys are both accepted.
     """
     try:
-        raw = path.read_bytes()
+        with open_regular(path, MAX_BATCH_BYTES, "CIFAR batch") as f:
+            raw = f.read()
+    except NotRegular as exc:
+        raise DataError(str(exc)) from None
+    try:
         obj = _CifarUnpickler(io.BytesIO(raw), encoding="latin1").load()
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
-        raise DataError(f"{path}: not a readable CIFAR python batch: {exc}") from exc
+    except RecursionError:
+        raise DataError(f"{path}: not a readable CIFAR python batch: nested too deeply") from None
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, KeyError,
+            IndexError) as exc:
+        raise DataError(f"{path}: not a readable CIFAR python batch: {' '.join(str(exc).split())}") from None
     if not isinstance(obj, dict):
         raise DataError(f"{path}: expected a pickled dict, got {type(obj).__name__}")
-    return _str_keys(obj)
+    try:
+        return _str_keys(obj)
+    except RecursionError:
+        raise DataError(f"{path}: not a readable CIFAR python batch: nested too deeply") from None
 
 
 def _read_cifar(folder: Path, num_classes: int | None) -> Dataset:

@@ -9,8 +9,8 @@
   cPickle wrote the real files (protocol 2, keys and strings as ``SHORT_BINSTRING``), so both
   ``encoding="bytes"`` and ``encoding="latin1"`` load them.
 
-- ``out/SAMPLE.json``: the seed; it marks the folder as omzoo's, so a later run may replace it and nothing
-  else (an ``--out`` pointing at the user's own folder is refused).
+- ``out/SAMPLE.json``: the seed. The folder carries omzoo's output marker (omzoo.core.io), so a later run may
+  replace it and nothing else (an ``--out`` pointing at the user's own folder is refused).
 
 Same seed → same bytes (seeded numpy, fixed JPEG settings, a hand-written pickle stream).
 """
@@ -27,9 +27,9 @@ from PIL import Image, ImageDraw
 
 from omzoo.core.io import atomic_dir
 
-__all__ = ["CIFAR_LABEL_NAMES", "IMAGE_SIZES", "MARKER", "py2_pickle", "write_sample"]
+__all__ = ["CIFAR_LABEL_NAMES", "IMAGE_SIZES", "SEED_FILE", "py2_pickle", "write_sample"]
 
-MARKER = "SAMPLE.json"
+SEED_FILE = "SAMPLE.json"
 
 CIFAR_LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -199,8 +199,8 @@ def _write_cifar(root: Path, rng: np.random.Generator, n: int = 64) -> None:
 def write_sample(out: Path, seed: int = 0) -> None:
     """Write the sample set under ``out`` (replaced atomically: built in a temp dir, then swapped in)."""
     out = Path(out)
-    with atomic_dir(out, marker=MARKER) as tmp:
+    with atomic_dir(out, "sample") as tmp:
         rng = np.random.default_rng(seed)
         _write_imagenet(tmp / "imagenet", rng)
         _write_cifar(tmp / "cifar-10-batches-py", rng)
-        (tmp / MARKER).write_text(json.dumps({"written_by": "omzoo sample-data", "seed": seed}) + "\n")
+        (tmp / SEED_FILE).write_text(json.dumps({"written_by": "omzoo sample-data", "seed": seed}) + "\n")

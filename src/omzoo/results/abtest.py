@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from omzoo.core.io import write_bytes_atomic, write_json_atomic
+from omzoo.core.io import claim_folder, json_bytes, write_files_atomic
 from omzoo.core.metrics import topk_accuracy
 from omzoo.core.params import BenchConfig, Params, command
 from omzoo.core.provenance import cpu_model, usable_cores
@@ -108,6 +108,7 @@ def _launch(prep: Prepared, out: Path) -> Launch:
 def abtest(base_rev: str, head_rev: str, overrides: tuple[str, ...], model_glob: str, sizes: list[int] | None,
            out: Path, fail_on: str | None, progress: bool = True) -> Outcome:
     """The whole A/B test (module docstring)."""
+    claim_folder(out, "abtest")
     log = out / "logs" / "setup.log"
     with command(()):  # -S is HEAD's alone: BASE is the reference as committed
         base = prepare("base", base_rev, (), log)
@@ -163,13 +164,12 @@ def abtest(base_rev: str, head_rev: str, overrides: tuple[str, ...], model_glob:
     text = "\n".join(md) + "\n"
     sides = {p.side: {"rev": p.rev, "commit": p.commit, "root": str(p.root), "python": p.python}
              for p in (base, head)}
-    write_json_atomic(out / "pairs.json", {"interval": INTERVAL, "points": runs})
-    write_bytes_atomic(out / "compare.md", text.encode())
-    write_json_atomic(out / "compare.json", {
+    write_files_atomic({out / "pairs.json": json_bytes({"interval": INTERVAL, "points": runs}),
+                        out / "compare.md": text.encode(), out / "compare.json": json_bytes({
         "method": "paired", "base": base_rev, "head": head_rev, "overrides": list(overrides), "host": host,
         "sides": sides, "summary": md[2].removeprefix("**Summary.** "),
         "rules": {**asdict(cfg), "bench": asdict(bench), "from": f"{base_rev}:params.yaml", "notes": notes},
         "gate": {"fail_on": fail_on, "passed": not reasons, "reasons": reasons},
         "verdicts": [asdict(j) for j in judged],
-        "accuracy": [{**asdict(a), "top1_drop": a.top1_drop} for a in acc]})
+        "accuracy": [{**asdict(a), "top1_drop": a.top1_drop} for a in acc]})})
     return Outcome(text, gate_line(reasons) if fail_on else "")

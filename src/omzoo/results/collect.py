@@ -4,17 +4,22 @@ ignored and missing ones show as missing."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from omzoo.core import paths
+from omzoo.core import io, paths
 from omzoo.core.params import Params
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    """A metrics or info file, or {} where its stage has not run (shown as missing, never as zero)."""
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """A metrics or info file, or {} where its stage has not run (shown as missing, never as zero). A corrupt one
+    (not JSON, NaN, not a mapping) fails naming the file (io.read_json), never as a bare parse error."""
+    if not path.exists() and not path.is_symlink():
+        return {}
+    data = io.read_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: holds a JSON {type(data).__name__}, not the mapping of a metrics or info file")
+    return data
 
 
 def collect(root: Path, params: Params) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from omzoo.core import metrics, paths
-from omzoo.core.io import write_bytes_atomic, write_json_atomic
+from omzoo.core.io import claim_folder, json_bytes, write_files_atomic
 from omzoo.results.accuracy import compare_accuracy, fetch_commands
 from omzoo.results.compare_markdown import markdown, summary_line
 from omzoo.results.diffs import metrics_diff, params_diff
@@ -33,6 +33,7 @@ def compare(base: str, head: str, out: Path, plots: bool = True, fail_on: str | 
     """The whole comparison: markdown to <out>/compare.md, every row to <out>/compare.json."""
     for rev in (base, head):
         check_revision(rev)
+    claim_folder(out, "compare")
     ruling = rules(base, head)
     cfg = ruling.config
     models, keys = points(base, head)
@@ -54,8 +55,7 @@ def compare(base: str, head: str, out: Path, plots: bool = True, fail_on: str | 
     if warnings:
         md += ["", "### Warnings", ""] + [f"- {w}" for w in warnings]
     text = "\n".join(md) + "\n"
-    write_bytes_atomic(out / "compare.md", text.encode())
-    write_json_atomic(out / "compare.json", {
+    write_files_atomic({out / "compare.md": text.encode(), out / "compare.json": json_bytes({
         "base": base, "head": head, "summary": summary_line(judged, accuracy),
         "method": "blocked", "rules": {**asdict(cfg), "level": LEVEL, "from": f"{base}:{paths.PARAMS}",
                                         "notes": ruling.notes},
@@ -63,5 +63,5 @@ def compare(base: str, head: str, out: Path, plots: bool = True, fail_on: str | 
         "verdicts": [asdict(j) for j in judged],
         "accuracy": [{**asdict(a), "top1_drop": a.top1_drop} for a in accuracy], "fetch": fetch_commands(accuracy),
         "numbers": [{**asdict(r), "delta": r.delta, "pct": r.pct} for r in rows],
-        "params": params, metrics.RANDOM_WEIGHTS: sorted(random), "warnings": warnings})
+        "params": params, metrics.RANDOM_WEIGHTS: sorted(random), "warnings": warnings})})
     return Comparison(text, warnings, gate_line(reasons))

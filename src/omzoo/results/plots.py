@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from omzoo.core import paths
-from omzoo.core.io import write_bytes_atomic
+from omzoo.core.io import claim_folder, write_bytes_atomic
 from omzoo.results import throughput
 from omzoo.results.revisions import DvcError, dvc_json
 
@@ -101,6 +101,7 @@ def interactive_html(spec: dict[str, Any]) -> str | None:
 
 def render_plots(revisions: list[str] | None, out: Path) -> Path:
     """Write <out>/throughput.png and <out>/index.html (plus interactive.html when possible); all offline."""
+    out = claim_folder(out, "plots")  # new, empty or omzoo's: a user's index.html is never overwritten
     spec = plot_spec(revisions)
     png = out / "throughput.png"
     plot_png(spec, png)

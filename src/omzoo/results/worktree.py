@@ -10,7 +10,8 @@ all kept under .omzoo/abtest/ (git-ignored), the revision's own committed result
 - Artefacts: that revision's own pipeline up to compile (and preprocess, for accuracy): checked out from the DVC
   cache, which every worktree shares with this checkout, else pulled from its remote, else `dvc repro` there.
 
-Every worktree and environment omzoo makes carries a marker file; one without it is never reused or changed.
+Every worktree and environment omzoo makes carries omzoo's marker (omzoo.core.io); one without it is never reused
+or changed.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from pathlib import Path
 import yaml
 
 from omzoo.core import paths
+from omzoo.core.io import MARKER, mark, owned
 from omzoo.core.params import Params, ParamsError, command, revision_params
 from omzoo.results import revisions
 
 HOME = Path(".omzoo/abtest")
-MARKER = ".omzoo-abtest"
 
 
 class SetupError(ValueError):
@@ -84,29 +85,18 @@ def source_commit(rev: str) -> str:
     return _git("rev-parse", f"{revisions.commit_of(rev)}^{{commit}}")
 
 
-def _marker_text(kind: str, key: str) -> str:
-    return f"omzoo abtest {kind} {key}\n"
-
-
-def _ours(path: Path, kind: str, key: str) -> bool:
-    try:
-        return (path / MARKER).read_text() == _marker_text(kind, key)
-    except OSError:
-        return False
-
-
 def worktree(commit: str, tag: str, log: Path) -> Path:
     """A worktree of `commit` under .omzoo/abtest/worktrees (made once, reset to the commit when reused)."""
     path = (HOME / "worktrees" / (commit[:12] + (f"-{tag}" if tag else ""))).absolute()
     if path.exists():
-        if not _ours(path, "worktree", commit):
-            raise SetupError(f"{path} exists but omzoo did not make it (no {MARKER} of ours): remove it or move it")
+        if not owned(path):
+            raise SetupError(f"{path} exists but omzoo did not make it (no {MARKER} of omzoo's): remove or move it")
         _run(["git", "checkout", "--quiet", "--force", "--detach", commit], path, log, f"resetting {path}")
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     _run(["git", "worktree", "add", "--quiet", "--detach", str(path), commit], Path.cwd(), log,
          f"git worktree add {path}")
-    (path / MARKER).write_text(_marker_text("worktree", commit))
+    mark(path, f"abtest worktree {commit}")
     return path
 
 
@@ -126,12 +116,12 @@ def environment(root: Path, log: Path) -> str:
         return sys.executable  # the same pins as this checkout: the environment this command runs in
     env_dir = (HOME / "envs" / key).absolute()
     python = env_dir / "bin" / "python"
-    if _ours(env_dir, "env", key) and (env_dir / ".installed").is_file():
+    if owned(env_dir) and (env_dir / ".installed").is_file():
         return str(python)
-    if env_dir.exists() and not _ours(env_dir, "env", key):
-        raise SetupError(f"{env_dir} exists but omzoo did not make it (no {MARKER} of ours): remove it")
+    if env_dir.exists() and not owned(env_dir):
+        raise SetupError(f"{env_dir} exists but omzoo did not make it (no {MARKER} of omzoo's): remove it")
     env_dir.mkdir(parents=True, exist_ok=True)
-    (env_dir / MARKER).write_text(_marker_text("env", key))
+    mark(env_dir, f"abtest environment {key}")
     _run(["make", "-C", str(root), "setup", f"VENV={env_dir}"], root, log,
          f"`make setup` of {root} into {env_dir}")
     return str(python)

@@ -19,7 +19,7 @@ from typing import Any
 
 from omzoo.backends.artefact import load_compiled
 from omzoo.backends.base import Backend, DeviceProcess
-from omzoo.core.io import sha256_file, write_json_atomic
+from omzoo.core.io import json_bytes, sha256_file, write_files_atomic
 from omzoo.core.metrics import record
 from omzoo.core.params import BenchConfig, load_params
 from omzoo.core.provenance import git_revision
@@ -76,9 +76,8 @@ def run(args: argparse.Namespace) -> int:
             metrics, rounds = record("bench", {"bs": meta["batch_size"], "failed": 1}), {"failed": 1}
     finally:
         backend.close()
-    write_json_atomic(args.rounds, {"model": meta["model"], **rounds})
-    write_json_atomic(args.info, info)
-    write_json_atomic(args.out, metrics)
+    write_files_atomic({args.rounds: json_bytes({"model": meta["model"], **rounds}), args.info: json_bytes(info),
+                        args.out: json_bytes(metrics)})  # one commit: never new rounds beside old metrics
     if metrics.get("failed"):
         print(f"{label}: out of memory, recorded as failed: {info['error']}", file=sys.stderr)
         return 0

@@ -8,14 +8,13 @@ Pass/fail follows the guides' rule: our accuracy is at least 99 % of the publish
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from omzoo.core import zoo
-from omzoo.core.io import write_json_atomic
+from omzoo.core.io import json_bytes, read_json, write_files_atomic
 from omzoo.core.metrics import fidelity, record, topk, topk_accuracy
 from omzoo.core.onnxgraph import reference_logits
 from omzoo.core.params import positive_int
@@ -33,6 +32,11 @@ def evaluate(model_id: str, logits: np.ndarray, shards: ShardSet, weights: dict[
     spec = zoo.get(model_id)
     if shards.labels is None:
         raise ValueError(f"{shards.manifest.get('source')}: the dataset has no labels; nothing to evaluate")
+    bad = np.flatnonzero((shards.labels < 0) | (shards.labels >= spec.num_classes))
+    if bad.size:
+        names = ", ".join(f"{shards.names[i]} ({int(shards.labels[i])})" for i in bad[:5])
+        raise ValueError(f"{shards.manifest.get('source')}: {bad.size} label(s) outside the {spec.num_classes} classes "
+                         f"of {model_id} (0..{spec.num_classes - 1}): {names}")
     expected = shards.manifest["dataset_size"] - shards.manifest["n_skipped"]
     if logits.shape[0] != expected or len(shards) != expected:
         raise ValueError(f"scored {logits.shape[0]} images but the dataset has {shards.manifest['dataset_size']} "
@@ -79,21 +83,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     shards = ShardSet(args.shards)
-    infer_info = json.loads((args.infer / "infer.json").read_text())
+    infer_info = read_json(args.infer / "infer.json")
     if infer_info.get("model") != args.model:
         raise ValueError(f"{args.infer}: holds the outputs of {infer_info.get('model')!r}, not {args.model!r}")
     if infer_info.get("shards_hash") != shards.hash:
         raise ValueError(f"{args.infer}: was inferred on other shards than {args.shards} (manifest hash differs); "
                          "run infer again")
     logits = np.load(args.infer / "logits.npy")
-    weights = json.loads(args.weights.read_text())
+    weights = read_json(args.weights)
     reference = None
     if args.reference:
         pixels = next(shards.iter_batches(args.fidelity_images))
         reference = (reference_logits(args.reference, pixels, zoo.get(args.model).recipe), len(pixels))
     metrics = evaluate(args.model, logits, shards, weights, reference)
-    write_json_atomic(args.out, metrics)
-    write_json_atomic(args.info, provenance(args.model, infer_info["backend"], weights, shards))
+    write_files_atomic({args.out: json_bytes(metrics),
+                        args.info: json_bytes(provenance(args.model, infer_info["backend"], weights, shards))})
     note = " (random weights: accuracy means nothing)" if metrics["random_weights"] else ""
     print(f"{args.model}: top1 {metrics['top1']:.2f} top5 {metrics['top5']:.2f} on {metrics['n_images']} images{note}")
     return 0

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import torch
 
-from omzoo.core.io import atomic_write, write_json_atomic
+from omzoo.core.io import atomic_files, atomic_write, json_bytes
 from omzoo.core.model import PixelInput, load_model
 from omzoo.core.onnxgraph import op_histogram
 from omzoo.core.params import ExportConfig, load_params
@@ -62,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = params.typed(ExportConfig, "export")
     spec = params.spec(args.model)
     model = load_model(spec, args.checkpoint, args.trust_checkpoint)
-    summary = export_onnx(model, spec, args.out, cfg.opset, cfg.input_dtype)
-    write_json_atomic(args.info or args.out.with_suffix(".json"),
-                      {"model": args.model, "options": spec.options, **summary})
+    with atomic_files([args.out, args.info or args.out.with_suffix(".json")]) as (out, info):  # both or neither
+        summary = export_onnx(model, spec, out, cfg.opset, cfg.input_dtype)
+        info.write_bytes(json_bytes({"model": args.model, "options": spec.options, **summary}))
     print(f"{args.model}: {summary['nodes']} nodes, opset {cfg.opset}, {cfg.input_dtype} input -> {args.out}")
     return 0

@@ -12,10 +12,12 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 from omzoo.backends.artefact import load_compiled
 from omzoo.backends.base import run_shards
 from omzoo.core import paths
-from omzoo.core.io import save_npy_atomic, write_bytes_atomic, write_json_atomic
+from omzoo.core.io import atomic_dir, json_bytes
 from omzoo.core.metrics import check_finite, topk
 from omzoo.data.shards import ShardSet
 
@@ -42,12 +44,14 @@ def run(args: argparse.Namespace) -> int:
         backend.close()
     check_finite(logits, args.compiled)
     labels = shards.labels
-    save_npy_atomic(args.out / "logits.npy", logits)
     about = {"model": meta["model"], "backend": meta["backend"], "shards_hash": shards.hash}
     predictions = {**about, "names": shards.names, "labels": None if labels is None else labels.tolist(),
                    "predicted": topk(logits, 1)[:, 0].tolist()}
-    write_bytes_atomic(args.out / paths.PREDICTIONS, json.dumps(predictions, separators=(",", ":")).encode())
-    write_json_atomic(args.out / "infer.json", {**timing, **about})
+    with atomic_dir(args.out, "infer") as tmp:  # the three files replace the previous ones together, or not at all
+        with open(tmp / "logits.npy", "wb") as f:
+            np.save(f, logits, allow_pickle=False)
+        (tmp / paths.PREDICTIONS).write_bytes(json.dumps(predictions, separators=(",", ":")).encode())
+        (tmp / "infer.json").write_bytes(json_bytes({**timing, **about}))
     print(f"{meta['model']}: {timing['n_images']} images at bs{meta['batch_size']}, "
           f"{timing['throughput_ips']:.1f} img/s -> {args.out}")
     return 0

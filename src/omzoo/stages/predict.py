@@ -60,7 +60,8 @@ def predict(model_id: str, data: Path, labels: Path | None, checkpoint: Path | N
         backend = open_backend(spec, checkpoint, onnx, batch_size)
         try:
             manifest = preprocess(spec.recipe, data, labels, Path(tmp) / "shards", workers=workers,
-                                  skip_bad=skip_bad, skip_hint="--skip-bad skips them and lists them")
+                                  skip_bad=skip_bad, skip_hint="--skip-bad skips them and lists them",
+                                  num_classes=spec.num_classes)
             shards = ShardSet(Path(tmp) / "shards")
             logits, _ = run_shards(backend, shards, batch_size)
         finally:

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from omzoo.core import paths
-from omzoo.core.io import write_bytes_atomic
+from omzoo.core.io import atomic_files, claim_folder
 from omzoo.core.params import batch_size_list, load_params
 from omzoo.results.bench_table import bench_table
 from omzoo.results.collect import collect
@@ -35,8 +35,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     data = collect(args.root, params)
     rows = throughput_rows(data)
-    write_bytes_atomic(args.out / "summary.md", summary_markdown(data, params).encode())
-    write_csv(rows, args.out / "throughput.csv")
-    write_png(rows, args.out / "throughput.png")
+    out = claim_folder(args.out, "reports")  # new, empty or omzoo's: a user's summary.md is never overwritten
+    with atomic_files([out / "summary.md", out / "throughput.csv", out / "throughput.png"]) as (md, csv, png):
+        md.write_bytes(summary_markdown(data, params).encode())
+        write_csv(rows, csv)
+        write_png(rows, png)
     print(f"report: {len(data)} models, {len(rows)} throughput rows -> {args.out}/summary.md")
     return 0

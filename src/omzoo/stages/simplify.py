@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from omzoo.core.io import atomic_write, write_json_atomic
+from omzoo.core.io import atomic_files, atomic_write, json_bytes
 from omzoo.core.onnxgraph import input_info, ort_logits, random_input
 
 HELP = "simplify an ONNX file with onnxsim (batch kept dynamic), reporting node counts"
@@ -53,8 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = simplify(args.input, args.out)
-    write_json_atomic(args.info or args.out.with_suffix(".json"), info)
+    with atomic_files([args.out, args.info or args.out.with_suffix(".json")]) as (out, info_file):  # both or neither
+        info = simplify(args.input, out)
+        info_file.write_bytes(json_bytes(info))
     status = "simplified" if info["simplified"] else f"NOT simplified ({info['error']}); raw graph kept"
     print(f"{args.input.name}: {info['nodes_before']} -> {info['nodes_after']} nodes, {status}, "
           f"max |diff| {info['max_abs_diff']:.2e}")

@@ -15,7 +15,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from omzoo.core.checkpoints import load_strict, save_container
-from omzoo.core.io import atomic_write, sha256_file, write_json_atomic
+from omzoo.core.io import atomic_files, atomic_write, json_bytes, sha256_file
 from omzoo.core.model import random_checkpoint
 from omzoo.core.params import WeightsConfig, load_params
 from omzoo.core.zoo import ModelSpec
@@ -50,18 +50,28 @@ def materialise(spec: ModelSpec, out: Path, checkpoint: Path | None, seed: int, 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model id from the registry")
     p.add_argument("--out", type=Path, required=True, help="checkpoint to write (e.g. models/pth/<model>.pth)")
-    p.add_argument("--checkpoint", default="", help="published checkpoint to verify and copy; empty = random")
+    p.add_argument("--checkpoint", help="published checkpoint to verify and copy; \"\" = random weights "
+                   "(default: params.yaml models.<model>.checkpoint)")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="this file may run code: fully unpickle it if the safe unpickler refuses it (README Security)")
     p.add_argument("--info", type=Path, help="provenance JSON (default: <out>.json)")
+
+
+def complete(args: argparse.Namespace) -> None:
+    """--checkpoint from params.yaml's `models.<model>.checkpoint` where it is not given (the pipeline's way: a path
+    pasted into dvc.yaml's command would be read by a shell), as a Path, or None for random weights."""
+    text = args.checkpoint
+    if text is None:
+        text = load_params(args.params).models.get(args.model, {}).get("checkpoint") or ""
+    args.checkpoint = Path(text) if text else None
 
 
 def run(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     cfg = params.typed(WeightsConfig, "weights")
     trusted = {str(h).lower() for h in cfg.trusted_checkpoints}
-    info = materialise(params.spec(args.model), args.out, Path(args.checkpoint) if args.checkpoint else None,
-                       cfg.seed, args.trust_checkpoint, trusted)
-    write_json_atomic(args.info or args.out.with_suffix(".json"), info)
+    with atomic_files([args.out, args.info or args.out.with_suffix(".json")]) as (out, info_file):  # both or neither
+        info = materialise(params.spec(args.model), out, args.checkpoint, cfg.seed, args.trust_checkpoint, trusted)
+        info_file.write_bytes(json_bytes(info))
     print(f"{args.model}: {info['weights']} weights -> {args.out}")
     return 0

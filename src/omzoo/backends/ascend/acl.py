@@ -54,6 +54,7 @@ from omzoo.backends.base import Backend, CompileSource, DeviceProcess
 from omzoo.backends.checks import Check, HostPlan
 from omzoo.core import zoo
 from omzoo.core.errors import BackendUnavailable, RestartInEnvironment
+from omzoo.core.params import Count
 
 SETUP_HINT = (
     "set acl.cann_home in params.yaml to the CANN toolkit directory (e.g. /usr/local/Ascend/ascend-toolkit/8.0.RC3; "
@@ -113,7 +114,7 @@ class AclOptions:
     soc_version: str = ""  # "" = "Ascend" + the npu-smi Name column
     precision_mode: str = "force_fp16"  # atc's own default, written out so it is recorded; "" omits the flag
     aipp: bool = True  # uint8 input, mean/std in AIPP; needs export.input_dtype float32
-    device_id: int = 0
+    device_id: Count = 0
     log: str = "error"
     atc: str = "atc"
     output_type: str = "FP32"  # logits stay fp32 whatever the last op computes in; "" omits the flag
