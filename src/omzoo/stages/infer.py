@@ -17,6 +17,7 @@ from omzoo.backends.base import run_shards
 from omzoo.core import paths
 from omzoo.core.io import save_npy_atomic, write_bytes_atomic, write_json_atomic
 from omzoo.core.metrics import check_finite, topk
+from omzoo.core.provenance import FINGERPRINT
 from omzoo.data.shards import ShardSet
 
 HELP = "run a compiled model over preprocessed shards; write the logits and each image's top-1 in dataset order"
@@ -28,10 +29,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True,
                    help=f"directory for logits.npy, infer.json and {paths.PREDICTIONS}")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--toolkit", type=Path, help="the toolkit stage's file (metrics/toolkit.json): must name this "
+                   "host's toolkit; its hash goes into infer.json (evaluate's info file repeats it)")
 
 
 def run(args: argparse.Namespace) -> int:
     backend, meta = load_compiled(args.compiled)
+    fingerprint = backend.checked_fingerprint(args.toolkit)
     shards = ShardSet(args.shards)
     if shards.manifest["pixels"] != backend.recipe.pixels:
         raise ValueError(f"{args.shards} holds {shards.manifest['pixels']} pixels but {meta['model']} needs "
@@ -43,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     check_finite(logits, args.compiled)
     labels = shards.labels
     save_npy_atomic(args.out / "logits.npy", logits)
-    about = {"model": meta["model"], "backend": meta["backend"], "shards_hash": shards.hash}
+    about = {"model": meta["model"], "backend": meta["backend"], "shards_hash": shards.hash, FINGERPRINT: fingerprint}
     predictions = {**about, "names": shards.names, "labels": None if labels is None else labels.tolist(),
                    "predicted": topk(logits, 1)[:, 0].tolist()}
     write_bytes_atomic(args.out / paths.PREDICTIONS, json.dumps(predictions, separators=(",", ":")).encode())
