@@ -35,7 +35,7 @@ help:
 ## Create .venv: torch 2.13.0 (CPU) first, then omzoo and its pinned deps (constraints.txt); reinstalls on drift
 setup:
 	$(if $(DRIFT),@echo "setup: $(VENV) differs from constraints.txt ($(DRIFT)): installing the pins again" && rm -f $(VENV)/.installed)
-	@$(MAKE) --no-print-directory $(VENV)/.installed
+	@$(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST)) $(VENV)/.installed
 	@echo "environment ready: $(VENV) (activate with: source $(BIN)/activate)"
 
 # The installed packages whose version is not their pin in constraints.txt (a `pip install onnxruntime==X` by hand,

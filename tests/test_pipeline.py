@@ -96,7 +96,7 @@ def test_second_repro_does_nothing(repo: Path) -> None:
     toolkit, lock = (repo / "metrics/toolkit.json").read_bytes(), (repo / "dvc.lock").read_bytes()
     out = sh(repo, "dvc", "repro", "--no-run-cache")
     assert re.findall(r"Running stage '([^']+)'", out) == ["toolkit"], out
-    assert "(unchanged)" in out and "up to date" in out
+    assert "(unchanged)" in out
     assert (repo / "metrics/toolkit.json").read_bytes() == toolkit and (repo / "dvc.lock").read_bytes() == lock
     for bs in (1, 4):  # every result carries the fingerprint the toolkit stage recorded
         assert _json(repo / f"metrics/info/bench/{MODEL}-{bs}.json")["toolkit_fingerprint"] == \

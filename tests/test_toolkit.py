@@ -41,14 +41,16 @@ def test_a_host_with_fewer_cores_is_another_fingerprint(tmp_path: Path) -> None:
     omzoo("toolkit", "--params", ROOT / "params.yaml", "--out", out, ok=True)
     first = read_fingerprint(out)[0]
     subprocess.run([str(Path(sys.executable).with_name("omzoo")), "toolkit", "--params", str(ROOT / "params.yaml"),
-                    "--out", str(out)], check=True, capture_output=True, preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+                    "--out", str(out)], check=True, capture_output=True,
+                   preexec_fn=lambda: os.sched_setaffinity(0, {0}))
     assert read_fingerprint(out)[0] != first and json.loads(out.read_text())["toolkit"]["cores"] == "1"
 
 
 def test_it_is_light_it_imports_no_other_runtime(tmp_path: Path) -> None:
     """It runs on every `dvc repro`: for onnxruntime it loads neither torch nor a model."""
-    code = ("import sys; from omzoo import cli; rc = cli.main(['toolkit', '--params', sys.argv[1], '--out', sys.argv[2]]);"
-            " print(sorted(m for m in ('torch', 'onnx', 'omzoo.arch', 'omzoo.data') if m in sys.modules)); sys.exit(rc)")
+    code = ("import sys; from omzoo import cli\n"
+            "rc = cli.main(['toolkit', '--params', sys.argv[1], '--out', sys.argv[2]])\n"
+            "print(sorted(m for m in ('torch', 'onnx', 'omzoo.arch', 'omzoo.data') if m in sys.modules)); sys.exit(rc)")
     r = subprocess.run([sys.executable, "-c", code, str(ROOT / "params.yaml"), str(tmp_path / "t.json")],
                        capture_output=True, text=True, check=True)
     assert r.stdout.strip().splitlines()[-1] == "[]"

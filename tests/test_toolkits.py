@@ -67,3 +67,39 @@ def test_two_onnxruntime_versions_compared_end_to_end(tmp_path: Path) -> None:
         assert any(g.startswith(f"{v['model']} bs{v['bs']} {v['metric']} regressed") for g in gate["reasons"])
     assert r.returncode == (2 if fails else 0), r.stdout[-2000:]  # make turns omzoo's exit 1 into 2
     assert "## omzoo compare: main → ort-1.31" in (repo / "reports/compare/compare.md").read_text()
+
+
+def test_an_in_place_upgrade_re_runs_compile_and_what_follows_and_setup_puts_the_pin_back(tmp_path: Path) -> None:
+    """The issue's user path: `make repro`, then `pip install onnxruntime==1.31.1` into the venv (what an in-place
+    CANN upgrade does on an Ascend host), then `make bench BS=1`: the toolkit stage sees it, so compile and bench at
+    bs 1 run again (nothing upstream) and their info names the new version; the report refuses the half-measured
+    branch until `make repro` measured the rest; `make setup` sees the venv drifted from constraints.txt and puts
+    the pin back."""
+    repo, env = tmp_path / "repo", pipeline_env()
+    tiny_checkout(repo, env, MODEL, bench={"warmup_iters": 1, "warmup_s": 0.05, "min_iters": 2, "min_s": 0.05,
+                                           "rounds": 3})
+    pinned = re.search(r"^onnxruntime==(\S+)", (repo / "constraints.txt").read_text(), re.M).group(1)
+    make(repo, "setup")
+    make(repo, "doctor")
+    make(repo, "repro")
+    sh(repo, env, str(repo / ".venv/bin/uv"), "pip", "install", "-q", "--python", str(repo / ".venv/bin/python"),
+       f"onnxruntime=={OLD}")
+    out = make(repo, "bench", "BS=1", f"MODEL={MODEL}").stdout
+    ran = re.findall(r"Running stage '([^']+)'", out)
+    assert sorted(ran) == ["bench@ran92_cifar10-1", "compile@ran92_cifar10-1", "toolkit"], out[-3000:]
+    info = json.loads((repo / f"metrics/info/bench/{MODEL}-1.json").read_text())
+    assert info["runtime_version"] == OLD
+    # what the report stage runs, by hand: bs 4 and the accuracy are still the old toolkit's
+    report = sh(repo, env, str(repo / ".venv/bin/omzoo"), "report", "--out", "reports", ok=False)
+    assert report.returncode == 2 and "toolkit fingerprints in one branch" in report.stderr
+    out = make(repo, "repro").stdout
+    ran = re.findall(r"Running stage '([^']+)'", out)
+    assert sorted(ran) == sorted(["toolkit", f"compile@{MODEL}-4", f"infer@{MODEL}", f"evaluate@{MODEL}",
+                                  f"bench@{MODEL}-4", "report"]), out[-3000:]
+    for name in (f"bench/{MODEL}-1", f"bench/{MODEL}-4", f"eval/{MODEL}"):
+        got = json.loads((repo / f"metrics/info/{name}.json").read_text())
+        assert got["toolkit_fingerprint"] == json.loads((repo / "metrics/toolkit.json").read_text())[
+            "toolkit_fingerprint"] and got.get("runtime_version", OLD) == OLD
+    assert f"differs from constraints.txt (onnxruntime {OLD} (pinned {pinned}))" in make(repo, "setup").stdout
+    version = sh(repo, env, str(repo / ".venv/bin/python"), "-c", "import onnxruntime; print(onnxruntime.__version__)")
+    assert version.stdout.strip() == pinned
