@@ -46,7 +46,8 @@ DRIFT = $(shell test ! -x $(BIN)/uv || $(BIN)/uv pip freeze --python $(BIN)/pyth
   'function n(s) { s = tolower(s); gsub(/[-_.]+/, "-", s); return s } \
    NR == FNR { if (NF == 2) pin[n($$1)] = $$2; next } \
    { v = $$2; sub(/\+.*/, "", v); k = n($$1) } \
-   NF == 2 && (k in pin) && pin[k] != v && k != "pip" && k != "setuptools" { printf "%s%s %s (pinned %s)", sep, k, v, pin[k]; sep = ", " }' \
+   NF == 2 && (k in pin) && pin[k] != v && k != "pip" && k != "setuptools" { \
+     printf "%s%s %s (pinned %s)", sep, k, v, pin[k]; sep = ", " }' \
   constraints.txt -)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
