@@ -8,7 +8,8 @@ the per-image predictions are streamed from the remote; with the remote out of r
 Then the real dvc.yaml against a real S3 remote (dvc-s3 and moto's server on 127.0.0.1, started here; credentials
 only in .dvc/config.local): the first clone measures and pushes, run-cache included; the second pulls, re-runs
 nothing, re-measures bench where a run-cache could have restored it (`dvc pull --run-cache && dvc repro`, `dvc exp
-run`), and after an in-place toolkit upgrade re-runs exactly the stages that depend on the toolkit.
+run`), and after an in-place toolkit upgrade re-runs exactly the stages that depend on the toolkit. And an SSH
+remote (dvc-ssh against an asyncssh SFTP server on 127.0.0.1) for the small pipeline.
 """
 
 from __future__ import annotations
@@ -225,3 +226,66 @@ def test_s3_remote_two_clones_run_cache_and_an_in_place_upgrade(tmp_path: Path, 
         assert json.loads((b / info).read_text())["toolkit_fingerprint"] == toolkit["toolkit_fingerprint"]
     assert json.loads((b / f"metrics/info/bench/{MODEL}-1.json").read_text())["runtime_version"] == OTHER_ORT
     assert OTHER_ORT in (b / "reports/summary.md").read_text()
+
+
+# ---------------------------------------------------------------------------------------------- an SSH remote
+
+
+@pytest.fixture
+def sftp(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """An SFTP server (asyncssh, what dvc-ssh itself speaks) on 127.0.0.1, a free port, accepting one client key:
+    its port and that key's file."""
+    import asyncio
+    import threading
+
+    import asyncssh
+
+    host_key, client_key = asyncssh.generate_private_key("ssh-ed25519"), asyncssh.generate_private_key("ssh-ed25519")
+    keyfile = tmp_path / "id_ed25519"
+    client_key.write_private_key(str(keyfile))
+    keyfile.chmod(0o600)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    authorized = asyncssh.import_authorized_keys(client_key.export_public_key().decode())
+
+    async def listen() -> asyncssh.SSHAcceptor:
+        return await asyncssh.listen("127.0.0.1", 0, server_host_keys=[host_key], authorized_client_keys=authorized,
+                                     sftp_factory=True)
+
+    server = asyncio.run_coroutine_threadsafe(listen(), loop).result(30)
+    yield server.sockets[0].getsockname()[1], keyfile
+    loop.call_soon_threadsafe(server.close)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def test_ssh_remote_push_and_pull(tmp_path: Path, sftp: tuple[int, Path]) -> None:
+    """The `.[ssh]` extra against a real SSH server: A pushes, B pulls with its key in .dvc/config.local only, and
+    re-runs nothing; without the key B gets nothing."""
+    port, keyfile = sftp
+    store, origin = tmp_path / "store", tmp_path / "origin.git"
+    store.mkdir()
+    env_a = pipeline_env(tmp_path / "a.log")
+    sh(tmp_path, env_a, "git", "init", "-q", "--bare", "-b", BASE, str(origin))
+    a = tmp_path / "a"
+    sh(tmp_path, env_a, "git", "clone", "-q", str(origin), str(a))
+    init_pipeline(a, env_a, git_init=False)
+    dvc(a, env_a, "remote", "add", "-d", "shared", f"ssh://omzoo@127.0.0.1:{port}{store}")
+    dvc(a, env_a, "remote", "modify", "--local", "shared", "keyfile", str(keyfile))
+    run_branch(a, env_a, BASE, "8.0", 1.0)
+    dvc(a, env_a, "push", "-q")
+    sh(a, env_a, "git", "push", "-q", "-u", "origin", BASE)
+    assert any(p.is_file() for p in store.rglob("*")) and "keyfile" not in (a / ".dvc" / "config").read_text()
+
+    b, log_b = tmp_path / "b", tmp_path / "b.log"
+    env_b = pipeline_env(log_b)
+    sh(tmp_path, env_b, "git", "clone", "-q", str(origin), str(b))
+    assert dvc(b, env_b, "pull", "-q", ok=False).returncode != 0  # no key: the server refuses
+    dvc(b, env_b, "remote", "modify", "--local", "shared", "keyfile", str(keyfile))
+    dvc(b, env_b, "pull", "-q")
+    assert json.loads(dvc(b, env_b, "status", "--json").stdout) == {}
+    assert (b / "models" / "infer" / MODELS[0] / "predictions.json").read_bytes() == \
+        (a / "models" / "infer" / MODELS[0] / "predictions.json").read_bytes()
+    dvc(b, env_b, "repro", "--no-run-cache")
+    assert _log(log_b) == []
