@@ -28,6 +28,8 @@ UV         := "$$VENV/bin/uv" pip install --python "$$VENV/bin/python" \
               --find-links "$${FIND_LINKS:-$$(pip config get global.find-links 2>/dev/null || echo /opt/wheels)}"
 DVC        := "$$VENV/bin/dvc"
 OMZOO      := "$$VENV/bin/omzoo"
+# $(call q,TEXT): TEXT as one single-quoted shell word, for the few places make itself must paste a value
+q          = '$(subst ','\'',$(1))'
 
 #################################################################################
 # COMMANDS                                                                      #
@@ -39,9 +41,24 @@ help:
 	@awk '/^## /{h=substr($$0,4)} /^[a-zA-Z_-]+:/{if(h){split($$1,t,":");printf "  \033[36m%-16s\033[0m %s\n",t[1],h;h=""}}' $(MAKEFILE_LIST)
 
 .PHONY: setup
-## Create .venv: torch 2.13.0 (CPU) first, then omzoo and its pinned deps (constraints.txt); idempotent
-setup: $(VENV)/.installed
+## Create .venv: torch 2.13.0 (CPU) first, then omzoo and its pinned deps (constraints.txt); reinstalls on drift
+setup:
+	$(if $(DRIFT),@echo $(call q,setup: $(VENV) differs from constraints.txt ($(DRIFT)): installing the pins again) && rm -f $(call q,$(VENV)/.installed))
+	@$(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST)) "$$VENV/.installed"
 	@echo "environment ready: $$VENV (activate with: source $$VENV/bin/activate)"
+
+# The installed packages whose version is not their pin in constraints.txt (a `pip install onnxruntime==X` by hand,
+# a branch's other pin), one "name version (pinned V)" each: `make setup` installs again then, not only when
+# constraints.txt changed. A local version label (torch's +cpu) is not a difference; pip and setuptools come with
+# the venv, not from constraints.txt. The venv's path reaches the shell single-quoted (q), as data.
+DRIFT = $(shell test ! -x $(call q,$(BIN)/uv) || $(call q,$(BIN)/uv) pip freeze --python $(call q,$(BIN)/python) \
+  2>/dev/null | awk -F'==' \
+  'function n(s) { s = tolower(s); gsub(/[-_.]+/, "-", s); return s } \
+   NR == FNR { if (NF == 2) pin[n($$1)] = $$2; next } \
+   { v = $$2; sub(/\+.*/, "", v); k = n($$1) } \
+   NF == 2 && (k in pin) && pin[k] != v && k != "pip" && k != "setuptools" { \
+     printf "%s%s %s (pinned %s)", sep, k, v, pin[k]; sep = ", " }' \
+  constraints.txt -)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x "$$VENV/bin/python" || "$$PYTHON" -m venv "$$VENV"

@@ -156,7 +156,8 @@ def test_the_deps_check_fails_when_a_stage_misses_an_imported_module() -> None:
 
 
 #: test files about the whole rather than one module
-WHOLE = {"test_architecture.py", "test_pipeline.py", "test_remote.py", "test_toolkits.py", "test_makefile.py"}
+WHOLE = {"test_architecture.py", "test_pipeline.py", "test_remote.py", "test_toolkits.py", "test_makefile.py",
+         "test_workflow.py"}
 #: folders whose tests carry the folder in their name (`data/shards.py` → `test_data_shards.py`)
 PREFIXED = {"data": "data_", "backends": "backend_", "arch": "arch_"}
 

@@ -575,6 +575,34 @@ def test_describe(home: Path, backend: Callable[..., AclBackend]) -> None:
     assert all(isinstance(v, str) for v in extra.values())
 
 
+def test_the_fingerprint_names_the_cann_root_atc_driver_soc_and_precision(ascend: Path,
+                                                                          backend: Callable[..., AclBackend]) -> None:
+    """What an in-place CANN upgrade changes shows in the fingerprint: the `latest` link moving, or atc rewritten."""
+    latest = ascend / "ascend-toolkit" / "latest"
+    fp = backend(cann_home=str(latest)).fingerprint()
+    atc = (ascend / "ascend-toolkit" / VERSIONS[1] / "bin" / "atc").resolve()
+    assert fp["runtime"] == "CANN" and fp["runtime_version"] == VERSIONS[1] and fp["cann_home"] == str(latest)
+    assert fp["atc"] == str(atc) and len(fp["atc_sha256"]) == 64 and fp["atc_version"] == "unknown"
+    assert fp["precision"] == "force_fp16" and fp["soc_version"] == "Ascend310P3" and fp["driver_version"] != ""
+    assert fp["cpu"] and fp["cores"]
+    latest.unlink()
+    latest.symlink_to(VERSIONS[0])  # the link moves: another version, another atc
+    moved = backend(cann_home=str(latest)).fingerprint()
+    assert moved["runtime_version"] == VERSIONS[0] and moved["atc"] != fp["atc"]
+    atc0 = Path(moved["atc"])
+    (atc0.parents[1] / "version.info").write_text("Version=7.5.0.1\n")  # <root>/compiler/version.info on a device
+    atc0.write_text(atc0.read_text() + "# patched\n")  # the same version number, another atc
+    patched = backend(cann_home=str(latest)).fingerprint()
+    assert patched["atc_sha256"] != moved["atc_sha256"] and patched["atc_version"] == "7.5.0.1"
+    assert backend(cann_home=str(latest), precision_mode="allow_fp32_to_fp16").fingerprint()["precision"] == \
+        "allow_fp32_to_fp16"
+
+
+def test_a_host_without_cann_has_no_fingerprint(tmp_path: Path) -> None:
+    with pytest.raises(BackendUnavailable, match="acl"):
+        AclBackend({"cann_home": str(tmp_path / "none")}).fingerprint()
+
+
 def test_device_processes_are_npu_smis_process_table(tmp_path: Path, backend: Callable[..., AclBackend],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     assert backend().device_processes() == []  # no npu-smi on the isolated host

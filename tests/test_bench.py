@@ -16,6 +16,7 @@ from omzoo.backends.base import DESCRIBE_KEYS, DeviceProcess
 from omzoo.backends.onnxruntime import OrtBackend
 from omzoo.core import metrics
 from omzoo.core.io import sha256_file
+from omzoo.core.provenance import FINGERPRINT
 from omzoo.stages import bench
 
 MODEL, BS, ROUNDS = "ran92_cifar10", 4, 3
@@ -65,6 +66,7 @@ def test_the_files_follow_the_schema(run_bench, compiled: Path, capsys: pytest.C
     assert (info["input_shape"], info["input_dtype"]) == (f"{BS}x3x32x32", "uint8")
     assert info["toolkit_version"] == meta["toolkit_version"] and info["compiled_from"] == meta["sources"]
     assert info["interval"] == bench.INTERVAL and "device_processes" not in info  # no accelerator
+    assert info[FINGERPRINT] == meta[FINGERPRINT]  # the toolkit it was compiled under is the one it ran under
 
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith(f"bench {MODEL} bs{BS}: ") and f"{ROUNDS} rounds" in printed[0]

@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "omzoo"
 #: every module of the compare code: the verb and the results modules it is built from
 COMPARE_CODE = ["stages/compare.py"] + [f"results/{m}.py" for m in ("rules", "diffs", "verdicts", "accuracy", "gate",
-                                                                       "compare_markdown", "comparison")]
+                                                                       "compare_markdown", "comparison",
+                                                                       "fingerprints")]
 Compared = tuple[subprocess.CompletedProcess, dict]  # `omzoo compare` result and its compare.json
 
 

@@ -13,6 +13,8 @@ import pytest
 from cli_helpers import error_line, omzoo, tiny_onnx, tree
 
 from omzoo import cli
+from omzoo.backends.base import get_backend
+from omzoo.core.provenance import FINGERPRINT, fingerprint_hash, write_fingerprint
 
 MODEL = "ran92_cifar10"
 
@@ -40,11 +42,27 @@ def test_compile_writes_the_artefact_and_its_meta(tmp_path: Path, params: Path, 
     assert meta == {"model": MODEL, "model_options": {"nearest_resize": True}, "backend": "onnxruntime",
                     "options": {"threads": 1}, "batch_size": 2, "artefact": "model.onnx",
                     "toolkit_version": onnxruntime.__version__,
+                    FINGERPRINT: fingerprint_hash(get_backend("onnxruntime", {"threads": 1}).fingerprint()),
                     "sources": {str(source): hashlib.sha256(source.read_bytes()).hexdigest()}}
     graph = onnx.load(str(out / "model.onnx")).graph
     assert graph.input[0].type.tensor_type.shape.dim[0].dim_value == 2  # compiled for its batch size
     assert capsys.readouterr().out == f"{MODEL} bs2: onnxruntime {onnxruntime.__version__} -> {out / 'model.onnx'}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c2", "m.onnx", "params.yaml"]  # no temp folder left
+
+
+def test_compile_refuses_a_toolkit_file_of_another_toolkit(tmp_path: Path, params: Path) -> None:
+    """The toolkit stage's file is from before an in-place upgrade: compiling now would label the artefact with the
+    old toolkit, so nothing is written."""
+    mine = get_backend("onnxruntime", {"threads": 1}).fingerprint()
+    write_fingerprint(tmp_path / "toolkit.json", mine)
+    out = tmp_path / "c2"
+    argv = [str(a) for a in _compile(tmp_path, params, out)]
+    assert cli.main([*argv, "--toolkit", str(tmp_path / "toolkit.json")]) == 0
+    assert json.loads((out / "meta.json").read_text())[FINGERPRINT] == fingerprint_hash(mine)
+    write_fingerprint(tmp_path / "toolkit.json", {**mine, "runtime_version": "0.1"})
+    before = (out / "meta.json").read_bytes()
+    assert cli.main([*argv, "--toolkit", str(tmp_path / "toolkit.json")]) == 2
+    assert (out / "meta.json").read_bytes() == before
 
 
 def test_compile_replaces_its_own_artefact_but_no_other_folder(tmp_path: Path, params: Path) -> None:

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from omzoo import cli
+from omzoo.backends.artefact import load_compiled
 from omzoo.core import paths, zoo
+from omzoo.core.provenance import FINGERPRINT
 from omzoo.data.preprocess import preprocess
 from omzoo.data.sample import write_sample
 from omzoo.data.shards import ShardSet
@@ -37,9 +39,12 @@ def test_infer_writes_predictions_with_names_and_labels(compiled: Path, shards: 
     logits = np.load(out / "logits.npy")
     assert logits.shape == (64, 10) and logits.dtype == np.float32 and not (out / "top5.npy").exists()
     predictions = json.loads((out / paths.PREDICTIONS).read_text())
+    fingerprint = load_compiled(compiled / "c4")[0].checked_fingerprint()
     assert predictions == {"model": "ran92_cifar10", "backend": "onnxruntime", "shards_hash": s.hash,
-                           "names": s.names, "labels": s.labels.tolist(), "predicted": logits.argmax(1).tolist()}
+                           FINGERPRINT: fingerprint, "names": s.names, "labels": s.labels.tolist(),
+                           "predicted": logits.argmax(1).tolist()}
     assert json.loads((out / "infer.json").read_text())["shards_hash"] == s.hash
+    assert json.loads((out / "infer.json").read_text())[FINGERPRINT] == fingerprint
     assert len(s.names) == 64 == len(set(s.names))
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,24 @@ def test_link_data_links_real_folders(tmp_path: Path) -> None:
     raw = tmp_path / "data" / "raw"
     assert (raw / "imagenet").resolve() == tmp_path / "store" / "imagenet"
     assert (raw / "cifar-10-batches-py").resolve() == tmp_path / "store" / "cifar"
+
+
+def test_setup_installs_again_when_the_venv_differs_from_constraints(tmp_path: Path) -> None:
+    """`make setup` compares this venv with constraints.txt (dry run, `make -n`: nothing is installed or removed):
+    in step, nothing to do; one pin moved (a branch's other onnxruntime) or a package changed by hand, the stamp
+    goes and the pins are installed again. torch's local label (+cpu) is no difference."""
+    venv = Path(sys.executable).parents[1]
+    if not (venv / "bin" / "uv").is_file():
+        pytest.skip("needs the project venv (`make setup`)")
+    root = MAKEFILE.parent
+    shutil.copy(root / "pyproject.toml", tmp_path)
+    pins = (root / "constraints.txt").read_text()
+    (tmp_path / "constraints.txt").write_text(pins)
+    in_step = _make(tmp_path, "-n", f"VENV={venv}", "setup")
+    assert in_step.returncode == 0 and "differs from constraints.txt" not in in_step.stdout, in_step.stdout
+    installed = re.search(r"^onnxruntime==(\S+)$", pins, re.M).group(1)
+    (tmp_path / "constraints.txt").write_text(re.sub(r"(?m)^onnxruntime==\S+$", "onnxruntime==1.0.0", pins))
+    drifted = _make(tmp_path, "-n", f"VENV={venv}", "setup")
+    assert f"differs from constraints.txt (onnxruntime {installed} (pinned 1.0.0))" in drifted.stdout
+    assert f"rm -f {venv}/.installed" in drifted.stdout and "-c constraints.txt -e '.[dev]'" in drifted.stdout
+    assert (venv / ".installed").exists()  # a dry run

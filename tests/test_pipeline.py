@@ -52,7 +52,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_stage_ran_and_wrote_its_outputs(repo: Path) -> None:
     log = (repo / "first-repro.log").read_text()
-    for stage in ["sample-data", f"weights@{MODEL}", "preprocess@cifar32", "preprocess@bilinear224",
+    for stage in ["toolkit", "sample-data", f"weights@{MODEL}", "preprocess@cifar32", "preprocess@bilinear224",
                   f"export@{MODEL}", f"simplify@{MODEL}", f"compile@{MODEL}-1", f"compile@{MODEL}-4",
                   f"infer@{MODEL}", f"evaluate@{MODEL}", f"bench@{MODEL}-1", f"bench@{MODEL}-4", "report"]:
         assert f"Running stage '{stage}'" in log
@@ -91,9 +91,18 @@ def test_metrics_are_numbers_and_marked_random(repo: Path) -> None:
 
 
 def test_second_repro_does_nothing(repo: Path) -> None:
+    """Only the toolkit stage runs (it always does, in well under a second) and, the toolkit unchanged, it leaves
+    its file as it was, so nothing after it runs and dvc.lock stays."""
+    toolkit, lock = (repo / "metrics/toolkit.json").read_bytes(), (repo / "dvc.lock").read_bytes()
     out = sh(repo, "dvc", "repro", "--no-run-cache")
-    assert "Running stage" not in out
-    assert "up to date" in out
+    assert re.findall(r"Running stage '([^']+)'", out) == ["toolkit"], out
+    assert "(unchanged)" in out
+    assert (repo / "metrics/toolkit.json").read_bytes() == toolkit and (repo / "dvc.lock").read_bytes() == lock
+    for bs in (1, 4):  # every result carries the fingerprint the toolkit stage recorded
+        assert _json(repo / f"metrics/info/bench/{MODEL}-{bs}.json")["toolkit_fingerprint"] == \
+            _json(repo / "metrics/toolkit.json")["toolkit_fingerprint"]
+    assert _json(repo / f"metrics/info/eval/{MODEL}.json")["toolkit_fingerprint"] == \
+        _json(repo / "metrics/toolkit.json")["toolkit_fingerprint"]
 
 
 def test_changed_toolchain_parameter_shows_in_metrics_diff(repo: Path) -> None:

@@ -57,3 +57,33 @@ def test_provenance_names_no_backend_and_no_accelerator_tool() -> None:
     source = Path(provenance.__file__).read_text()
     assert not re.search(r"\w+-smi|\bnvidia|\bnpu\b", source, re.IGNORECASE)
     assert [n for n in backend_names() if re.search(rf"\b{n}\b", source)] == []
+
+
+def test_the_fingerprint_hash_names_the_content_not_its_order() -> None:
+    from omzoo.core.provenance import fingerprint_hash
+
+    a = {"runtime": "onnxruntime", "runtime_version": "1.32.0", "cpu": "AMD EPYC"}
+    assert fingerprint_hash(a) == fingerprint_hash(dict(reversed(a.items()))) and len(fingerprint_hash(a)) == 16
+    assert fingerprint_hash({**a, "runtime_version": "1.31.1"}) != fingerprint_hash(a)
+
+
+def test_the_toolkit_file_is_written_only_when_it_changes(tmp_path: Path) -> None:
+    """Its bytes (and so DVC's hash and the stages after it) stay as they were while the toolkit does."""
+    import os
+
+    from omzoo.core.provenance import FINGERPRINT, fingerprint_hash, read_fingerprint, write_fingerprint
+
+    path, fp = tmp_path / "metrics" / "toolkit.json", {"runtime": "CANN", "runtime_version": "8.0.RC3"}
+    assert write_fingerprint(path, fp) is True
+    os.utime(path, (1, 1))
+    assert write_fingerprint(path, dict(reversed(fp.items()))) is False and path.stat().st_mtime == 1
+    assert read_fingerprint(path) == (fingerprint_hash(fp), fp)
+    assert write_fingerprint(path, {**fp, "runtime_version": "8.1.RC1"}) is True and path.stat().st_mtime != 1
+    assert read_fingerprint(path)[1]["runtime_version"] == "8.1.RC1"
+    # a hand-edited file (the version changed, the hash not) or another file is refused, naming it
+    path.write_text(path.read_text().replace("8.1.RC1", "8.0.RC3"))
+    with pytest.raises(ValueError, match=rf"{path}: its {FINGERPRINT} .* does not match its content"):
+        read_fingerprint(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=rf"{path}: not a toolkit file"):
+        read_fingerprint(path)

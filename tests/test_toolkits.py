@@ -74,3 +74,48 @@ def test_two_onnxruntime_versions_compared_end_to_end(tmp_path: Path) -> None:
         assert any(g.startswith(f"{v['model']} bs{v['bs']} {v['metric']} regressed") for g in gate["reasons"])
     assert r.returncode == (2 if fails else 0), r.stdout[-2000:]  # make turns omzoo's exit 1 into 2
     assert "## omzoo compare: main → ort-1.31" in (repo / "reports/compare/compare.md").read_text()
+
+
+def test_another_installed_toolkit_re_runs_compile_and_what_follows_it(tmp_path: Path) -> None:
+    """The issue's user paths. `pip install onnxruntime==1.31.1` into the venv by hand: the next make target's
+    `make setup` sees the venv differ from constraints.txt and puts the pin back, so nothing re-runs and no result
+    names a runtime the branch does not pin. constraints.txt pinning 1.31.1 (toolkit.version left empty): `make
+    bench BS=1` installs it, the toolkit stage sees it, compile and bench at bs 1 run again (nothing upstream) and
+    their info names 1.31.1; the report refuses the half-measured branch until `make repro` measured the rest."""
+    repo, env = tmp_path / "repo", pipeline_env()
+    tiny_checkout(repo, env, MODEL, bench={"warmup_iters": 1, "warmup_s": 0.05, "min_iters": 2, "min_s": 0.05,
+                                           "rounds": 3})
+    constraints = repo / "constraints.txt"
+    pinned = re.search(r"^onnxruntime==(\S+)", constraints.read_text(), re.M).group(1)
+    make(repo, "setup")
+    make(repo, "doctor")
+    make(repo, "repro")
+
+    def installed() -> str:
+        return sh(repo, env, str(repo / ".venv/bin/python"), "-c",
+                  "import onnxruntime; print(onnxruntime.__version__)").stdout.strip()
+
+    def ran(out: str) -> list[str]:
+        return sorted(re.findall(r"Running stage '([^']+)'", out))
+
+    sh(repo, env, str(repo / ".venv/bin/uv"), "pip", "install", "-q", "--python", str(repo / ".venv/bin/python"),
+       f"onnxruntime=={OLD}")
+    out = make(repo, "bench", "BS=1", f"MODEL={MODEL}").stdout
+    assert f"differs from constraints.txt (onnxruntime {OLD} (pinned {pinned}))" in out and installed() == pinned
+    assert ran(out) == ["toolkit"], out[-3000:]
+
+    constraints.write_text(re.sub(r"(?m)^onnxruntime==\S+$", f"onnxruntime=={OLD}", constraints.read_text()))
+    out = make(repo, "bench", "BS=1", f"MODEL={MODEL}").stdout
+    assert installed() == OLD and ran(out) == [f"bench@{MODEL}-1", f"compile@{MODEL}-1", "toolkit"], out[-3000:]
+    assert json.loads((repo / f"metrics/info/bench/{MODEL}-1.json").read_text())["runtime_version"] == OLD
+    # what the report stage runs, by hand: bs 4 and the accuracy are still the old toolkit's
+    report = sh(repo, env, str(repo / ".venv/bin/omzoo"), "report", "--out", "reports", ok=False)
+    assert report.returncode == 2 and "toolkit fingerprints in one branch" in report.stderr
+    out = make(repo, "repro").stdout
+    assert ran(out) == sorted(["toolkit", f"compile@{MODEL}-4", f"infer@{MODEL}", f"evaluate@{MODEL}",
+                               f"bench@{MODEL}-4", "report"]), out[-3000:]
+    toolkit = json.loads((repo / "metrics/toolkit.json").read_text())
+    assert toolkit["toolkit"]["runtime_version"] == OLD
+    for name in (f"bench/{MODEL}-1", f"bench/{MODEL}-4", f"eval/{MODEL}"):
+        got = json.loads((repo / f"metrics/info/{name}.json").read_text())
+        assert got["toolkit_fingerprint"] == toolkit["toolkit_fingerprint"] and got.get("runtime_version", OLD) == OLD

@@ -27,6 +27,7 @@ from types import ModuleType
 #: -S) where it runs other stages that read params.yaml themselves
 VERBS: dict[str, str] = {
     "sample-data": "omzoo.stages.sample_data",
+    "toolkit": "omzoo.stages.toolkit",
     "weights": "omzoo.stages.weights",
     "preprocess": "omzoo.stages.preprocess",
     "export": "omzoo.stages.export",
@@ -48,6 +49,7 @@ VERBS: dict[str, str] = {
 #: a -S outside them is an error (it would change nothing), and tests/test_cli.py checks them against dvc.yaml.
 READS: dict[str, tuple[str, ...]] = {
     "sample-data": (),
+    "toolkit": ("backend", "<backend>"),
     "weights": ("weights", "models.<model>"),
     "preprocess": ("datasets.<pixels>", "preprocess.skip_bad", "preprocess.shard_size", "preprocess.workers"),
     "export": ("export", "models.<model>"),

@@ -17,6 +17,7 @@ from omzoo.backends.base import Backend, CompileSource, get_backend
 from omzoo.backends.checks import version_matches
 from omzoo.core import zoo
 from omzoo.core.io import atomic_dir, sha256_file, write_json_atomic
+from omzoo.core.provenance import FINGERPRINT
 
 META = "meta.json"
 
@@ -36,15 +37,18 @@ def check_toolkit(backend: Backend, pinned: str) -> str:
 
 def compile_artefact(spec: zoo.ModelSpec, batch_size: int, out_dir: Path, backend_name: str,
                      options: dict[str, Any], pinned: str = "", onnx: Path | None = None,
-                     checkpoint: Path | None = None) -> dict[str, Any]:
-    """Compile `spec` for `batch_size` with a backend into `out_dir` (replaced only on success); its meta."""
+                     checkpoint: Path | None = None, toolkit: Path | None = None) -> dict[str, Any]:
+    """Compile `spec` for `batch_size` with a backend into `out_dir` (replaced only on success); its meta. `toolkit`:
+    the toolkit stage's file, which must name this host's toolkit (Backend.checked_fingerprint)."""
     backend = get_backend(backend_name, options)
     installed = check_toolkit(backend, pinned)
+    fingerprint = backend.checked_fingerprint(toolkit)
     with atomic_dir(out_dir, "compiled") as tmp:  # never replaces a folder that is not an earlier output
         artefact = backend.compile(CompileSource(spec=spec, onnx=onnx, checkpoint=checkpoint, options=options),
                                    batch_size, tmp)
         meta = {"model": spec.id, "model_options": spec.options, "backend": backend_name, "options": options,
                 "batch_size": batch_size, "artefact": artefact.name, "toolkit_version": installed,
+                FINGERPRINT: fingerprint,
                 "sources": {str(p): sha256_file(p) for p in (onnx, checkpoint) if p is not None}}
         write_json_atomic(tmp / META, meta)
     return meta

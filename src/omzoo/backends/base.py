@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from omzoo.backends.checks import Check, HostPlan, toolkit_check
 from omzoo.core.params import typed
+from omzoo.core.provenance import cpu_model, fingerprint_hash, read_fingerprint, usable_cores
 from omzoo.core.recipe import Recipe
 from omzoo.core.zoo import ModelSpec
 
@@ -69,6 +70,8 @@ class Backend(ABC):
     name: str = ""
     #: this backend's params.yaml section as a dataclass: its keys, their types and the one home of their defaults
     Options: ClassVar[type | None] = None
+    #: the keys of describe()'s `extra` that name the installed toolkit (providers, a CUDA build, a CANN root)
+    FINGERPRINT_EXTRA: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         given = dict(options or {})
@@ -152,6 +155,32 @@ class Backend(ABC):
         """describe()'s fixed shape: the common fields, everything else under `extra` as strings."""
         return {"backend": self.name, "runtime": runtime, "runtime_version": runtime_version, "device": device,
                 "precision": precision, "threads": threads, "extra": {k: str(v) for k, v in extra.items()}}
+
+    def fingerprint(self) -> dict[str, str]:
+        """The installed toolkit on this host, as the toolkit stage records it (compile, infer and bench depend on
+        it): describe()'s fixed fields and FINGERPRINT_EXTRA, the host's CPU and usable cores. Nothing that varies
+        from run to run, so its hash changes only when the toolkit or the host does. The version is
+        toolkit_version()'s: a host without the runtime fails here, never records "unknown"."""
+        d = self.describe()
+        return {**{k: str(d[k]) for k in DESCRIBE_KEYS if k != "extra"}, "runtime_version": self.toolkit_version(),
+                **{k: str(d["extra"][k]) for k in self.FINGERPRINT_EXTRA}, "cpu": cpu_model(),
+                "cores": str(usable_cores())}
+
+    def checked_fingerprint(self, recorded: Path | None = None) -> str:
+        """This host's fingerprint hash, for a result to carry; with `recorded` (the toolkit stage's file), a
+        ValueError when that file names another toolkit: it changed since the toolkit stage ran, so the result
+        would carry the wrong one."""
+        fingerprint = self.fingerprint()
+        mine = fingerprint_hash(fingerprint)
+        if recorded is not None:
+            theirs, was = read_fingerprint(recorded)
+            if theirs != mine:
+                changed = ", ".join(f"{k} {was.get(k, '-')!r} -> {v!r}" for k, v in fingerprint.items()
+                                    if was.get(k) != v) or "its keys"
+                raise ValueError(f"{recorded}: names toolkit {theirs} but this host now has {mine} ({changed}); run "
+                                 "`dvc repro` (its toolkit stage records the new one, then everything that "
+                                 "depends on it runs again)")
+        return mine
 
     def close(self) -> None:  # noqa: B027 - optional hook; most runtimes free on garbage collection
         """Release device resources."""

@@ -91,6 +91,7 @@ class OrtOptions:
 class OrtBackend(GpuBackend):
     name = "onnxruntime"
     Options = OrtOptions
+    FINGERPRINT_EXTRA = ("providers",)
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)

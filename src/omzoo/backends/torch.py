@@ -109,6 +109,7 @@ class TorchOptions:
 class TorchBackend(nvidia.GpuBackend):
     name = "torch"
     Options = TorchOptions
+    FINGERPRINT_EXTRA = ("cuda", "cudnn", "driver")
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)

@@ -16,6 +16,7 @@ METRICS = Path("metrics")
 REPORTS = Path("reports")
 PARAMS = Path("params.yaml")
 PREDICTIONS = "predictions.json"
+TOOLKIT = METRICS / "toolkit.json"  # the installed toolkit's fingerprint (the toolkit stage)
 
 
 def key(model: str, bs: int) -> str:

@@ -15,6 +15,7 @@ from omzoo.core.io import claim_folder, json_bytes, write_files_atomic
 from omzoo.results.accuracy import compare_accuracy, fetch_commands
 from omzoo.results.compare_markdown import markdown, summary_line
 from omzoo.results.diffs import metrics_diff, params_diff
+from omzoo.results.fingerprints import revision_fingerprint
 from omzoo.results.gate import gate, gate_line
 from omzoo.results.plots import render_plots
 from omzoo.results.revisions import DvcError, check_revision, read_params
@@ -33,6 +34,7 @@ def compare(base: str, head: str, out: Path, plots: bool = True, fail_on: str | 
     """The whole comparison: markdown to <out>/compare.md, every row to <out>/compare.json."""
     for rev in (base, head):
         check_revision(rev)
+        revision_fingerprint(rev)  # each side's results come from one toolkit on one host
     claim_folder(out, "compare")
     ruling = rules(base, head)
     cfg = ruling.config

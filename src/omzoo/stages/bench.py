@@ -22,7 +22,7 @@ from omzoo.backends.base import Backend, DeviceProcess
 from omzoo.core.io import json_bytes, sha256_file, write_files_atomic
 from omzoo.core.metrics import record
 from omzoo.core.params import BenchConfig, load_params
-from omzoo.core.provenance import git_revision
+from omzoo.core.provenance import FINGERPRINT, git_revision
 from omzoo.timing.contention import other_processes
 from omzoo.timing.measure import INTERVAL, benchmark, is_out_of_memory
 
@@ -58,6 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="metrics JSON (numbers only)")
     p.add_argument("--info", type=Path, required=True, help="provenance JSON (strings)")
     p.add_argument("--rounds", type=Path, required=True, help="per-round samples JSON (read by `omzoo compare`)")
+    p.add_argument("--toolkit", type=Path, help="the toolkit stage's file (metrics/toolkit.json): must name this "
+                   "host's toolkit; its hash goes into the info file")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         others = other_processes(backend.device_processes())  # [] where there is no device
         info = environment(backend, meta, args.compiled, cfg, others)
+        info[FINGERPRINT] = backend.checked_fingerprint(args.toolkit)
         try:
             metrics, rounds = benchmark(backend, meta["batch_size"], cfg, label, device_busy=bool(others))
         except Exception as e:

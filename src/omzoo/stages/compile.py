@@ -22,12 +22,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--onnx", type=Path, help="the simplified ONNX file, for a backend that compiles ONNX")
     p.add_argument("--checkpoint", type=Path, help="the checkpoint, for a backend that runs the PyTorch model")
     p.add_argument("--out", type=Path, required=True, help="artefact directory to write")
+    p.add_argument("--toolkit", type=Path, help="the toolkit stage's file (metrics/toolkit.json): must name this "
+                   "host's toolkit; its hash goes into meta.json")
 
 
 def run(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     name, options = params.backend
     meta = compile_artefact(params.spec(args.model), args.bs, args.out, name, options, params.toolkit_version,
-                            args.onnx, args.checkpoint)
+                            args.onnx, args.checkpoint, args.toolkit)
     print(f"{args.model} bs{args.bs}: {meta['backend']} {meta['toolkit_version']} -> {args.out / meta['artefact']}")
     return 0

@@ -18,7 +18,7 @@ from omzoo.core.io import json_bytes, read_json, write_files_atomic
 from omzoo.core.metrics import fidelity, record, topk, topk_accuracy
 from omzoo.core.onnxgraph import reference_logits
 from omzoo.core.params import positive_int
-from omzoo.core.provenance import git_revision
+from omzoo.core.provenance import FINGERPRINT, git_revision
 from omzoo.data.shards import ShardSet
 
 HELP = "score inferred logits: top-1..5, delta to the published accuracy, fidelity to ONNX Runtime fp32"
@@ -96,8 +96,10 @@ def run(args: argparse.Namespace) -> int:
         pixels = next(shards.iter_batches(args.fidelity_images))
         reference = (reference_logits(args.reference, pixels, zoo.get(args.model).recipe), len(pixels))
     metrics = evaluate(args.model, logits, shards, weights, reference)
-    write_files_atomic({args.out: json_bytes(metrics),
-                        args.info: json_bytes(provenance(args.model, infer_info["backend"], weights, shards))})
+    info = provenance(args.model, infer_info["backend"], weights, shards)
+    if FINGERPRINT in infer_info:  # the toolkit the logits were computed under (infer checked it)
+        info[FINGERPRINT] = infer_info[FINGERPRINT]
+    write_files_atomic({args.out: json_bytes(metrics), args.info: json_bytes(info)})
     note = " (random weights: accuracy means nothing)" if metrics["random_weights"] else ""
     print(f"{args.model}: top1 {metrics['top1']:.2f} top5 {metrics['top5']:.2f} on {metrics['n_images']} images{note}")
     return 0

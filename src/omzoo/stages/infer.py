@@ -19,6 +19,7 @@ from omzoo.backends.base import run_shards
 from omzoo.core import paths
 from omzoo.core.io import atomic_dir, json_bytes
 from omzoo.core.metrics import check_finite, topk
+from omzoo.core.provenance import FINGERPRINT
 from omzoo.data.shards import ShardSet
 
 HELP = "run a compiled model over preprocessed shards; write the logits and each image's top-1 in dataset order"
@@ -30,10 +31,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True,
                    help=f"directory for logits.npy, infer.json and {paths.PREDICTIONS}")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--toolkit", type=Path, help="the toolkit stage's file (metrics/toolkit.json): must name this "
+                   "host's toolkit; its hash goes into infer.json (evaluate's info file repeats it)")
 
 
 def run(args: argparse.Namespace) -> int:
     backend, meta = load_compiled(args.compiled)
+    fingerprint = backend.checked_fingerprint(args.toolkit)
     shards = ShardSet(args.shards)
     if shards.manifest["pixels"] != backend.recipe.pixels:
         raise ValueError(f"{args.shards} holds {shards.manifest['pixels']} pixels but {meta['model']} needs "
@@ -44,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         backend.close()
     check_finite(logits, args.compiled)
     labels = shards.labels
-    about = {"model": meta["model"], "backend": meta["backend"], "shards_hash": shards.hash}
+    about = {"model": meta["model"], "backend": meta["backend"], "shards_hash": shards.hash, FINGERPRINT: fingerprint}
     predictions = {**about, "names": shards.names, "labels": None if labels is None else labels.tolist(),
                    "predicted": topk(logits, 1)[:, 0].tolist()}
     with atomic_dir(args.out, "infer") as tmp:  # the three files replace the previous ones together, or not at all

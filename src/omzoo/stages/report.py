@@ -13,7 +13,8 @@ from omzoo.core import paths
 from omzoo.core.io import atomic_files, claim_folder
 from omzoo.core.params import batch_size_list, load_params
 from omzoo.results.bench_table import bench_table
-from omzoo.results.collect import collect
+from omzoo.results.collect import collect, read_json
+from omzoo.results.fingerprints import one_fingerprint, result_infos
 from omzoo.results.summary import summary_markdown
 from omzoo.results.throughput import throughput_rows, write_csv, write_png
 
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if args.bench_table:
         print(bench_table(params, args.root, args.bench_table, args.model))
         return 0
+    one_fingerprint(result_infos(params, lambda p: read_json(args.root / p)), str(args.root / paths.METRICS / "info"))
     data = collect(args.root, params)
     rows = throughput_rows(data)
     out = claim_folder(args.out, "reports")  # new, empty or omzoo's: a user's summary.md is never overwritten

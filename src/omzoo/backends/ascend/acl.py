@@ -44,6 +44,7 @@ from omzoo.backends.ascend.cann import (
     detect_environment,
     find_cann_home,
     npu_smi_info,
+    parse_version_info,
     python_info,
     python_problems,
     set_env_script,
@@ -54,6 +55,7 @@ from omzoo.backends.base import Backend, CompileSource, DeviceProcess
 from omzoo.backends.checks import Check, HostPlan
 from omzoo.core import zoo
 from omzoo.core.errors import BackendUnavailable, RestartInEnvironment
+from omzoo.core.io import sha256_file
 from omzoo.core.params import Count
 
 SETUP_HINT = (
@@ -125,6 +127,8 @@ class AclBackend(Backend):
 
     name = "acl"
     Options = AclOptions
+    FINGERPRINT_EXTRA = ("cann_home", "cann_version_source", "atc", "atc_version", "atc_sha256", "driver_version",
+                         "soc_version", "aipp", "output_type", "aclruntime_version", "ais_bench_version")
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -181,6 +185,21 @@ class AclBackend(Backend):
             raise BackendUnavailable(f"acl: atc not found in {self.cann_home()}'s environment (atc option "
                                      f"{self.options['atc']!r}); {SETUP_HINT}")
         return exe
+
+    def atc_identity(self) -> dict[str, str]:
+        """Which atc compiles here: its path in the CANN environment, the version in its compiler's version.info
+        and the sha256 of the file (docs/ascend.md §5.4: whether `atc --version` exists is unconfirmed), so an
+        in-place upgrade shows; "unknown" for what cannot be read. Never raises: it is provenance."""
+        found = dict.fromkeys(("atc", "atc_version", "atc_sha256"), UNKNOWN)
+        try:
+            atc = Path(self._atc_path(self.process_env())).resolve()
+            found["atc"], found["atc_sha256"] = str(atc), sha256_file(atc)
+            info = atc.parents[1] / "version.info"  # <root>/compiler/bin/atc -> <root>/compiler/version.info
+            found["atc_version"] = parse_version_info(info.read_text(encoding="utf-8", errors="replace")).get(
+                "Version", UNKNOWN)
+        except Exception:  # noqa: BLE001 - best effort by contract, as detect_environment
+            pass
+        return found
 
     def soc_version(self) -> str:
         soc = str(self.options["soc_version"] or "") or self.environment()["soc_version"]
@@ -388,7 +407,7 @@ class AclBackend(Backend):
             driver_version=env["driver_version"], soc_version=soc, aipp=str(int(self.aipp)),
             output_type=str(self.options["output_type"] or "atc default"),
             compute_interval="exec_time_list end-start: host clock around one synchronous aclmdlExecute",
-            **wheels)
+            **self.atc_identity(), **wheels)
 
     def close(self) -> None:
         """Unload the model (aclruntime 2024+); aclFinalize itself runs once, at process exit."""
