@@ -42,9 +42,7 @@ help:
 
 .PHONY: setup
 ## Create .venv: torch 2.13.0 (CPU) first, then omzoo and its pinned deps (constraints.txt); reinstalls on drift
-setup:
-	$(if $(DRIFT),@echo $(call q,setup: $(VENV) differs from constraints.txt ($(DRIFT)): installing the pins again) && rm -f $(call q,$(VENV)/.installed))
-	@$(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST)) "$$VENV/.installed"
+setup: $(VENV)/.installed
 	@echo "environment ready: $$VENV (activate with: source $$VENV/bin/activate)"
 
 # The installed packages whose version is not their pin in constraints.txt (a `pip install onnxruntime==X` by hand,
@@ -60,13 +58,17 @@ DRIFT = $(shell test ! -x $(call q,$(BIN)/uv) || $(call q,$(BIN)/uv) pip freeze 
      printf "%s%s %s (pinned %s)", sep, k, v, pin[k]; sep = ", " }' \
   constraints.txt -)
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+.PHONY: reinstall-drifted
+reinstall-drifted:
+	@echo $(call q,setup: $(VENV) differs from constraints.txt ($(DRIFT)): installing the pins again)
+
+$(VENV)/.installed: pyproject.toml constraints.txt $(if $(DRIFT),reinstall-drifted)
 	test -x "$$VENV/bin/python" || "$$PYTHON" -m venv "$$VENV"
 	test -x "$$VENV/bin/uv" || "$$VENV/bin/python" -m pip install -q "uv==0.13.9"
 	$(UV) -q -c constraints.txt torch==2.13.0
 	$(UV) -q -c constraints.txt -e '.[dev]'
 	"$$VENV/bin/python" -c "import torch, onnx, onnxruntime, onnxsim, dvc, pydantic, ruamel.yaml; assert torch.__version__.startswith('2.13.0'), torch.__version__"
-	touch $@
+	touch "$$VENV/.installed"
 
 .PHONY: doctor
 ## Check that this host can run the configured backend, one line per check with the fix: make doctor [BACKEND=acl]

@@ -57,5 +57,5 @@ def test_setup_installs_again_when_the_venv_differs_from_constraints(tmp_path: P
     (tmp_path / "constraints.txt").write_text(re.sub(r"(?m)^onnxruntime==\S+$", "onnxruntime==1.0.0", pins))
     drifted = _make(tmp_path, "-n", f"VENV={venv}", "setup")
     assert f"differs from constraints.txt (onnxruntime {installed} (pinned 1.0.0))" in drifted.stdout
-    assert f"rm -f {venv}/.installed" in drifted.stdout and "-c constraints.txt -e '.[dev]'" in drifted.stdout
+    assert "-c constraints.txt -e '.[dev]'" in drifted.stdout  # the stamp is out of date: the pins go in again
     assert (venv / ".installed").exists()  # a dry run

@@ -63,7 +63,8 @@ def test_head_may_tighten_the_rules_but_not_loosen_them(heads: str, used: dict, 
     else:
         (note,) = ruling.notes
         how = "differs from" if key == "min_rounds" else "would loosen"  # min_rounds either way: BASE's alone
-        assert note.startswith(f"main's compare.{key} {value} {how} main~1's ") and \
+        typed = type(getattr(CompareConfig(), key))(value)  # as the schema reads it: drift 5 is the float 5.0
+        assert note.startswith(f"main's compare.{key} {typed!r} {how} main~1's ") and \
             note.endswith("ignored (the rules are the reference's, main~1)")
 
 
