@@ -81,16 +81,10 @@ def _rows(model: str, bs: int, run: PairedRun, min_effect: float, level: float) 
     return out
 
 
-def _predictions(doc: dict[str, Any]) -> Predictions:
-    labels = doc.get("labels")
-    return Predictions(list(doc["names"]), None if labels is None else np.asarray(labels, dtype=np.int64),
-                       np.asarray(doc["predicted"], dtype=np.int64), str(doc["shards_hash"]))
-
-
 def accuracy(model: str, base: dict[str, Any], head: dict[str, Any], show: int) -> Accuracy:
     """Both sides' top-k on the same shards and the images whose top-1 changed (exact counts)."""
     acc = Accuracy(model, n_images=len(base["names"]))
-    b, h = _predictions(base), _predictions(head)
+    b, h = Predictions.from_doc(base), Predictions.from_doc(head)
     if b.labels is not None:
         old, new = (topk_accuracy(np.asarray(d["top5"]), b.labels) for d in (base, head))
         acc.topk = {k: {"old": old[k], "new": new[k]} for k in old}

@@ -32,15 +32,19 @@ class Predictions:
     predicted: np.ndarray  # the top-1 class per image
     shards_hash: str
 
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Predictions:
+        """From predictions.json's fields (infer writes them; abtest's workers answer with the same)."""
+        labels = doc.get("labels")
+        return cls(list(doc["names"]), None if labels is None else np.asarray(labels, dtype=np.int64),
+                   np.asarray(doc["predicted"], dtype=np.int64), str(doc["shards_hash"]))
+
 
 def read_predictions(rev: str, model: str) -> Predictions:
     """Through the DVC cache or remote (revisions.read_tracked); raises NotAvailable with the fetch command."""
     path = paths.predictions(model)
     try:
-        raw = json.loads(revisions.read_tracked(rev, str(path)))
-        labels = raw.get("labels")
-        p = Predictions(list(raw["names"]), None if labels is None else np.asarray(labels, dtype=np.int64),
-                        np.asarray(raw["predicted"], dtype=np.int64), str(raw["shards_hash"]))
+        p = Predictions.from_doc(json.loads(revisions.read_tracked(rev, str(path))))
     except (ValueError, KeyError, TypeError) as e:
         raise NotAvailable(f"{path} at {rev} is not a predictions file ({type(e).__name__}: {e})") from None
     if len(p.names) != len(p.predicted) or (p.labels is not None and len(p.labels) != len(p.predicted)):

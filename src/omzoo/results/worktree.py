@@ -175,8 +175,7 @@ def prepare(side: str, rev: str, overrides: tuple[str, ...], log: Path) -> Prepa
     in_place = rev == "workspace" and not overrides
     commit = "workspace" if in_place else source_commit(rev)
     where = Path(f"{rev}:{paths.PARAMS}")
-    text = (paths.PARAMS.read_text() if paths.PARAMS.is_file() else "") if in_place else \
-        subprocess.run(["git", "show", f"{commit}:{paths.PARAMS}"], capture_output=True, text=True).stdout
+    text = revisions.read_text("workspace" if in_place else commit, str(paths.PARAMS)) or ""
     try:
         with command(overrides):
             params = revision_params(text, where)
