@@ -62,6 +62,10 @@ class CompileSource:
     onnx: Path | None = None  # the exported (and simplified) graph; float32 or uint8 input
     checkpoint: Path | None = None  # published-container checkpoint (torch backend)
     options: dict[str, Any] = field(default_factory=dict)  # this backend's params section
+    precision: str = "fp32"  # one of params.PRECISIONS; the backend checked it (Backend.check_precision)
+    #: uint8 NCHW pixels of the model's calibration images (the calibrate stage), for int8; empty for the others
+    calibration: np.ndarray | None = None
+    quantization: dict[str, Any] = field(default_factory=dict)  # `precision:` (params.PrecisionConfig), for int8
 
 
 class Backend(ABC):
@@ -72,6 +76,8 @@ class Backend(ABC):
     Options: ClassVar[type | None] = None
     #: the keys of describe()'s `extra` that name the installed toolkit (providers, a CUDA build, a CANN root)
     FINGERPRINT_EXTRA: ClassVar[tuple[str, ...]] = ()
+    #: the precisions (params.PRECISIONS) this backend can compile at all; check_precision() adds the host's limits
+    PRECISIONS: ClassVar[tuple[str, ...]] = ("fp32",)
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         given = dict(options or {})
@@ -80,6 +86,8 @@ class Backend(ABC):
             else given
         #: the registry entry of the loaded artefact, options applied (given to load())
         self.spec: ModelSpec | None = None
+        #: what compile() makes and load() runs: set from the stage (compile) or the artefact's meta.json (load)
+        self.precision = "fp32"
 
     @property
     def recipe(self) -> Recipe:
@@ -87,6 +95,21 @@ class Backend(ABC):
         if self.spec is None:
             raise RuntimeError(f"{self.name}: load() first")
         return self.spec.recipe
+
+    def check_precision(self, precision: str) -> None:
+        """ValueError, one line naming backend and precision, when `precision` cannot run as configured here.
+
+        Default: the precisions this backend compiles at all (PRECISIONS). A backend whose precision depends on the
+        device (fp16 on CUDA only) overrides it and calls this first.
+        """
+        if precision not in self.PRECISIONS:
+            raise ValueError(f"backend {self.name} cannot run precision {precision!r}; it runs "
+                             f"{', '.join(self.PRECISIONS)} (remove it from `precisions:` in params.yaml)")
+
+    def precision_record(self) -> dict[str, Any]:
+        """How this artefact's precision was made, for meta.json and the info files: at least {"precision": ...};
+        a backend adds its own flag (atc's --precision_mode) or its quantization settings."""
+        return {"precision": self.precision}
 
     @abstractmethod
     def toolkit_version(self) -> str:

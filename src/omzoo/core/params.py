@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import pydantic
 from ruamel.yaml import YAML
@@ -143,6 +143,28 @@ class BenchConfig:
     level: Level = 0.95  # confidence of the intervals
 
 
+#: every precision `precisions:` may list. fp32 is the reference: the others are measured by their agreement with it.
+#: fp16: half precision (acl force_fp16); bf16: bfloat16; mixed: the backend's mixed fp16/fp32 (acl
+#: allow_mix_precision); int8: calibrated static quantization. Which backend runs which: its PRECISIONS.
+Precision = Literal["fp32", "fp16", "bf16", "mixed", "int8"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+REFERENCE = "fp32"
+
+
+@dataclass(frozen=True)
+class PrecisionConfig:
+    """`precision:` how the precisions other than fp32 are made: int8's calibration and quantization (the
+    calibrate stage reads this section and hands it to compile inside the calibration folder)."""
+
+    calibration_images: Positive = 32  # images of the model's own shards, evenly spaced over the set
+    calibration_method: Literal["MinMax", "Entropy", "Percentile"] = "MinMax"
+    quant_format: Literal["QDQ", "QOperator"] = "QDQ"  # QuantizeLinear/DequantizeLinear pairs, or integer operators
+    activations: Literal["int8", "uint8"] = "int8"
+    weights: Literal["int8", "uint8"] = "int8"
+    per_channel: bool = True  # one scale per output channel of each weight
+    reduce_range: Literal["auto"] | bool = "auto"  # 7-bit weights; auto: where the CPU lacks VNNI (u8s8 saturation)
+
+
 @dataclass(frozen=True)
 class ReportConfig:
     """`report:`."""
@@ -196,11 +218,12 @@ class ModelEntry:
 #: `compare:` is omzoo.results.rules.CompareConfig, checked where a comparison reads it)
 SECTIONS: dict[str, type] = {"toolkit": ToolkitConfig, "weights": WeightsConfig, "preprocess": PreprocessConfig,
                              "export": ExportConfig, "bench": BenchConfig,
-                             "report": ReportConfig, "abtest": AbtestConfig}
+                             "report": ReportConfig, "abtest": AbtestConfig, "precision": PrecisionConfig}
 #: every top-level key a params file may have: a misspelt one (`bnech:`) is an error, never silently ignored.
 #: The backends' sections are their names (tests/test_params.py checks this list against the backend registry); the
 #: configured backend's section is known whatever its name (a new backend is one module and one registry line).
-TOP_LEVEL: frozenset[str] = frozenset({*SECTIONS, "datasets", "models", "batch_sizes", "infer", "backend", "compare",
+TOP_LEVEL: frozenset[str] = frozenset({*SECTIONS, "datasets", "models", "batch_sizes", "precisions", "infer", "backend",
+                                       "compare",
                                        "onnxruntime", "torch", "acl"})
 
 #: Renamed keys, old dotted key -> new one (`*` stands for any one key, such as a model id). For one release a
@@ -240,6 +263,11 @@ class Params:
     @property
     def batch_sizes(self) -> list[int]:
         return list(self.raw.get("batch_sizes") or [])
+
+    @property
+    def precisions(self) -> list[str]:
+        """The precisions compiled, inferred and benchmarked beside the batch sizes; fp32 alone by default."""
+        return list(self.raw.get("precisions") or [REFERENCE])
 
     @property
     def backend(self) -> tuple[str, dict[str, Any]]:
@@ -343,6 +371,18 @@ def _check(p: Params) -> None:
             spec.with_options(entry.get("options"))
         except ValueError as e:
             raise ParamsError(f"{where}: {key}.options: {e}") from None
+    if "precisions" in p.raw:
+        wanted = p.raw.get("precisions")
+        if not isinstance(wanted, list) or not wanted:
+            raise ParamsError(f"{where}: precisions must be a non-empty list such as [fp32, int8], got {wanted!r}")
+        bad = [x for x in wanted if x not in PRECISIONS]
+        if bad:
+            raise ParamsError(f"{where}: precisions: unknown {bad}; choose from {list(PRECISIONS)}")
+        if len(set(wanted)) != len(wanted):
+            raise ParamsError(f"{where}: precisions lists a precision twice: {wanted}")
+        if REFERENCE not in wanted:
+            raise ParamsError(f"{where}: precisions must include {REFERENCE}, the reference every other precision's "
+                              f"agreement is measured against; got {wanted}")
     if "batch_sizes" not in p.raw:
         return
     sizes = p.raw.get("batch_sizes")

@@ -19,19 +19,26 @@ PREDICTIONS = "predictions.json"
 TOOLKIT = METRICS / "toolkit.json"  # the installed toolkit's fingerprint (the toolkit stage)
 
 
-def key(model: str, bs: int) -> str:
-    """The name of one (model, batch size) point: `tresnet_m-8` (artefact directory, metrics file, stage item)."""
+REFERENCE = "fp32"  # the precision the others are measured against (params.REFERENCE), and the one of old layouts
+
+
+def key(model: str, bs: int, precision: str = REFERENCE) -> str:
+    """The name of one (model, batch size, precision) point: `tresnet_m-8-fp32` (artefact directory, metrics file,
+    stage item: DVC names a matrix item by its values joined with '-')."""
     if "-" in model:
         raise ValueError(f"model id {model!r} must not contain '-': it separates the model from the batch size")
-    return f"{model}-{int(bs)}"
+    return f"{model}-{int(bs)}-{precision}"
 
 
-def parse_key(name: str) -> tuple[str, int] | None:
-    """`tresnet_m-8` (or a path ending in `tresnet_m-8.json`) → ("tresnet_m", 8); None for anything else."""
-    model, sep, bs = PurePosixPath(str(name).replace("\\", "/")).name.removesuffix(".json").rpartition("-")
-    if not sep or not model or not bs.isdigit() or int(bs) < 1:
+def parse_key(name: str) -> tuple[str, int, str] | None:
+    """`tresnet_m-8-int8` (or a path ending in `tresnet_m-8-int8.json`) → ("tresnet_m", 8, "int8"); the layout before
+    precisions, `tresnet_m-8`, is fp32; None for anything else."""
+    parts = PurePosixPath(str(name).replace("\\", "/")).name.removesuffix(".json").split("-")
+    if len(parts) == 2:
+        parts.append(REFERENCE)
+    if len(parts) != 3 or not all(parts) or not parts[1].isdigit() or int(parts[1]) < 1 or not parts[2].isalnum():
         return None
-    return model, int(bs)
+    return parts[0], int(parts[1]), parts[2]
 
 
 def shards(pixels: str) -> Path:
@@ -54,38 +61,69 @@ def simplified(model: str) -> Path:
     return MODELS / "onnx" / f"{model}.sim.onnx"
 
 
-def compiled(model: str, bs: int) -> Path:
-    return MODELS / "compiled" / key(model, bs)
+def calibration(model: str) -> Path:
+    """The calibration images and quantization settings int8 is compiled with (the calibrate stage)."""
+    return MODELS / "calibration" / model
+
+
+def compiled_root(model: str) -> Path:
+    """Every compiled artefact of one model (what its infer stage depends on)."""
+    return MODELS / "compiled" / model
+
+
+def compiled(model: str, bs: int, precision: str = REFERENCE) -> Path:
+    return compiled_root(model) / key(model, bs, precision)
 
 
 def infer(model: str) -> Path:
+    """Every precision's logits of one model, one sub-folder each (the infer stage)."""
     return MODELS / "infer" / model
 
 
-def predictions(model: str) -> Path:
+def inferred(model: str, precision: str = REFERENCE) -> Path:
+    return infer(model) / precision
+
+
+def predictions(model: str, precision: str = REFERENCE) -> Path:
     """Per-image top-1 with the image names and labels (infer): what a comparison of two revisions reads."""
-    return infer(model) / PREDICTIONS
+    return inferred(model, precision) / PREDICTIONS
 
 
-def eval_metrics(model: str) -> Path:
-    return METRICS / "eval" / f"{model}.json"
+def eval_metrics(model: str, precision: str = REFERENCE) -> Path:
+    return METRICS / "eval" / f"{model}-{precision}.json"
 
 
-def eval_info(model: str) -> Path:
-    return METRICS / "info" / "eval" / f"{model}.json"
+def eval_info(model: str, precision: str = REFERENCE) -> Path:
+    return METRICS / "info" / "eval" / f"{model}-{precision}.json"
 
 
-def bench_metrics(model: str, bs: int) -> Path:
-    return METRICS / "bench" / f"{key(model, bs)}.json"
+def bench_metrics(model: str, bs: int, precision: str = REFERENCE) -> Path:
+    return METRICS / "bench" / f"{key(model, bs, precision)}.json"
 
 
-def bench_info(model: str, bs: int) -> Path:
-    return METRICS / "info" / "bench" / f"{key(model, bs)}.json"
+def bench_info(model: str, bs: int, precision: str = REFERENCE) -> Path:
+    return METRICS / "info" / "bench" / f"{key(model, bs, precision)}.json"
 
 
-def bench_rounds(model: str, bs: int) -> Path:
+def bench_rounds(model: str, bs: int, precision: str = REFERENCE) -> Path:
     """Per-round samples: committed beside the metrics, outside the numbers-only metrics directories."""
-    return METRICS / "rounds" / f"{key(model, bs)}.json"
+    return METRICS / "rounds" / f"{key(model, bs, precision)}.json"
+
+
+def legacy(path: str | Path) -> str | None:
+    """Where a revision from before the precision axis kept an fp32 file of this layout (`metrics/eval/m-fp32.json`
+    was `metrics/eval/m.json`, `models/infer/m/fp32/predictions.json` was `models/infer/m/predictions.json`,
+    `models/compiled/m/m-8-fp32` was `models/compiled/m-8`); None for a path that has no older name. Readers of
+    another revision try it when the path itself is absent there, so an older BASE still compares."""
+    p = PurePosixPath(str(path).replace("\\", "/"))
+    suffix = f"-{REFERENCE}"
+    if p.parts[:2] == ("models", "infer") and len(p.parts) == 5 and p.parts[3] == REFERENCE:
+        return str(PurePosixPath(*p.parts[:3], *p.parts[4:]))
+    if p.parts[:2] == ("models", "compiled") and len(p.parts) == 4 and p.name.endswith(suffix):
+        return str(PurePosixPath(*p.parts[:2], p.name.removesuffix(suffix)))
+    if p.parts[0] == "metrics" and p.stem.endswith(suffix) and p.suffix == ".json":
+        return str(p.with_name(p.stem.removesuffix(suffix) + ".json"))
+    return None
 
 
 def metrics_kind(path: str) -> str | None:
