@@ -50,6 +50,16 @@ def _schema() -> tuple[Metric, ...]:
         Metric("fidelity_max_abs_diff", "eval", "", "lower", 6, doc="max |logit - ORT fp32 logit|, fidelity images"),
         Metric("fidelity_top1_agreement", "eval", "", "higher", 2, doc="share of the fidelity images with ORT's top-1"),
         Metric("fidelity_top5_overlap", "eval", "", "higher", 2, doc="mean top-5 set overlap with ORT fp32"),
+    ]
+    # a precision other than fp32, against the same backend's fp32 logits on every image of the evaluation set
+    rows += [
+        Metric("agreement_top1", "eval", "%", "higher", 2, True, "images whose top-1 is fp32's, in percent"),
+        Metric("agreement_top5", "eval", "%", "higher", 2, True, "mean overlap of the top-5 sets with fp32's"),
+        Metric("agreement_changed", "eval", "", "lower", 0, doc="images whose top-1 differs from fp32's"),
+        Metric("agreement_max_abs_dlogit", "eval", "", "lower", 6, doc="max |logit - fp32 logit| over every image"),
+        Metric("agreement_mean_abs_dlogit", "eval", "", "lower", 6, doc="mean |logit - fp32 logit|"),
+        Metric("agreement_cosine", "eval", "", "higher", 6, doc="mean cosine of an image's logits with fp32's"),
+        Metric("agreement_cosine_min", "eval", "", "higher", 6, doc="the lowest cosine of any image"),
         Metric("bs", "bench", "", "", 0, doc="batch size"),
         Metric("iters", "bench", "", "", 0, doc="timed iterations, all kept rounds"),
         Metric("duration_s", "bench", "s", "", 1, doc="timed seconds, all kept rounds"),
@@ -179,13 +189,27 @@ def topk_accuracy(top5: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return {f"top{k}": float(100.0 * hits[:, :k].any(axis=1).mean()) for k in range(1, 6)}
 
 
-def fidelity(logits: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    """How far a compiled model's logits are from the fp32 reference on the same inputs."""
+def agreement(logits: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
+    """How far logits are from reference logits of the same images, per image and overall: the agreement_* metrics
+    (top-1 and top-5 as shares, 0..1) and `changed`, the indices whose top-1 differs."""
+    if logits.shape != reference.shape or not len(logits):
+        raise ValueError(f"logits of shape {list(logits.shape)} cannot be compared with {list(reference.shape)}")
     ours, ref = topk(logits), topk(reference)
     overlap = [len(set(a) & set(b)) / 5 for a, b in zip(ours, ref, strict=True)]
-    return {"max_abs_diff": float(np.abs(logits - reference).max()),
-            "top1_agreement": float((ours[:, 0] == ref[:, 0]).mean()),
-            "top5_overlap": float(np.mean(overlap))}
+    a, b = logits.reshape(len(logits), -1).astype(np.float64), reference.reshape(len(logits), -1).astype(np.float64)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cosine = np.where(norms > 0, (a * b).sum(axis=1) / np.where(norms > 0, norms, 1), (a == b).all(axis=1) * 1.0)
+    diff = np.abs(a - b)
+    return {"top1": float((ours[:, 0] == ref[:, 0]).mean()), "top5": float(np.mean(overlap)),
+            "max_abs_dlogit": float(diff.max()), "mean_abs_dlogit": float(diff.mean()),
+            "cosine": float(cosine.mean()), "cosine_min": float(cosine.min()),
+            "changed": np.flatnonzero(ours[:, 0] != ref[:, 0]).tolist()}
+
+
+def fidelity(logits: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """How far a compiled model's logits are from the fp32 reference on the same inputs."""
+    a = agreement(logits, reference)
+    return {"max_abs_diff": a["max_abs_dlogit"], "top1_agreement": a["top1"], "top5_overlap": a["top5"]}
 
 
 def latency_stats(ms: np.ndarray) -> dict[str, float]:

@@ -1,6 +1,6 @@
 """The metrics and info files of this workspace that the report and `make bench` show, read for the models and
-batch sizes params.yaml asks for (models x batch_sizes), never a directory glob: stale files of a shrunk sweep are
-ignored and missing ones show as missing."""
+batch sizes and precisions params.yaml asks for (models x batch_sizes x precisions), never a directory glob: stale
+files of a shrunk sweep are ignored and missing ones show as missing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from omzoo.core import io, paths
-from omzoo.core.params import Params
+from omzoo.core.params import REFERENCE, Params
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -23,12 +23,15 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def collect(root: Path, params: Params) -> dict[str, Any]:
-    """Everything the report shows, read under `root` for the models and batch sizes in params:
-    {model: {"eval": metrics, "eval_info": info, "bench": {bs: (metrics, info)}}}."""
+    """Everything the report shows, read under `root` for the models, batch sizes and precisions in params:
+    {model: {"precisions": {precision: {"eval": metrics, "eval_info": info, "bench": {bs: (metrics, info)}}}}},
+    and beside "precisions" fp32's own "eval", "eval_info" and "bench" (what the tables of one precision show)."""
     out: dict[str, Any] = {}
     for m in params.models:
-        bench = {bs: (read_json(root / paths.bench_metrics(m, bs)), read_json(root / paths.bench_info(m, bs)))
-                 for bs in params.batch_sizes}
-        out[m] = {"eval": read_json(root / paths.eval_metrics(m)), "eval_info": read_json(root / paths.eval_info(m)),
-                  "bench": bench}
+        per = {p: {"eval": read_json(root / paths.eval_metrics(m, p)),
+                   "eval_info": read_json(root / paths.eval_info(m, p)),
+                   "bench": {bs: (read_json(root / paths.bench_metrics(m, bs, p)),
+                                  read_json(root / paths.bench_info(m, bs, p))) for bs in params.batch_sizes}}
+               for p in params.precisions}
+        out[m] = {**per[REFERENCE], "precisions": per}
     return out

@@ -21,8 +21,9 @@ NONE = "none"
 def result_infos(params: Params, read: Callable[[str], Any]) -> dict[str, dict[str, Any]]:
     """The info files of the models and batch sizes `params` asks for, as `read` (a path -> its JSON or None)
     finds them; a missing one (its stage has not run) is left out."""
-    wanted = [str(paths.eval_info(m)) for m in params.models]
-    wanted += [str(paths.bench_info(m, bs)) for m in params.models for bs in params.batch_sizes]
+    wanted = [str(paths.eval_info(m, p)) for m in params.models for p in params.precisions]
+    wanted += [str(paths.bench_info(m, bs, p)) for m in params.models for bs in params.batch_sizes
+               for p in params.precisions]
     return {p: info for p in wanted if isinstance(info := read(p), dict) and info}
 
 

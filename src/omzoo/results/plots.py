@@ -43,9 +43,9 @@ def plot_png(spec: dict[str, Any], path: Path) -> None:
     throughput.write_png(rows, path, f"{PLOT_ID}: {' vs '.join(revs)}")
 
 
-def _point_order(config: Any) -> tuple[str, int]:
-    """A `config` cell (`scnet50_v1d-8`) as (model, bs), so batch sizes sort as numbers, not as text."""
-    return paths.parse_key(str(config)) or (str(config), 0)
+def _point_order(config: Any) -> tuple[str, int, str]:
+    """A `config` cell (`scnet50_v1d-8-fp32`) as (model, bs, precision), so batch sizes sort as numbers, not text."""
+    return paths.parse_key(str(config)) or (str(config), 0, "")
 
 
 def assert_offline(page: str, name: str) -> None:

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from omzoo.core import paths
 from omzoo.core.io import atomic_write, write_bytes_atomic
+from omzoo.core.params import REFERENCE
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-CSV_FIELDS = ["model", "batch_size", "config", "throughput_compute_ips", "throughput_compute_ci_low",
+CSV_FIELDS = ["model", "batch_size", "precision", "config", "throughput_compute_ips", "throughput_compute_ci_low",
               "throughput_compute_ci_high", "throughput_e2e_ips", "latency_p99_ms", "contended"]
 TITLE = "Throughput vs batch size (median of rounds, 95 % interval; hollow = contended)"
 _LINES = ("-", "--", ":", "-.")  # one per revision; the colour is the model's
@@ -24,19 +25,24 @@ _LINES = ("-", "--", ":", "-.")  # one per revision; the colour is the model's
 
 def throughput_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Flat rows for the CSV that `dvc plots` and the PNG read (a failed or unmeasured point has none); `config`
-    is the point's key, `scnet50_v1d-8` (omzoo.core.paths.key)."""
+    is the point's key, `scnet50_v1d-8-fp32` (omzoo.core.paths.key)."""
     rows = []
     for m, d in data.items():
-        for bs, (metrics, _info) in d["bench"].items():
-            if "throughput_compute_ips" not in metrics:
-                continue
-            rows.append({"model": m, "batch_size": bs, "config": paths.key(m, bs),
-                         "throughput_compute_ips": metrics["throughput_compute_ips"],
-                         "throughput_compute_ci_low": metrics.get("throughput_compute_ci_low"),
-                         "throughput_compute_ci_high": metrics.get("throughput_compute_ci_high"),
-                         "throughput_e2e_ips": metrics["throughput_e2e_ips"],
-                         "latency_p99_ms": metrics["e2e_ms"]["p99"], "contended": metrics.get("contended", 0)})
+        for precision, per in d.get("precisions", {REFERENCE: d}).items():
+            for bs, (metrics, _info) in per["bench"].items():
+                if "throughput_compute_ips" not in metrics:
+                    continue
+                rows.append(_row(m, bs, precision, metrics))
     return rows
+
+
+def _row(m: str, bs: int, precision: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    return {"model": m, "batch_size": bs, "precision": precision, "config": paths.key(m, bs, precision),
+            "throughput_compute_ips": metrics["throughput_compute_ips"],
+            "throughput_compute_ci_low": metrics.get("throughput_compute_ci_low"),
+            "throughput_compute_ci_high": metrics.get("throughput_compute_ci_high"),
+            "throughput_e2e_ips": metrics["throughput_e2e_ips"],
+            "latency_p99_ms": metrics["e2e_ms"]["p99"], "contended": metrics.get("contended", 0)}
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
@@ -69,18 +75,20 @@ def parse_row(values: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def figure(rows: list[dict[str, Any]], title: str = TITLE) -> Figure:
-    """Throughput vs batch size: one line per model (per model and revision where the rows carry `rev`) with the
+    """Throughput vs batch size: one line per model and precision (and revision where the rows carry `rev`) with the
     rounds' interval as error bars; contended points hollow."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 4.5), dpi=110)
     ax = fig.subplots()
     models = list(dict.fromkeys(r["model"] for r in rows))
-    revs = list(dict.fromkeys(r.get("rev") for r in rows))
-    for (i, m), (j, rev) in [(mi, rj) for mi in enumerate(models) for rj in enumerate(revs)]:
-        pts = sorted((r for r in rows if r["model"] == m and r.get("rev") == rev), key=lambda r: r["batch_size"])
+    revs = list(dict.fromkeys((r.get("rev"), r.get("precision") or REFERENCE) for r in rows))
+    for (i, m), (j, (rev, precision)) in [(mi, rj) for mi in enumerate(models) for rj in enumerate(revs)]:
+        pts = sorted((r for r in rows if r["model"] == m and (r.get("rev"), r.get("precision") or REFERENCE)
+                      == (rev, precision)), key=lambda r: r["batch_size"])
         if not pts:
             continue
+        label = m if precision == REFERENCE else f"{m} {precision}"
         x, y = [r["batch_size"] for r in pts], [r["throughput_compute_ips"] for r in pts]
         low = [y_ - (r["throughput_compute_ci_low"] if r["throughput_compute_ci_low"] is not None else y_)
                for r, y_ in zip(pts, y, strict=True)]
@@ -88,7 +96,7 @@ def figure(rows: list[dict[str, Any]], title: str = TITLE) -> Figure:
                 for r, y_ in zip(pts, y, strict=True)]
         colour = f"C{i % 10}"
         ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=3, color=colour, linestyle=_LINES[j % len(_LINES)],
-                    label=m if rev is None else f"{m} ({rev})")
+                    label=label if rev is None else f"{label} ({rev})")
         hollow = [(r["batch_size"], r["throughput_compute_ips"]) for r in pts if r["contended"]]
         if hollow:
             ax.scatter(*zip(*hollow, strict=True), s=80, facecolors="white", edgecolors=colour, zorder=3)

@@ -1,4 +1,6 @@
-"""The `evaluate` stage: top-1..5 against the labels, the published figure, and fidelity to ORT fp32.
+"""The `evaluate` stage: per precision, top-1..5 against the labels, the published figure, fidelity to ORT fp32, and
+for every precision but fp32 its agreement with the same backend's fp32 on every image (the images whose top-1
+changed are named in the info file).
 
 The denominator is the dataset size minus the images explicitly skipped at preprocessing; a run that
 scored fewer images than that is an error, never a smaller denominator (the guides' trap).
@@ -14,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from omzoo.core import zoo
-from omzoo.core.io import json_bytes, read_json, write_files_atomic
-from omzoo.core.metrics import fidelity, record, topk, topk_accuracy
+from omzoo.core.io import claim_folder, json_bytes, read_json, write_files_atomic
+from omzoo.core.metrics import agreement, fidelity, record, topk, topk_accuracy
 from omzoo.core.onnxgraph import reference_logits
-from omzoo.core.params import positive_int
+from omzoo.core.params import REFERENCE, positive_int
 from omzoo.core.provenance import FINGERPRINT, git_revision
 from omzoo.data.shards import ShardSet
 
@@ -72,34 +74,73 @@ def provenance(model_id: str, backend: str, weights: dict[str, Any], shards: Sha
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model id from the registry")
-    p.add_argument("--infer", type=Path, required=True, help="directory from `omzoo infer`")
+    p.add_argument("--infer", type=Path, required=True, help="folder from `omzoo infer` (one sub-folder per precision)")
     p.add_argument("--shards", type=Path, required=True, help="the shard directory that was inferred")
     p.add_argument("--weights", type=Path, required=True, help="provenance JSON from `omzoo weights`")
     p.add_argument("--reference", type=Path, help="exported ONNX, run by ORT fp32 on the fidelity images")
     p.add_argument("--fidelity-images", type=positive_int, default=8, help="images in the fidelity check")
-    p.add_argument("--out", type=Path, required=True, help="metrics JSON (numbers only)")
-    p.add_argument("--info", type=Path, required=True, help="provenance JSON (strings)")
+    p.add_argument("--out", type=Path, required=True, help="folder for one metrics JSON per precision (numbers only)")
+    p.add_argument("--info", type=Path, required=True, help="folder for one provenance JSON per precision (strings)")
+
+
+def inferred(folder: Path, model: str, shards: ShardSet) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
+    """Each precision's logits and infer.json in `folder`, fp32 first; an output of another model or other shards
+    is an error naming the file."""
+    found = sorted((d for d in folder.iterdir() if (d / "infer.json").is_file()) if folder.is_dir() else [],
+                   key=lambda d: (d.name != REFERENCE, d.name))
+    if not found:
+        raise FileNotFoundError(f"{folder}: no inferred precision (no <precision>/infer.json); run `omzoo infer`")
+    out = {}
+    for d in found:
+        info = read_json(d / "infer.json")
+        if info.get("model") != model:
+            raise ValueError(f"{d}: holds the outputs of {info.get('model')!r}, not {model!r}")
+        if info.get("shards_hash") != shards.hash:
+            raise ValueError(f"{d}: was inferred on other shards than {shards.root} (manifest hash differs); "
+                             "run infer again")
+        if info.get("precision", d.name) != d.name:
+            raise ValueError(f"{d}: infer.json says precision {info.get('precision')!r}, not {d.name!r}")
+        out[d.name] = (np.load(d / "logits.npy", allow_pickle=False), info)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
     shards = ShardSet(args.shards)
-    infer_info = read_json(args.infer / "infer.json")
-    if infer_info.get("model") != args.model:
-        raise ValueError(f"{args.infer}: holds the outputs of {infer_info.get('model')!r}, not {args.model!r}")
-    if infer_info.get("shards_hash") != shards.hash:
-        raise ValueError(f"{args.infer}: was inferred on other shards than {args.shards} (manifest hash differs); "
-                         "run infer again")
-    logits = np.load(args.infer / "logits.npy")
+    runs = inferred(args.infer, args.model, shards)
     weights = read_json(args.weights)
     reference = None
     if args.reference:
         pixels = next(shards.iter_batches(args.fidelity_images))
         reference = (reference_logits(args.reference, pixels, zoo.get(args.model).recipe), len(pixels))
-    metrics = evaluate(args.model, logits, shards, weights, reference)
-    info = provenance(args.model, infer_info["backend"], weights, shards)
-    if FINGERPRINT in infer_info:  # the toolkit the logits were computed under (infer checked it)
-        info[FINGERPRINT] = infer_info[FINGERPRINT]
-    write_files_atomic({args.out: json_bytes(metrics), args.info: json_bytes(info)})
-    note = " (random weights: accuracy means nothing)" if metrics["random_weights"] else ""
-    print(f"{args.model}: top1 {metrics['top1']:.2f} top5 {metrics['top5']:.2f} on {metrics['n_images']} images{note}")
+    files: dict[Path, bytes] = {}
+    fp32 = runs.get(REFERENCE)
+    if fp32 is None and len(runs) > 1:
+        raise FileNotFoundError(f"{args.infer}: no {REFERENCE} sub-folder, which the other precisions are measured "
+                                "against")
+    for precision, (logits, infer_info) in runs.items():
+        metrics = evaluate(args.model, logits, shards, weights, reference)
+        info = {**provenance(args.model, infer_info["backend"], weights, shards), "precision": precision,
+                **{f"precision_{k}": v for k, v in infer_info.get("precision_record", {}).items() if k != "precision"}}
+        if precision != REFERENCE and fp32 is not None:
+            same = agreement(logits, fp32[0])
+            changed = same.pop("changed")
+            metrics.update(record("eval", {f"agreement_{k}": 100 * v if k in ("top1", "top5") else v
+                                           for k, v in {**same, "changed": len(changed)}.items()}))
+            info["agreement_with"] = f"{REFERENCE} logits of the same backend, every image"
+            info["agreement_changed_images"] = [shards.names[i] for i in changed]
+        if FINGERPRINT in infer_info:  # the toolkit the logits were computed under (infer checked it)
+            info[FINGERPRINT] = infer_info[FINGERPRINT]
+        files[args.out / f"{precision}.json"] = json_bytes(metrics)
+        files[args.info / f"{precision}.json"] = json_bytes(info)
+        note = " (random weights: accuracy means nothing)" if metrics["random_weights"] else ""
+        agree = f", agrees with fp32 on {metrics['agreement_top1']:.2f} %" if "agreement_top1" in metrics else ""
+        print(f"{args.model} {precision}: top1 {metrics['top1']:.2f} top5 {metrics['top5']:.2f} on "
+              f"{metrics['n_images']} images{agree}{note}")
+    for folder in (args.out, args.info):
+        claim_folder(folder, "eval")
+    write_files_atomic(files)
+    for folder in (args.out, args.info):  # a precision no longer inferred leaves no stale file behind
+        for stale in folder.glob("*.json"):
+            if stale not in files:
+                stale.unlink()
     return 0

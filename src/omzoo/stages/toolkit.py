@@ -2,7 +2,8 @@
 
 dvc.yaml runs it on every `dvc repro` (`always_changed`); it rewrites the file only when the fingerprint changed, so
 an in-place upgrade (a `pip install onnxruntime==X`, the `ascend-toolkit/latest` link moving) re-runs compile, infer
-and bench, which depend on the file, and nothing upstream (README, Scaling past one machine).
+and bench, which depend on the file, and nothing upstream (README, Scaling past one machine). It also refuses, first,
+a precision of `precisions:` the configured backend cannot run here (Backend.check_precision).
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    name, options = load_params(args.params).backend
+    params = load_params(args.params)
+    name, options = params.backend
     backend = get_backend(name, options)
     try:
+        for precision in params.precisions:  # the first stage of a repro: a precision that cannot run stops it here
+            backend.check_precision(precision)
         fingerprint = backend.fingerprint()
     finally:
         backend.close()
