@@ -130,7 +130,7 @@ def predictions(m):
 for i, m in enumerate(p["models"]):
     if step == "infer":
         labels, top1 = predictions(m)
-        out = paths.infer(m)
+        out = paths.inferred(m)
         out.mkdir(parents=True, exist_ok=True)
         logits = np.zeros((len(top1), 10), np.float32)  # top-5 = top1, top1+1, ... in that order
         np.put_along_axis(logits, (top1[:, None] + np.arange(5)) % 10, np.arange(5, 0, -1, dtype=np.float32), 1)
@@ -158,7 +158,7 @@ for i, m in enumerate(p["models"]):
         dump(paths.bench_info(m, bs), info)
     if step == "measure":
         labels = np.asarray(json.loads(paths.predictions(m).read_text())["labels"])
-        accuracy = metrics.topk_accuracy(metrics.topk(np.load(paths.infer(m) / "logits.npy")), labels)
+        accuracy = metrics.topk_accuracy(metrics.topk(np.load(paths.inferred(m) / "logits.npy")), labels)
         flat = {e.name: accuracy.get(e.name) if e.unit == "%" else value(e, 0, 0.0) for e in metrics.of("eval")}
         dump(paths.eval_metrics(m), metrics.record("eval", {k: v for k, v in flat.items() if v is not None}))
         weights = {"weights": "random", "seed": 0, "sha256": "c0ffee" * 10 + "abcd"}

@@ -225,7 +225,7 @@ def _run_pipeline(root: Path, params: Path) -> None:
          "--out", str(root / paths.infer(m))],
         ["evaluate", m, "--infer", str(root / paths.infer(m)), "--shards", str(root / paths.shards("cifar32")),
          "--weights", str(root / paths.weights_info(m)), "--reference", str(root / paths.onnx(m)),
-         "--out", str(root / paths.eval_metrics(m)), "--info", str(root / paths.eval_info(m))],
+         "--out", str(root / paths.eval_dir(m)), "--info", str(root / paths.eval_info_dir(m))],
         ["bench", "--compiled", str(root / paths.compiled(m, bs)), "--out", str(root / paths.bench_metrics(m, bs)),
          "--info", str(root / paths.bench_info(m, bs)), "--rounds", str(root / paths.bench_rounds(m, bs)), *p],
         ["report", "--root", str(root), "--out", str(root / paths.REPORTS), *p],

@@ -73,7 +73,8 @@ def test_dvc_tracks_what_each_verb_reads() -> None:
             one = {"models": "<model>", "datasets": "<pixels>"}[source]
             over |= {"key": one, "item": f"{source}.{one}"}
         for var, source in stage.get("matrix", {}).items():
-            over[f"item.{var}"] = {"${models}": "<model>", "${batch_sizes}": "<bs>"}[source]
+            over[f"item.{var}"] = {"${models}": "<model>", "${batch_sizes}": "<bs>",
+                                   "${precisions}": "<precision>"}[source]
         tracked = {_names(p, over) for p in body.get("params", [])}
         used = {_name(e, over) for e in re.findall(r"\$\{([^}]+)\}", body["cmd"] + " ".join(body.get("deps", [])))}
         reads = set(cli.READS[verb]) - set(NOT_TRACKED)
@@ -159,8 +160,10 @@ def test_a_full_disk_is_one_line_naming_the_output(tmp_path: Path, verb: str, ra
      f"{PARAMS} with -S export.input_dtyp=f: export: unknown key(s) ['input_dtyp']"),
     (["compile", MODEL, "--bs", "1", "--out", "c", "--params", PARAMS, "-S", "torch.device=cpu"],
      "-S torch.device=cpu: omzoo compile does not read `torch.device` (it reads backend, models"),
-    (["infer", "--compiled", "c", "--shards", "s", "--out", "i", "-S", "infer.batch_size=1"],
-     "-S infer.batch_size=1: omzoo infer reads no params; its settings are its arguments"),
+    (["infer", "--compiled", "c", "--shards", "s", "--out", "i", "-S", "bench.min_s=1"],
+     "-S bench.min_s=1: omzoo infer does not read `bench.min_s` (it reads precisions, infer.batch_size)"),
+    (["evaluate", MODEL, "--infer", "i", "--shards", "s", "--weights", "w", "--out", "e", "--info", "f", "-S",
+      "infer.batch_size=1"], "-S infer.batch_size=1: omzoo evaluate reads no params; its settings are its arguments"),
     (["report", "--out", "r", "--params", PARAMS, "-S", "report.platforms"],
      "-S 'report.platforms': expected KEY=VALUE"),
     (["export", MODEL, "--checkpoint", "w.pth", "--out", "m.onnx", "--params", PARAMS, "-S",
@@ -195,7 +198,7 @@ def test_dvc_pastes_only_identifier_values_into_commands() -> None:
     """DVC runs `cmd` through a shell: only values params validation reduces to ids and integers are pasted there."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     pasted = {e for st in stages.values() for e in re.findall(r"\$\{([^}]+)\}", st.get("do", st)["cmd"])}
-    assert pasted <= {"key", "item.model", "item.bs", "item.pixels", "infer.batch_size"}, pasted
+    assert pasted <= {"key", "item.model", "item.bs", "item.pixels", "item.precision"}, pasted
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -17,9 +17,18 @@ def test_collect_reads_the_declared_points_only(tmp_path: Path) -> None:
     for path, body in files.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(json.dumps(body))
+    files[paths.bench_metrics("m", 1, "int8")] = {"throughput_compute_ips": 90.0}
+    files[paths.eval_metrics("m", "int8")] = {"agreement_top1": 95.0}
+    for path, body in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(json.dumps(body))
     data = collect(tmp_path, Params({"models": {"m": {}, "n": {}}, "batch_sizes": [1, 8]}, Path("params.yaml")))
-    assert data == {
-        "m": {"eval": {"top1": 75.0}, "eval_info": {},
-              "bench": {1: ({}, {}), 8: ({"throughput_compute_ips": 50.0}, {"bs": 8})}},
-        "n": {"eval": {}, "eval_info": {}, "bench": {1: ({}, {}), 8: ({}, {})}}}
+    m = {"eval": {"top1": 75.0}, "eval_info": {},
+         "bench": {1: ({}, {}), 8: ({"throughput_compute_ips": 50.0}, {"bs": 8})}}
+    n = {"eval": {}, "eval_info": {}, "bench": {1: ({}, {}), 8: ({}, {})}}
+    assert data == {"m": {**m, "precisions": {"fp32": m}}, "n": {**n, "precisions": {"fp32": n}}}  # int8 not asked for
+    both = collect(tmp_path, Params({"models": {"m": {}}, "batch_sizes": [1], "precisions": ["fp32", "int8"]},
+                                    Path("params.yaml")))["m"]["precisions"]
+    assert both["int8"]["eval"] == {"agreement_top1": 95.0}
+    assert both["int8"]["bench"][1][0]["throughput_compute_ips"] == 90.0
     assert read_json(tmp_path / "absent.json") == {}

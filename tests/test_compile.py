@@ -40,13 +40,15 @@ def test_compile_writes_the_artefact_and_its_meta(tmp_path: Path, params: Path, 
     meta = json.loads((out / "meta.json").read_text())
     source = tmp_path / "m.onnx"
     assert meta == {"model": MODEL, "model_options": {"nearest_resize": True}, "backend": "onnxruntime",
-                    "options": {"threads": 1}, "batch_size": 2, "artefact": "model.onnx",
+                    "options": {"threads": 1}, "batch_size": 2, "precision": "fp32",
+                    "precision_record": {"precision": "fp32"}, "artefact": "model.onnx",
                     "toolkit_version": onnxruntime.__version__,
                     FINGERPRINT: fingerprint_hash(get_backend("onnxruntime", {"threads": 1}).fingerprint()),
                     "sources": {str(source): hashlib.sha256(source.read_bytes()).hexdigest()}}
     graph = onnx.load(str(out / "model.onnx")).graph
     assert graph.input[0].type.tensor_type.shape.dim[0].dim_value == 2  # compiled for its batch size
-    assert capsys.readouterr().out == f"{MODEL} bs2: onnxruntime {onnxruntime.__version__} -> {out / 'model.onnx'}\n"
+    version = onnxruntime.__version__
+    assert capsys.readouterr().out == f"{MODEL} bs2 fp32: onnxruntime {version} -> {out / 'model.onnx'}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c2", "m.onnx", "params.yaml"]  # no temp folder left
 
 

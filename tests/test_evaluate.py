@@ -51,3 +51,70 @@ def test_the_info_file_says_where_the_weights_and_the_data_came_from() -> None:
     published = provenance(MODEL, "acl", {"weights": "published", "sha256": "c0ffee", "source": "w.pkl"}, shards)
     assert (published["weights_source"], published["checkpoint_sha256"], published["backend"]) == (
         "w.pkl", "c0ffee", "acl")
+
+
+@pytest.fixture(scope="module")
+def cifar(tmp_path_factory: pytest.TempPathFactory):
+    """The embedded sample's 64 CIFAR images as a shard set."""
+    from omzoo.data.preprocess import preprocess
+    from omzoo.data.sample import write_sample
+    from omzoo.data.shards import ShardSet
+
+    root = tmp_path_factory.mktemp("evaluate")
+    write_sample(root / "sample")
+    preprocess(zoo.get(MODEL).recipe, root / "sample" / "cifar-10-batches-py", None, root / "shards", progress=False)
+    return ShardSet(root / "shards")
+
+
+def _inferred(folder, shards, precision: str, logits: np.ndarray) -> None:
+    import json
+
+    (folder / precision).mkdir(parents=True)
+    np.save(folder / precision / "logits.npy", logits)
+    (folder / precision / "infer.json").write_text(json.dumps({
+        "model": MODEL, "backend": "onnxruntime", "precision": precision, "shards_hash": shards.hash,
+        "precision_record": {"precision": precision, "quant_format": "QDQ"}}))
+
+
+def test_a_precision_is_measured_against_fp32_on_every_image(cifar, tmp_path) -> None:
+    """Per image: the images whose top-1 moved are named, and the agreement numbers are fp32's own arithmetic."""
+    import json
+
+    from omzoo import cli
+
+    rng = np.random.default_rng(0)
+    fp32 = rng.normal(size=(len(cifar), 10)).astype(np.float32)
+    int8 = fp32 + 0.01
+    top1 = fp32.argmax(1)
+    moved = [3, 17, 40]
+    for i in moved:  # the runner-up wins on three images
+        int8[i, np.argsort(-fp32[i])[1]] = fp32[i].max() + 1
+    _inferred(tmp_path / "infer", cifar, "fp32", fp32)
+    _inferred(tmp_path / "infer", cifar, "int8", int8)
+    (tmp_path / "w.json").write_text(json.dumps({"weights": "random", "seed": 0}))
+    assert cli.main(["evaluate", MODEL, "--infer", str(tmp_path / "infer"), "--shards", str(cifar.root),
+                     "--weights", str(tmp_path / "w.json"), "--out", str(tmp_path / "eval"),
+                     "--info", str(tmp_path / "info")]) == 0
+    ref = json.loads((tmp_path / "eval" / "fp32.json").read_text())
+    got = json.loads((tmp_path / "eval" / "int8.json").read_text())
+    info = json.loads((tmp_path / "info" / "int8.json").read_text())
+    assert "agreement_top1" not in ref  # fp32 is the reference
+    assert got["agreement_changed"] == 3 and got["agreement_top1"] == pytest.approx(100 * (1 - 3 / len(cifar)))
+    assert info["agreement_changed_images"] == [cifar.names[i] for i in moved]
+    assert info["precision"] == "int8" and info["precision_quant_format"] == "QDQ"
+    assert got["agreement_max_abs_dlogit"] > 1 and got["agreement_cosine_min"] < got["agreement_cosine"] <= 1
+    assert (fp32.argmax(1) == top1).all() and got["n_images"] == len(cifar)
+
+
+def test_without_fp32_other_precisions_are_refused(cifar, tmp_path, capsys) -> None:
+    import json
+
+    from omzoo import cli
+
+    _inferred(tmp_path / "infer", cifar, "int8", np.zeros((len(cifar), 10), np.float32))
+    _inferred(tmp_path / "infer", cifar, "fp16", np.zeros((len(cifar), 10), np.float32))
+    (tmp_path / "w.json").write_text(json.dumps({"weights": "random"}))
+    assert cli.main(["evaluate", MODEL, "--infer", str(tmp_path / "infer"), "--shards", str(cifar.root),
+                     "--weights", str(tmp_path / "w.json"), "--out", str(tmp_path / "e"), "--info",
+                     str(tmp_path / "i")]) == 2
+    assert "no fp32 sub-folder" in capsys.readouterr().err and not (tmp_path / "e").exists()

@@ -36,11 +36,13 @@ def test_infer_writes_predictions_with_names_and_labels(compiled: Path, shards: 
     err = capsys.readouterr().err
     assert "infer ran92_cifar10" in err and "64/64" in err  # the progress bar, on stderr
     s = ShardSet(shards)
+    out = out / "fp32"  # one sub-folder per precision
     logits = np.load(out / "logits.npy")
     assert logits.shape == (64, 10) and logits.dtype == np.float32 and not (out / "top5.npy").exists()
     predictions = json.loads((out / paths.PREDICTIONS).read_text())
     fingerprint = load_compiled(compiled / "c4")[0].checked_fingerprint()
-    assert predictions == {"model": "ran92_cifar10", "backend": "onnxruntime", "shards_hash": s.hash,
+    assert predictions == {"model": "ran92_cifar10", "backend": "onnxruntime", "precision": "fp32",
+                           "precision_record": {"precision": "fp32"}, "shards_hash": s.hash,
                            FINGERPRINT: fingerprint, "names": s.names, "labels": s.labels.tolist(),
                            "predicted": logits.argmax(1).tolist()}
     assert json.loads((out / "infer.json").read_text())["shards_hash"] == s.hash

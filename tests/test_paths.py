@@ -29,9 +29,12 @@ def _deps(stage) -> set[str]:
 
 
 def test_key_round_trips_and_rejects_what_is_not_a_key() -> None:
-    assert paths.key("tresnet_m", 8) == "tresnet_m-8"
-    assert paths.parse_key("metrics/bench/tresnet_m-8.json") == ("tresnet_m", 8)
+    assert paths.key("tresnet_m", 8) == "tresnet_m-8-fp32"
+    assert paths.key("tresnet_m", 8, "int8") == "tresnet_m-8-int8"
+    assert paths.parse_key("metrics/bench/tresnet_m-8-int8.json") == ("tresnet_m", 8, "int8")
+    assert paths.parse_key("metrics/bench/tresnet_m-8.json") == ("tresnet_m", 8, "fp32")  # before precisions
     assert paths.parse_key("tresnet_m") is None and paths.parse_key("tresnet_m-0") is None
+    assert paths.parse_key("tresnet_m-8-int8-x") is None
     with pytest.raises(ValueError, match="must not contain '-'"):
         paths.key("res-net", 1)
 
@@ -44,15 +47,17 @@ def test_dvc_yaml_paths_are_the_paths_module(stages) -> None:
         assert _outs(stages[f"simplify@{m}"]) == {str(paths.simplified(m)),
                                                   str(paths.simplified(m).with_suffix(".json"))}
         assert _outs(stages[f"infer@{m}"]) == {str(paths.infer(m))}
-        infer_bs = params.section("infer")["batch_size"]
-        assert {str(paths.compiled(m, infer_bs)), str(paths.shards(entry["pixels"]))} <= _deps(stages[f"infer@{m}"])
-        assert _outs(stages[f"evaluate@{m}"]) == {str(paths.eval_metrics(m)), str(paths.eval_info(m))}
+        assert {str(paths.compiled_root(m)), str(paths.shards(entry["pixels"]))} <= _deps(stages[f"infer@{m}"])
+        assert _outs(stages[f"evaluate@{m}"]) == {str(paths.eval_dir(m)), str(paths.eval_info_dir(m))}
+        assert _outs(stages[f"calibrate@{m}"]) == {str(paths.calibration(m))}
         for bs in params.batch_sizes:
-            compile_stage = stages[f"compile@{paths.key(m, bs)}"]
-            assert _outs(compile_stage) == {str(paths.compiled(m, bs))}
-            assert str(paths.checkpoint(m)) in _deps(compile_stage)
-            assert _outs(stages[f"bench@{paths.key(m, bs)}"]) >= {str(paths.bench_metrics(m, bs)),
-                                                                  str(paths.bench_info(m, bs))}
+            for precision in params.precisions:
+                point = paths.key(m, bs, precision)
+                compile_stage = stages[f"compile@{point}"]
+                assert _outs(compile_stage) == {str(paths.compiled(m, bs, precision))}
+                assert {str(paths.checkpoint(m)), str(paths.calibration(m))} <= _deps(compile_stage)
+                assert _outs(stages[f"bench@{point}"]) >= {str(paths.bench_metrics(m, bs, precision)),
+                                                           str(paths.bench_info(m, bs, precision))}
     for pixels in params.section("datasets"):
         assert _outs(stages[f"preprocess@{pixels}"]) == {str(paths.shards(pixels))}
 
@@ -61,7 +66,7 @@ def test_model_options_re_run_compile(stages) -> None:
     """A change of models.<id>.options (RAN-92's nearest_resize) must re-run compile, not only export."""
     for name, stage in stages.items():
         if name.startswith("compile@"):
-            model, _ = paths.parse_key(name.removeprefix("compile@"))
+            model, _, _ = paths.parse_key(name.removeprefix("compile@"))
             keys = [k for d in stage.deps if isinstance(d, ParamsDependency) for k in d.params]
             assert f"models.{model}" in keys, name
 
@@ -70,3 +75,17 @@ def test_labels_file_is_a_preprocess_dependency(stages) -> None:
     params = load_params(ROOT / "params.yaml")
     for pixels, entry in params.section("datasets").items():
         assert {entry["data"], entry["labels"]} <= _deps(stages[f"preprocess@{pixels}"])
+
+
+def test_older_fp32_layout_is_known() -> None:
+    """Readers of another revision fall back to where a revision from before precisions kept its fp32 files."""
+    assert paths.legacy(paths.eval_metrics("m")) == "metrics/eval/m.json"
+    assert paths.legacy(paths.eval_info("m")) == "metrics/info/eval/m.json"
+    assert paths.legacy(paths.bench_rounds("m", 8)) == "metrics/rounds/m-8.json"
+    assert paths.legacy(paths.predictions("m")) == "models/infer/m/predictions.json"
+    assert paths.legacy(paths.compiled("m", 8)) == "models/compiled/m-8"
+    assert paths.legacy(paths.eval_metrics("m", "int8")) is None
+    assert paths.legacy(paths.bench_info("m", 8, "int8")) is None
+    assert paths.metrics_kind("metrics/eval/m/int8.json") == "eval"
+    assert paths.eval_point("metrics/eval/m/int8.json") == ("m", "int8")
+    assert paths.eval_point("metrics/eval/m.json") == ("m", "fp32")

@@ -60,7 +60,7 @@ READS: dict[str, tuple[str, ...]] = {
     "infer": ("precisions", "infer.batch_size"),
     "evaluate": (),
     "bench": ("bench",),
-    "sweep": ("models", "batch_sizes"),
+    "sweep": ("models", "batch_sizes", "precisions"),
     "report": ("models", "batch_sizes", "precisions", "backend", "toolkit", "report"),
     "predict": (),
     "compare": ("compare", "models", "batch_sizes"),

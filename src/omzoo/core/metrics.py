@@ -98,11 +98,13 @@ ROUND_METRICS: tuple[str, ...] = tuple(m.name for m in SCHEMA if m.stage == "ben
 
 #: The metrics other modules act on by name, looked up here so that a rename fails on import instead of silently
 #: never matching: a bench that failed (out of memory) or stayed contended cannot be judged, random weights make
-#: accuracy meaningless, top-1 is what a comparison gates on, n_images is the count behind every accuracy.
+#: accuracy meaningless, top-1 (and a precision's top-1 agreement with fp32) is what a comparison gates on, n_images
+#: is the count behind every accuracy.
 FAILED = BY_NAME[("bench", "failed")].name
 CONTENDED = BY_NAME[("bench", "contended")].name
 RANDOM_WEIGHTS = BY_NAME[("eval", "random_weights")].name
 TOP1 = BY_NAME[("eval", "top1")].name
+AGREEMENT_TOP1 = BY_NAME[("eval", "agreement_top1")].name
 N_IMAGES = BY_NAME[("eval", "n_images")].name
 
 

@@ -41,6 +41,17 @@ def parse_key(name: str) -> tuple[str, int, str] | None:
     return parts[0], int(parts[1]), parts[2]
 
 
+def subject(model: str, precision: str = REFERENCE) -> str:
+    """A model at a precision, as comparisons name it: `tresnet_m` at fp32 (as before precisions), `tresnet_m int8`."""
+    return model if precision == REFERENCE else f"{model} {precision}"
+
+
+def parse_subject(name: str) -> tuple[str, str]:
+    """The inverse of `subject`: (model, precision)."""
+    model, _, precision = name.partition(" ")
+    return model, precision or REFERENCE
+
+
 def shards(pixels: str) -> Path:
     return PROCESSED / pixels
 
@@ -89,12 +100,21 @@ def predictions(model: str, precision: str = REFERENCE) -> Path:
     return inferred(model, precision) / PREDICTIONS
 
 
+def eval_dir(model: str) -> Path:
+    """One metrics file per precision of one model (the evaluate stage)."""
+    return METRICS / "eval" / model
+
+
+def eval_info_dir(model: str) -> Path:
+    return METRICS / "info" / "eval" / model
+
+
 def eval_metrics(model: str, precision: str = REFERENCE) -> Path:
-    return METRICS / "eval" / f"{model}-{precision}.json"
+    return eval_dir(model) / f"{precision}.json"
 
 
 def eval_info(model: str, precision: str = REFERENCE) -> Path:
-    return METRICS / "info" / "eval" / f"{model}-{precision}.json"
+    return eval_info_dir(model) / f"{precision}.json"
 
 
 def bench_metrics(model: str, bs: int, precision: str = REFERENCE) -> Path:
@@ -111,7 +131,7 @@ def bench_rounds(model: str, bs: int, precision: str = REFERENCE) -> Path:
 
 
 def legacy(path: str | Path) -> str | None:
-    """Where a revision from before the precision axis kept an fp32 file of this layout (`metrics/eval/m-fp32.json`
+    """Where a revision from before the precision axis kept an fp32 file of this layout (`metrics/eval/m/fp32.json`
     was `metrics/eval/m.json`, `models/infer/m/fp32/predictions.json` was `models/infer/m/predictions.json`,
     `models/compiled/m/m-8-fp32` was `models/compiled/m-8`); None for a path that has no older name. Readers of
     another revision try it when the path itself is absent there, so an older BASE still compares."""
@@ -121,14 +141,25 @@ def legacy(path: str | Path) -> str | None:
         return str(PurePosixPath(*p.parts[:3], *p.parts[4:]))
     if p.parts[:2] == ("models", "compiled") and len(p.parts) == 4 and p.name.endswith(suffix):
         return str(PurePosixPath(*p.parts[:2], p.name.removesuffix(suffix)))
+    if p.parts[0] == "metrics" and p.name == f"{REFERENCE}.json" and "eval" in p.parts[1:-2]:
+        return str(p.parent.with_suffix(".json"))
     if p.parts[0] == "metrics" and p.stem.endswith(suffix) and p.suffix == ".json":
         return str(p.with_name(p.stem.removesuffix(suffix) + ".json"))
     return None
 
 
 def metrics_kind(path: str) -> str | None:
-    """"eval" or "bench" for a metrics file path as DVC prints it (`metrics/bench/m-8.json`), else None."""
+    """"eval" or "bench" for a metrics file path as DVC prints it (`metrics/bench/m-8-fp32.json`,
+    `metrics/eval/m/fp32.json`, and the layout before precisions, `metrics/eval/m.json`), else None."""
     parts = PurePosixPath(path.replace("\\", "/")).parts
-    if len(parts) >= 2 and parts[-2] in ("eval", "bench") and parts[-1].endswith(".json"):
+    if not parts or not parts[-1].endswith(".json"):
+        return None
+    if len(parts) >= 2 and parts[-2] in ("eval", "bench"):
         return parts[-2]
-    return None
+    return "eval" if len(parts) >= 3 and parts[-3] == "eval" else None
+
+
+def eval_point(path: str) -> tuple[str, str]:
+    """(model, precision) of an eval metrics file path: `metrics/eval/m/int8.json`, or `metrics/eval/m.json` (fp32)."""
+    p = PurePosixPath(path.replace("\\", "/"))
+    return (p.stem, REFERENCE) if p.parent.name == "eval" else (p.parent.name, p.stem)

@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from omzoo.core import paths
 from omzoo.core.io import claim_folder, json_bytes, write_files_atomic
-from omzoo.core.metrics import topk_accuracy
+from omzoo.core.metrics import AGREEMENT_TOP1, topk_accuracy
 from omzoo.core.params import BenchConfig, Params, command
 from omzoo.core.provenance import cpu_model, usable_cores
 from omzoo.results.accuracy import Accuracy, Predictions, image_changes
@@ -42,8 +43,8 @@ class Outcome:
 
 def select(base: Params, head: Params, model_glob: str, sizes: list[int] | None) -> tuple[list[tuple[str, int]],
                                                                                            list[str]]:
-    """The (model, bs) points both sides declare, filtered by `model_glob` (globs, comma-separated); and what was
-    left out, in words."""
+    """The (subject, bs) points both sides declare (a subject: a model at a precision both sides compile,
+    paths.subject), filtered by `model_glob` (globs, comma-separated); and what was left out, in words."""
     both = [m for m in base.models if m in head.models]
     models = [m for m in both if any(fnmatch.fnmatchcase(m, g.strip()) for g in model_glob.split(","))]
     if not models:
@@ -55,7 +56,10 @@ def select(base: Params, head: Params, model_glob: str, sizes: list[int] | None)
     notes += [f"bs {b}: not compiled by both revisions (their batch_sizes)" for b in sizes or [] if b not in declared]
     if not chosen:
         raise ValueError(f"no batch size of {sizes} is compiled by both revisions (both have {declared})")
-    return [(m, b) for m in models for b in chosen], notes
+    precisions = [p for p in base.precisions if p in head.precisions]  # fp32 is always among them
+    notes += [f"{p}: not compiled by both revisions (their precisions)"
+              for p in dict.fromkeys([*base.precisions, *head.precisions]) if p not in precisions]
+    return [(paths.subject(m, p), b) for m in models for p in precisions for b in chosen], notes
 
 
 def _rows(model: str, bs: int, run: PairedRun, min_effect: float, level: float) -> list[Judged]:
@@ -81,13 +85,26 @@ def _rows(model: str, bs: int, run: PairedRun, min_effect: float, level: float) 
     return out
 
 
-def accuracy(model: str, base: dict[str, Any], head: dict[str, Any], show: int) -> Accuracy:
-    """Both sides' top-k on the same shards and the images whose top-1 changed (exact counts)."""
+def _agreement(doc: dict[str, Any], reference: dict[str, Any]) -> dict[str, float]:
+    """Top-1 agreement and top-5 overlap (percent) of one side's predictions with its own fp32 predictions."""
+    ours, ref = np.asarray(doc["top5"]), np.asarray(reference["top5"])
+    overlap = [len(set(a) & set(b)) / 5 for a, b in zip(ours, ref, strict=True)]
+    return {AGREEMENT_TOP1: 100 * float((ours[:, 0] == ref[:, 0]).mean()),
+            "agreement_top5": 100 * float(np.mean(overlap))}
+
+
+def accuracy(model: str, base: dict[str, Any], head: dict[str, Any], show: int,
+             reference: dict[str, dict[str, Any]] | None = None) -> Accuracy:
+    """Both sides' top-k on the same shards and the images whose top-1 changed (exact counts); `reference`: each
+    side's fp32 predictions, for a subject at another precision, whose agreement with them is compared too."""
     acc = Accuracy(model, n_images=len(base["names"]))
     b, h = Predictions.from_doc(base), Predictions.from_doc(head)
     if b.labels is not None:
         old, new = (topk_accuracy(np.asarray(d["top5"]), b.labels) for d in (base, head))
         acc.topk = {k: {"old": old[k], "new": new[k]} for k in old}
+    if reference is not None:
+        old, new = _agreement(base, reference["base"]), _agreement(head, reference["head"])
+        acc.topk.update({k: {"old": old[k], "new": new[k]} for k in old})
     changes = image_changes(b, h, show)
     acc.n_changed_top1, acc.right_to_wrong = changes["n_changed_top1"], changes["right_to_wrong"]
     acc.wrong_to_right, acc.changed = changes["wrong_to_right"], changes["changed"]
@@ -112,20 +129,22 @@ def abtest(base_rev: str, head_rev: str, overrides: tuple[str, ...], model_glob:
     shown = reference_rules(CompareConfig, "compare", base.params, head.params, base_rev, head_rev)
     cfg, bench = ruling.config, bench_rules.config
     keys, skipped = select(base.params, head.params, model_glob, sizes)
-    models = list(dict.fromkeys(m for m, _ in keys))
-    acc_bs = {m: next(b for mm, b in keys if mm == m) for m in models}
+    subjects = list(dict.fromkeys(m for m, _ in keys))
+    acc_bs = {m: next(b for mm, b in keys if mm == m) for m in subjects}
     infer_bs = base.params.section("infer").get("batch_size")
-    acc_bs.update({m: infer_bs for m in models if (m, infer_bs) in keys})
-    pixels = {m: str(base.params.models[m].get("pixels")) for m in models}
+    acc_bs.update({m: infer_bs for m in subjects if (m, infer_bs) in keys})
+    pixels = {m: str(base.params.models[paths.parse_subject(m)[0]].get("pixels")) for m in subjects}
     for prep in (base, head):
-        build(prep, [f"compile@{m}-{b}" for m, b in keys] + [f"preprocess@{p}" for p in sorted(set(pixels.values()))],
-              log)
+        stages = [prep.compile_stage(model, b, precision) for m, b in keys
+                  for model, precision in [paths.parse_subject(m)]]
+        build(prep, stages + [f"preprocess@{p}" for p in sorted(set(pixels.values()))], log)
     judged: list[Judged] = []
     runs: list[dict[str, Any]] = []
     predictions: dict[str, dict[str, Any]] = {}
     for model, bs in keys:
         with Worker(_launch(base, out)) as wb, Worker(_launch(head, out)) as wh:
-            loaded = {p.side: w.load(p.compiled(model, bs), bench) for p, w in ((base, wb), (head, wh))}
+            at = paths.parse_subject(model)
+            loaded = {p.side: w.load(p.compiled(at[0], bs, at[1]), bench) for p, w in ((base, wb), (head, wh))}
             run = run_pairs({"base": wb, "head": wh}, cfg, f"{model}-{bs}", progress)
             if acc_bs[model] == bs:
                 shards = base.shards(pixels[model])
@@ -136,7 +155,9 @@ def abtest(base_rev: str, head_rev: str, overrides: tuple[str, ...], model_glob:
                      "sides": {s: {"describe": d["describe"], "toolkit_version": d["meta"].get("toolkit_version", ""),
                                    "warmup_iters": d["warmup_iters"]} for s, d in loaded.items()},
                      "pairs": [asdict(p) for p in run.pairs], "remeasured": [asdict(p) for p in run.remeasured]})
-    acc = [accuracy(m, p["base"], p["head"], shown.config.show_images) for m, p in predictions.items()]
+    fp32 = {m: paths.subject(paths.parse_subject(m)[0]) for m in predictions}  # each subject's fp32 subject
+    acc = [accuracy(m, p["base"], p["head"], shown.config.show_images,
+                    None if fp32[m] == m else predictions.get(fp32[m])) for m, p in predictions.items()]
     reasons = gate(judged, acc, shown.config.max_accuracy_drop, fail_on or "regression")
     notes = ruling.notes + bench_rules.notes + shown.notes
     host = f"{platform.node()}: {cpu_model()}, {usable_cores()} usable cores"

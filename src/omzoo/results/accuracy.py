@@ -40,9 +40,9 @@ class Predictions:
                    np.asarray(doc["predicted"], dtype=np.int64), str(doc["shards_hash"]))
 
 
-def read_predictions(rev: str, model: str) -> Predictions:
+def read_predictions(rev: str, model: str, precision: str = paths.REFERENCE) -> Predictions:
     """Through the DVC cache or remote (revisions.read_tracked); raises NotAvailable with the fetch command."""
-    path = paths.predictions(model)
+    path = paths.predictions(model, precision)
     try:
         p = Predictions.from_doc(json.loads(revisions.read_tracked(rev, str(path))))
     except (ValueError, KeyError, TypeError) as e:
@@ -72,7 +72,11 @@ class Accuracy:
     @property
     def top1_drop(self) -> float | None:
         """old − new top-1 in points; None when the two runs cannot be compared."""
-        t = self.topk.get(metrics.TOP1, {})
+        return self.drop(metrics.TOP1)
+
+    def drop(self, name: str) -> float | None:
+        """old − new of a compared accuracy metric in points; None when the runs cannot be compared or lack it."""
+        t = self.topk.get(name, {})
         if self.status in ("different data", "not evaluated") or t.get("old") is None or t.get("new") is None:
             return None
         return t["old"] - t["new"]
@@ -95,9 +99,11 @@ def compare_accuracy(base: str, head: str, model: str, cfg: CompareConfig,
                      declared: dict[str, set[str]] | None = None) -> Accuracy:
     """Top-k from the committed eval metrics; per-image changes from both revisions' predictions when readable.
     `declared`: the models each revision's params ask for; there a missing, corrupt or top-1-less eval file is a
-    `problem` (the gate fails closed on it), elsewhere the model is simply not evaluated on that side."""
+    `problem` (the gate fails closed on it), elsewhere the model is simply not evaluated on that side. `model`: a
+    subject (paths.subject): a precision other than fp32 also compares its agreement with fp32, image by image."""
     acc = Accuracy(model)
-    path = str(paths.eval_metrics(model))
+    model, precision = paths.parse_subject(model)
+    path = str(paths.eval_metrics(model, precision))
     sides: dict[str, Any] = {}
     problems: list[str] = []
     for rev in (base, head):
@@ -117,7 +123,7 @@ def compare_accuracy(base: str, head: str, model: str, cfg: CompareConfig,
     acc.topk = {m.name: {"old": number(old.get(m.name)), "new": number(new.get(m.name))} for m in ACCURACY}
     n_images = number(old.get(metrics.N_IMAGES))
     acc.n_images = None if n_images is None else int(n_images)
-    data = [(revisions.read_json(rev, str(paths.eval_info(model))) or {}).get("dataset_manifest")
+    data = [(revisions.read_json(rev, str(paths.eval_info(model, precision))) or {}).get("dataset_manifest")
             for rev in (base, head)]
     if all(data) and data[0] != data[1]:
         acc.status = "different data"
@@ -128,7 +134,7 @@ def compare_accuracy(base: str, head: str, model: str, cfg: CompareConfig,
     read: list[Predictions] = []
     for rev in (base, head):
         try:
-            read.append(read_predictions(rev, model))
+            read.append(read_predictions(rev, model, precision))
         except NotAvailable as e:
             acc.unreadable[rev] = str(e)
             if e.fetch:
@@ -153,14 +159,16 @@ def compare_accuracy(base: str, head: str, model: str, cfg: CompareConfig,
 
 
 def accuracy_failures(accuracy: list[Accuracy], max_drop: float) -> list[str]:
-    """Every model whose top-1 fell by more than `max_drop` points (compare.max_accuracy_drop; same data only)."""
+    """Every model whose top-1, or (at a precision other than fp32) whose top-1 agreement with fp32, fell by more
+    than `max_drop` points (compare.max_accuracy_drop; same data only)."""
     out = []
     for a in accuracy:
-        drop = a.top1_drop
-        if drop is not None and drop > max_drop + _ROUNDING:
-            t = a.topk[metrics.TOP1]
-            out.append(f"{a.model} top-1 fell {drop:.2f} points ({t['old']:.2f} → {t['new']:.2f} %), more than "
-                       f"compare.max_accuracy_drop {max_drop:g}")
+        for name, what in ((metrics.TOP1, "top-1"), (metrics.AGREEMENT_TOP1, "top-1 agreement with fp32")):
+            drop = a.drop(name)
+            if drop is not None and drop > max_drop + _ROUNDING:
+                t = a.topk[name]
+                out.append(f"{a.model} {what} fell {drop:.2f} points ({t['old']:.2f} → {t['new']:.2f} %), more than "
+                           f"compare.max_accuracy_drop {max_drop:g}")
     return out
 
 

@@ -23,17 +23,18 @@ def matching_models(params: Params, pattern: str) -> list[str]:
 
 
 def bench_table(params: Params, root: Path, sizes: list[int], pattern: str) -> str:
-    """This workspace's numbers at the given batch sizes next to the published 310P and T4 figures."""
+    """This workspace's numbers at the given batch sizes (each of `precisions:`) next to the published 310P and T4
+    figures (the 310P's are atc's default, fp16)."""
     from tabulate import tabulate
 
     rows = []
-    for m, bs in [(m, bs) for m in matching_models(params, pattern) for bs in sizes]:
-        metrics = read_json(root / paths.bench_metrics(m, bs))
-        info = read_json(root / paths.bench_info(m, bs))
+    for m, bs, p in [(m, bs, p) for m in matching_models(params, pattern) for bs in sizes for p in params.precisions]:
+        metrics = read_json(root / paths.bench_metrics(m, bs, p))
+        info = read_json(root / paths.bench_info(m, bs, p))
         published = zoo.get(m).published_throughput
         ours = metrics.get("throughput_compute_ips")
         lat = metrics.get("e2e_ms", {})
-        row: list[Any] = [m, bs, failure(metrics, info) or with_interval(metrics), fmt(metrics.get(
+        row: list[Any] = [paths.subject(m, p), bs, failure(metrics, info) or with_interval(metrics), fmt(metrics.get(
             "throughput_compute_cv"), 3), with_interval(metrics, "e2e"), fmt(lat.get("p50")), fmt(lat.get("p99"))]
         for platform in ("310P", "T4"):
             pub = published.get(platform, {}).get(bs)

@@ -97,13 +97,16 @@ def summary_line(judged: list[Judged], accuracy: list[Accuracy]) -> str:
 
 
 def accuracy_section(accuracy: list[Accuracy], random: set[str]) -> list[str]:
-    """The accuracy table per model, then the changed images by name, the notes and the fetch commands."""
+    """The accuracy table per model (at each precision; one other than fp32 with its top-1 agreement with fp32), then
+    the changed images by name, the notes and the fetch commands."""
     from tabulate import tabulate
 
     def cell(v: int | None) -> str:
         return "–" if v is None else str(v)
 
-    top = [ACCURACY[0].name, ACCURACY[-1].name]  # top-1 and top-5, what the guides publish
+    top = [metrics.TOP1, metrics.get("eval", "top5").name]  # what the guides publish
+    if any(a.topk.get(metrics.AGREEMENT_TOP1) for a in accuracy):  # a precision other than fp32 is compared
+        top.append(metrics.AGREEMENT_TOP1)
 
     def pair(a: Accuracy, k: str) -> str:  # refused comparisons show no numbers side by side
         t = a.topk.get(k, {})

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from omzoo.core import metrics, paths
@@ -40,21 +39,22 @@ class Row:
 
 def parse_metrics_diff(diff: dict[str, Any]) -> tuple[list[Row], set[str]]:
     """Sorted rows from `dvc metrics diff --json --all` (keys flattened with dots), and the models
-    either side marks as random-weight runs. Paths are metrics/eval/<model>.json and
-    metrics/bench/<model>-<bs>.json; anything else under the metrics dirs is ignored."""
+    either side marks as random-weight runs. Paths are metrics/eval/<model>/<precision>.json and
+    metrics/bench/<model>-<bs>-<precision>.json (or the layout before precisions, fp32); rows name a model at a
+    precision as paths.subject does; anything else under the metrics dirs is ignored."""
     rows: list[Row] = []
     random: set[str] = set()
     for path, values in diff.items():
         kind = paths.metrics_kind(path)
         if kind == "eval":
-            model = Path(path).stem
+            model = paths.subject(*paths.eval_point(path))
             rows += [Row(model, "accuracy", None, m.name, number(values[m.name].get("old")),
                          number(values[m.name].get("new"))) for m in ACCURACY if m.name in values]
             rw = values.get(metrics.RANDOM_WEIGHTS, {})
             if rw.get("old") or rw.get("new"):
                 random.add(model)
         elif kind == "bench" and (parsed := paths.parse_key(path)):
-            model, bs = parsed
+            model, bs = paths.subject(parsed[0], parsed[2]), parsed[1]
             rows += [Row(model, "throughput", bs, m.name, number(values[m.name].get("old")),
                          number(values[m.name].get("new"))) for m in TIMED if m.name in values]
     order = {m.name: i for i, m in enumerate(ACCURACY + TIMED)}

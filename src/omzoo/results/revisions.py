@@ -94,8 +94,11 @@ def read_json(rev: str, path: str) -> Any:
 
 def read_evidence(rev: str, path: str) -> tuple[Any, str]:
     """A committed JSON file at `rev` and "", or None and why it cannot serve as evidence ("missing", or "not
-    valid JSON" with the parser's reason): a gate tells an absent file from a broken one."""
+    valid JSON" with the parser's reason): a gate tells an absent file from a broken one. A revision from before
+    precisions kept its fp32 files elsewhere (paths.legacy): read there when the path is absent."""
     text = read_text(rev, path)
+    if text is None and (older := paths.legacy(path)):
+        text = read_text(rev, older)
     if text is None:
         return None, "missing"
     try:
@@ -132,7 +135,11 @@ def read_tracked(rev: str, path: str) -> bytes:
 
     target = str(Path(path).parent)
     try:
-        return DVCFileSystem(".", rev=None if rev == "workspace" else rev).read_bytes(path)
+        fs = DVCFileSystem(".", rev=None if rev == "workspace" else rev)
+        older = paths.legacy(path)
+        if older and not fs.exists(path) and fs.exists(older):  # a revision from before precisions
+            path, target = older, str(Path(older).parent)
+        return fs.read_bytes(path)
     except Exception as e:  # noqa: BLE001 - DVC raises many kinds here (missing cache, remote, listing, network)
         if isinstance(e, FileNotFoundError) and e.strerror == os.strerror(errno.ENOENT):
             raise NotAvailable(f"{path} is not among {rev}'s DVC outputs (that revision has not run the stage "

@@ -3,7 +3,7 @@
 The compared metrics, their direction, unit and digits are omzoo.core.metrics.SCHEMA's; the thresholds are the
 `compare:` (or `abtest:`) section of BASE's params.yaml, the reference: a branch must not pass its own gate by
 loosening it, so a HEAD value is used only where it is stricter, and a looser one is reported and ignored. The
-points are the (model, bs) pairs either revision's params ask for.
+points are the (model at a precision, bs) pairs either revision's params ask for.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from omzoo.core import metrics
+from omzoo.core import metrics, paths
 from omzoo.core.metrics import Metric
 from omzoo.core.params import AbtestConfig, Params
 from omzoo.results import revisions
@@ -86,14 +86,14 @@ def abtest_rules(base: Params, head: Params, base_name: str, head_name: str) -> 
 
 
 def declared(params: Params) -> tuple[list[str], list[tuple[str, int]]]:
-    """The models and (model, bs) points a revision's params ask for: the keys, never a directory glob (a shrunk
-    sweep leaves stale files behind, docs/dvc.md §2)."""
-    models = list(params.models)
-    return models, [(m, int(bs)) for m in models for bs in params.batch_sizes]
+    """The subjects (a model at a precision: paths.subject) and (subject, bs) points a revision's params ask for: the
+    keys, never a directory glob (a shrunk sweep leaves stale files behind, docs/dvc.md §2)."""
+    subjects = [paths.subject(m, p) for m in params.models for p in params.precisions]
+    return subjects, [(s, int(bs)) for s in subjects for bs in params.batch_sizes]
 
 
 def points(base: str, head: str) -> tuple[list[str], list[tuple[str, int]]]:
-    """The models and (model, bs) points either revision's params ask for, sorted."""
+    """The subjects and (subject, bs) points either revision's params ask for, sorted."""
     models: set[str] = set()
     keys: set[tuple[str, int]] = set()
     for rev in (base, head):

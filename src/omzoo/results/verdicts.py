@@ -51,8 +51,10 @@ class Side:
 
 def read_side(rev: str, model: str, bs: int, declared: bool = True) -> Side:
     """A revision's bench metrics, rounds and info files, from git. A point its params do not declare is simply
-    not measured; one they declare must have all three files, readable and complete."""
-    path = paths.bench_metrics(model, bs)
+    not measured; one they declare must have all three files, readable and complete. `model`: a subject (a model at a
+    precision, paths.subject)."""
+    model, precision = paths.parse_subject(model)
+    path = paths.bench_metrics(model, bs, precision)
     where = f"{rev}:{path}"
     found, why = revisions.read_evidence(rev, str(path))
     if why == "missing":
@@ -64,7 +66,8 @@ def read_side(rev: str, model: str, bs: int, declared: bool = True) -> Side:
     if headline.get(metrics.FAILED):
         return Side(headline, failed=True, missing="failed (out of memory)", where=where)
     evidence: dict[str, Any] = {}
-    for kind, p in (("rounds", paths.bench_rounds(model, bs)), ("info", paths.bench_info(model, bs))):
+    for kind, p in (("rounds", paths.bench_rounds(model, bs, precision)),
+                    ("info", paths.bench_info(model, bs, precision))):
         doc, why = revisions.read_evidence(rev, str(p))
         if why or not isinstance(doc, dict) or (kind == "rounds" and not isinstance(doc.get("samples"), dict)):
             why = why or ("has no per-round samples" if kind == "rounds" else "is not a JSON object")
@@ -73,7 +76,7 @@ def read_side(rev: str, model: str, bs: int, declared: bool = True) -> Side:
     rounds = evidence["rounds"]
     contended = bool(headline.get(metrics.CONTENDED) or rounds.get(metrics.CONTENDED))
     return Side(headline, dict(rounds["samples"]), contended, host=host_of(evidence["info"]), where=where,
-                rounds_where=f"{rev}:{paths.bench_rounds(model, bs)}")
+                rounds_where=f"{rev}:{paths.bench_rounds(model, bs, precision)}")
 
 
 def different_host(base: Side, head: Side) -> str:

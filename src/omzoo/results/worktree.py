@@ -49,8 +49,21 @@ class Prepared:
     params: Params
     in_place: bool  # the workspace itself (no worktree)
 
-    def compiled(self, model: str, bs: int) -> Path:
-        return self.root / paths.compiled(model, bs)
+    @property
+    def has_precisions(self) -> bool:
+        """Whether this revision's pipeline has the precision axis (its artefacts are named per precision)."""
+        dvc_yaml = self.root / "dvc.yaml"
+        return dvc_yaml.is_file() and "${precisions}" in dvc_yaml.read_text(encoding="utf-8")
+
+    def compile_stage(self, model: str, bs: int, precision: str = paths.REFERENCE) -> str:
+        """The DVC stage that compiles (model, bs, precision) in this revision's own pipeline (one from before
+        precisions has fp32 only, named without it)."""
+        return f"compile@{paths.key(model, bs, precision)}" if self.has_precisions else f"compile@{model}-{bs}"
+
+    def compiled(self, model: str, bs: int, precision: str = paths.REFERENCE) -> Path:
+        """That stage's artefact (a revision from before precisions kept it at paths.legacy's name)."""
+        path = paths.compiled(model, bs, precision)
+        return self.root / (path if self.has_precisions else str(paths.legacy(path)))
 
     def shards(self, pixels: str) -> Path:
         return self.root / paths.shards(pixels)

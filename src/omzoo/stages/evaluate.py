@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from omzoo.core import zoo
-from omzoo.core.io import claim_folder, json_bytes, read_json, write_files_atomic
+from omzoo.core.io import json_bytes, read_json, write_files_atomic
 from omzoo.core.metrics import agreement, fidelity, record, topk, topk_accuracy
 from omzoo.core.onnxgraph import reference_logits
 from omzoo.core.params import REFERENCE, positive_int
@@ -136,11 +136,7 @@ def run(args: argparse.Namespace) -> int:
         agree = f", agrees with fp32 on {metrics['agreement_top1']:.2f} %" if "agreement_top1" in metrics else ""
         print(f"{args.model} {precision}: top1 {metrics['top1']:.2f} top5 {metrics['top5']:.2f} on "
               f"{metrics['n_images']} images{agree}{note}")
-    for folder in (args.out, args.info):
-        claim_folder(folder, "eval")
+    # Files, not owned folders (DVC would read a marker as a metric): every precision's pair is committed together;
+    # a precision no longer configured leaves its old file, which nothing reads (the report reads `precisions:`).
     write_files_atomic(files)
-    for folder in (args.out, args.info):  # a precision no longer inferred leaves no stale file behind
-        for stale in folder.glob("*.json"):
-            if stale not in files:
-                stale.unlink()
     return 0

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if added:
         print(f"omzoo sweep: added batch size(s) {added} to {path} batch_sizes (its compile and bench stages now "
               "exist); commit params.yaml, dvc.lock and metrics/ with the results", file=sys.stderr)
-    targets = [f"bench@{paths.key(m, bs)}" for m in models for bs in sizes]
+    targets = [f"bench@{paths.key(m, bs, p)}" for m in models for bs in sizes for p in params.precisions]
     force = ["--force", "--single-item"] if args.force else []
     done = subprocess.run([sys.executable, "-m", "dvc", "repro", "--no-run-cache", *force, *targets], check=False)
     if done.returncode:
