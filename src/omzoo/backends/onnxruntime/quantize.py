@@ -10,6 +10,7 @@ made.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -108,12 +109,14 @@ def checked_calibration(pixels: np.ndarray | None, spec: ModelSpec) -> np.ndarra
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """onnxruntime.quantization logs a warning on the root logger per 1-D weight it cannot quantize per channel
-    (BatchNormalization's scale): hundreds of lines that say nothing about the result. Errors still show."""
+    (BatchNormalization's scale), and its Entropy and Percentile calibrators print their progress on stdout: lines
+    that say nothing about the result. Errors still show."""
     root = logging.getLogger()
     level = root.level
     root.setLevel(max(level, logging.ERROR))
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
         root.setLevel(level)
 
