@@ -1,8 +1,9 @@
 """ONNX Runtime backend: CPU by default, CUDA / TensorRT providers when the installed build has them.
 
 compile = fix the batch axis to the target batch size and save ORT's offline-optimised graph, so the
-artefact that is benchmarked is exactly the one that was evaluated. On a CUDA provider the GPU's other processes
-and state come from nvidia-smi (backends/nvidia.py).
+artefact that is benchmarked is exactly the one that was evaluated. int8 quantizes the fixed graph statically first
+(calibrated on the calibration pixels, quantize.py), fp16 converts it (CUDA/TensorRT providers only).
+On a CUDA provider the GPU's other processes and state come from nvidia-smi (backends/nvidia.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from omzoo.backends.base import CompileSource
 from omzoo.backends.checks import DEVICE, Check, HostPlan, threads_check
 from omzoo.backends.nvidia import GpuBackend
+from omzoo.backends.onnxruntime.quantize import QDQ_GRAPH, convert_fp16, fp16_converter, quantize_int8
 from omzoo.core.errors import BackendUnavailable
 from omzoo.core.onnxgraph import as_input
 from omzoo.core.params import Count
@@ -92,6 +94,7 @@ class OrtBackend(GpuBackend):
     name = "onnxruntime"
     Options = OrtOptions
     FINGERPRINT_EXTRA = ("providers",)
+    PRECISIONS = ("fp32", "fp16", "int8")
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -100,6 +103,7 @@ class OrtBackend(GpuBackend):
         self._input_name = ""
         self._shape: tuple[int, ...] = ()
         self._dtype = np.dtype(np.float32)
+        self._record: dict[str, Any] = {}  # how compile() made this precision (quantization settings), if it did
 
     def providers(self) -> list[str]:
         """`providers: auto` takes TensorRT/CUDA when this onnxruntime build has them, CPU always last."""
@@ -123,6 +127,31 @@ class OrtBackend(GpuBackend):
         so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[level])
         return so
 
+    def check_precision(self, precision: str) -> None:
+        """fp32 and int8 everywhere (int8 runs on the CPU provider); fp16 only where the providers resolve to CUDA or
+        TensorRT first, and this onnxruntime has the float16 converter."""
+        super().check_precision(precision)
+        if precision != "fp16":
+            return
+        providers = self.providers()
+        if providers[0] not in _ACCELERATED:
+            available = _ort().get_available_providers()
+            has = (f"onnxruntime.providers puts {providers[0]} first" if set(_ACCELERATED) & set(available) else
+                   f"this onnxruntime has {', '.join(p for p in available if p != 'AzureExecutionProvider')} only")
+            raise ValueError(f"backend onnxruntime runs fp16 only on a CUDA or TensorRT provider; {has} (remove fp16 "
+                             "from `precisions:`)")
+        if fp16_converter() is None:
+            raise ValueError(f"backend onnxruntime makes fp16 with onnxruntime.transformers.float16, which onnxruntime "
+                             f"{_ort().__version__} lacks (install onnxruntime-gpu with its transformers tools, or "
+                             "remove fp16 from `precisions:`)")
+
+    def precision_record(self) -> dict[str, Any]:
+        """int8: the quantization as it was done (format, types, per channel, reduce_range and why, calibration method
+        and images used, opset); fp16: the converter; else {"precision": ...}."""
+        if self._record.get("precision") == self.precision:
+            return dict(self._record)
+        return {"precision": self.precision}
+
     def compile(self, src: CompileSource, batch_size: int, out_dir: Path) -> Path:
         import onnx
 
@@ -137,13 +166,27 @@ class OrtBackend(GpuBackend):
         out_dir.mkdir(parents=True, exist_ok=True)
         fixed = out_dir / "fixed.onnx"
         onnx.save(model, str(fixed))
+        self.precision = src.precision
+        self.check_precision(self.precision)
+        graph = fixed
+        if self.precision == "int8":
+            # The QDQ graph is kept (QDQ_GRAPH): ORT's offline optimisation below fuses its QuantizeLinear/
+            # DequantizeLinear pairs into QLinearConv and friends (checked: same logits, loads at every level), so the
+            # artefact loses the fp32 tensor names that `omzoo diagnose` compares by.
+            graph = out_dir / QDQ_GRAPH
+            self._record = quantize_int8(fixed, graph, src.spec, src.calibration, src.quantization, batch_size)
+        elif self.precision == "fp16":
+            graph = out_dir / "fp16.onnx"
+            self._record = convert_fp16(fixed, graph)
         artefact = out_dir / "model.onnx"
         # "extended" fusions are portable across machines with this provider; layout-specific "all"
         # optimisations are applied again at load time.
         so = self._session_options(self.options["compile_level"])
         so.optimized_model_filepath = str(artefact)
-        _ort().InferenceSession(str(fixed), so, providers=self.providers())
+        _ort().InferenceSession(str(graph), so, providers=self.providers())
         fixed.unlink()
+        if graph != fixed and self._record.get("quant_format") != "QDQ":  # only QDQ keeps the fp32 tensor names
+            graph.unlink()
         return artefact
 
     def load(self, artefact: Path, batch_size: int, spec: ModelSpec) -> None:
@@ -209,6 +252,6 @@ class OrtBackend(GpuBackend):
         providers = self.session.get_providers() if self.session else self.providers()
         return self.described(
             runtime="onnxruntime", runtime_version=ort.__version__, device=_device(ort, providers),
-            precision="fp32", threads=f"intra_op={self.threads()} inter_op=1",
+            precision=self.precision, threads=f"intra_op={self.threads()} inter_op=1",
             providers=",".join(providers), graph_optimization=self.options["level"],
             compute_interval="session.run wall time (host arrays in and out)")
