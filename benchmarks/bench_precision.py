@@ -22,9 +22,10 @@ weights), per-tensor vs per-channel, reduce_range on and off (the default, auto,
 
     .venv/bin/python benchmarks/bench_precision.py [--model M ...] [--bs 1 8] [--pairs 10] [--images 128] [--variants]
 
-Duration (2 cores, a quiet machine): about 25 minutes for the default run (five models at bs 1 and 8, 10 pairs of
-1 s rounds each, plus the int8 calibrations and 2 x 128 agreement images per point), about 6 more for --variants at
-scnet50_v1d; `--model ran92_cifar10 --bs 1 --pairs 3 --images 16 --min-s 0.2` is a one-minute smoke run.
+Duration (2 cores, a quiet machine), estimated from smoke runs: 20-30 minutes for the default run (five models at bs 1
+and 8, 10 pairs of rounds of at least 1 s and 5 iterations each, plus the int8 calibrations and 2 x 128 agreement
+images per point), 5-10 more for --variants at scnet50_v1d. `--model ran92_cifar10 --bs 1 --pairs 3 --images 16
+--min-s 0.2` is a one-minute smoke run (with --variants --variants-model ran92_cifar10: about 5 minutes).
 Results: benchmarks/results/precision-cpu.txt and .json (every number: settings, precision records, every pair).
 """
 
