@@ -147,6 +147,11 @@ bench-infer: setup
 bench-abtest: setup
 	"$$VENV/bin/python" benchmarks/bench_abtest.py
 
+.PHONY: bench-precision
+## int8 vs fp32 on this CPU: paired int8/fp32 throughput ratio beside top-1 agreement, every model at bs 1 and 8 (~25 min)
+bench-precision: setup
+	"$$VENV/bin/python" benchmarks/bench_precision.py
+
 .PHONY: bench-faults
 ## Reliability: every case of the faults issue through the real commands, each in a temp dir: case | expected | got
 bench-faults: setup

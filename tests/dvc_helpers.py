@@ -195,6 +195,7 @@ DVC_YAML = """stages:
       - reports/summary.md: {cache: false}
       - reports/throughput.csv: {cache: false}
       - reports/throughput.png: {cache: false}
+      - reports/frontier.png: {cache: false}
 metrics: [metrics/eval, metrics/bench]
 plots:
   - throughput:

@@ -2,9 +2,10 @@
 
 Per model an accuracy table (ours, published, delta, pass) and a throughput table by batch size with the
 published 310P columns (and 310/T4 where the guides publish them), our ratio to each, and the best batch size
-marked; above them the provenance the info files carry (backend, runtime versions, device, precision, git
-revision; weights and dataset manifest per model) and a plain warning when weights are random. Backend specifics
-come only from the info files' fixed describe() keys, so a new backend needs nothing here.
+marked, then the precision frontier (omzoo.results.frontier: per precision x batch size the speed-up over fp32 and
+the agreement with it); above them the provenance the info files carry (backend, runtime versions, device,
+precision, git revision; weights and dataset manifest per model) and a plain warning when weights are random.
+Backend specifics come only from the info files' fixed describe() keys, so a new backend needs nothing here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from omzoo.core.metrics import fmt
 from omzoo.core.params import Params, ReportConfig
 from omzoo.core.provenance import git_revision
 from omzoo.results.cells import CONTENDED_NOTE, failure, ratio, with_interval
+from omzoo.results.frontier import frontier_markdown
 
 
 def accuracy_table(model_id: str, ev: dict[str, Any]) -> list[list[str]]:
@@ -151,6 +153,7 @@ def summary_markdown(data: dict[str, Any], params: Params) -> str:
             headers += [f"{p} img/s", f"ours/{p}"]
         lines += ["", tabulate(throughput_table(m, d["bench"], shown), headers, tablefmt="github",
                                disable_numparse=True)]
+        lines += frontier_markdown(m, d)
         if spec.notes:
             lines += ["", f"Note: {spec.notes}"]
     return "\n".join(lines) + "\n"

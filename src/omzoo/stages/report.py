@@ -1,4 +1,5 @@
-"""The `report` stage: reports/summary.md, throughput.csv and throughput.png from the metrics files.
+"""The `report` stage: reports/summary.md, throughput.csv, throughput.png and frontier.png from the metrics files,
+written together (one atomic commit: never a new summary beside an old plot).
 
 `--bench-table BS[,BS...]` prints the benchmark table of this workspace instead: the one `omzoo sweep` (`make bench`)
 prints after its run, here without running anything.
@@ -12,13 +13,15 @@ from pathlib import Path
 from omzoo.core import paths
 from omzoo.core.io import atomic_files, claim_folder
 from omzoo.core.params import batch_size_list, load_params
+from omzoo.results import frontier
 from omzoo.results.bench_table import bench_table
 from omzoo.results.collect import collect, read_json
 from omzoo.results.fingerprints import one_fingerprint, result_infos
 from omzoo.results.summary import summary_markdown
 from omzoo.results.throughput import throughput_rows, write_csv, write_png
 
-HELP = "write reports/summary.md, throughput.csv and throughput.png from the metrics files (or print a bench table)"
+HELP = ("write reports/summary.md, throughput.csv, throughput.png and frontier.png from the metrics files (or print a "
+        "bench table)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,9 +41,11 @@ def run(args: argparse.Namespace) -> int:
     data = collect(args.root, params)
     rows = throughput_rows(data)
     out = claim_folder(args.out, "reports")  # new, empty or omzoo's: a user's summary.md is never overwritten
-    with atomic_files([out / "summary.md", out / "throughput.csv", out / "throughput.png"]) as (md, csv, png):
+    files = [out / "summary.md", out / "throughput.csv", out / "throughput.png", out / "frontier.png"]
+    with atomic_files(files) as (md, csv, png, frontier_png):
         md.write_bytes(summary_markdown(data, params).encode())
         write_csv(rows, csv)
         write_png(rows, png)
+        frontier.write_png(frontier.frontier_points(data), frontier_png)
     print(f"report: {len(data)} models, {len(rows)} throughput rows -> {args.out}/summary.md")
     return 0
