@@ -44,6 +44,7 @@ VERBS: dict[str, str] = {
     "abtest": "omzoo.stages.abtest",
     "models": "omzoo.stages.models",
     "doctor": "omzoo.stages.doctor",
+    "diagnose": "omzoo.stages.diagnose",
 }
 #: verb -> the params keys it reads, dotted as in dvc.yaml's `params:` (`<model>`: the model argument's entry,
 #: `<backend>`: the section of the backend it runs, `<backends>`: every backend's section). Its --help lists them,
@@ -68,6 +69,7 @@ READS: dict[str, tuple[str, ...]] = {
                "batch_sizes", "datasets", "preprocess", "infer"),
     "models": (),
     "doctor": ("backend", "toolkit", "models", "batch_sizes", "<backends>"),
+    "diagnose": ("backend", "infer", "batch_sizes", "models.<model>"),
 }
 #: the arguments that name what a verb writes; every other path argument is an input it reads (report's --root, the
 #: checkout it reads metrics from, holds its output folder and is neither)

@@ -158,6 +158,8 @@ class OrtBackend(GpuBackend):
         onnx_path = src.onnx
         if onnx_path is None:
             raise ValueError("the onnxruntime backend compiles from an ONNX file; none was given")
+        self.check_precision(src.precision)
+        self.precision, self._record = src.precision, {}
         model = onnx.load(str(onnx_path))
         for value in (*model.graph.input, *model.graph.output):
             dim = value.type.tensor_type.shape.dim[0]
@@ -166,12 +168,10 @@ class OrtBackend(GpuBackend):
         out_dir.mkdir(parents=True, exist_ok=True)
         fixed = out_dir / "fixed.onnx"
         onnx.save(model, str(fixed))
-        self.precision = src.precision
-        self.check_precision(self.precision)
         graph = fixed
         if self.precision == "int8":
             # The QDQ graph is kept (QDQ_GRAPH): ORT's offline optimisation below fuses its QuantizeLinear/
-            # DequantizeLinear pairs into QLinearConv and friends (checked: same logits, loads at every level), so the
+            # DequantizeLinear pairs into QLinearConv and friends (checked on RAN-92: it loads, same logits), so the
             # artefact loses the fp32 tensor names that `omzoo diagnose` compares by.
             graph = out_dir / QDQ_GRAPH
             self._record = quantize_int8(fixed, graph, src.spec, src.calibration, src.quantization, batch_size)
