@@ -181,11 +181,13 @@ class Backend(ABC):
 
     def fingerprint(self) -> dict[str, str]:
         """The installed toolkit on this host, as the toolkit stage records it (compile, infer and bench depend on
-        it): describe()'s fixed fields and FINGERPRINT_EXTRA, the host's CPU and usable cores. Nothing that varies
-        from run to run, so its hash changes only when the toolkit or the host does. The version is
+        it): describe()'s fixed fields but the precision (an artefact's, not the toolkit's) and FINGERPRINT_EXTRA, the
+        host's CPU and usable cores. Nothing that varies from run to run, so its hash changes only when the toolkit
+        or the host does. The version is
         toolkit_version()'s: a host without the runtime fails here, never records "unknown"."""
         d = self.describe()
-        return {**{k: str(d[k]) for k in DESCRIBE_KEYS if k != "extra"}, "runtime_version": self.toolkit_version(),
+        return {**{k: str(d[k]) for k in DESCRIBE_KEYS if k not in ("extra", "precision")},
+                "runtime_version": self.toolkit_version(),
                 **{k: str(d["extra"][k]) for k in self.FINGERPRINT_EXTRA}, "cpu": cpu_model(),
                 "cores": str(usable_cores())}
 

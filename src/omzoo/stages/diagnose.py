@@ -159,8 +159,7 @@ def diagnose(model: str, precision: str, reference_dir: Path, other_dir: Path, s
     cosine, red, max_abs = compare(ref_logits, other_logits)
     output = {"cosine": cosine, "red": red, "max_abs": max_abs,
               "top1_agreement": float((ref_logits.argmax(1) == other_logits.argmax(1)).mean())}
-    recorded = other_meta.get("precision")  # the compile stage's precision record, where it wrote one
-    record = recorded if isinstance(recorded, dict) else {"precision": str(recorded or precision)}
+    record = other_meta.get("precision_record") or {"precision": str(other_meta.get("precision", precision))}
     return {"model": model, "precision": precision, "reference": str(reference_dir), "compiled": str(other_dir),
             "reference_graph": str(ref_graph), "compared_graph": str(other_graph), "shards": str(shards_dir),
             "shards_hash": shards.hash, "images": [shards.names[i] for i in picked],
