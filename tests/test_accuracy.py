@@ -64,7 +64,7 @@ def test_predictions_are_checked_when_read(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(revisions, "read_tracked", lambda rev, path: files[rev])
     p = read_predictions("good", "m")
     assert p.names[-1] == "img_3.jpg" and p.predicted.tolist() == [0, 1, 2, 0] and p.shards_hash == "s1"
-    with pytest.raises(NotAvailable, match=r"models/infer/m/predictions\.json at short: names, labels and predicted "
+    with pytest.raises(NotAvailable, match=r"models/infer/m/fp32/predictions\.json at short: names, labels and predicted "
                                            r"differ in length"):
         read_predictions("short", "m")
     with pytest.raises(NotAvailable, match=r"at other is not a predictions file \(KeyError"):
@@ -121,8 +121,8 @@ def test_other_data_or_no_eval_is_not_compared(two_revisions) -> None:
     assert shards.status == "different data" and "different shard sets" in shards.note
     paths.eval_metrics("m").unlink()  # the working directory is the repository
     absent = compare_accuracy("workspace", head, "m", CompareConfig())
-    assert (absent.status, absent.note) == ("not evaluated", "no usable metrics/eval/m.json at workspace")
-    assert absent.problem == "workspace:metrics/eval/m.json missing"  # no params given: every model is declared
+    assert (absent.status, absent.note) == ("not evaluated", "no usable metrics/eval/m/fp32.json at workspace")
+    assert absent.problem == "workspace:metrics/eval/m/fp32.json missing"  # no params given: every model is declared
     unasked = compare_accuracy("workspace", head, "m", CompareConfig(), {"workspace": set(), head: {"m"}})
     assert (unasked.status, unasked.problem) == ("not evaluated", "")  # not in workspace's params: not evaluated
 
@@ -139,7 +139,7 @@ def test_an_eval_file_that_cannot_serve_is_a_problem_naming_it(two_revisions, bo
     base, head = commits(_eval(75.0), {**_eval(75.0), str(paths.eval_metrics("m")): body})
     declared = {base: {"m"}, head: {"m"}}
     a = compare_accuracy(base, head, "m", CompareConfig(), declared)
-    assert a.problem.startswith(f"{head}:metrics/eval/m.json {problem}"), a.problem
+    assert a.problem.startswith(f"{head}:metrics/eval/m/fp32.json {problem}"), a.problem
     assert base not in a.problem and a.top1_drop is None
     assert compare_accuracy(base, base, "m", CompareConfig(), {base: {"m"}}).problem == ""
 
@@ -163,6 +163,6 @@ def test_a_reason_no_fetch_cures_is_the_models_note(two_revisions) -> None:
     tracked[head] = b"not json"
     a = compare_accuracy(base, head, "m", CompareConfig())
     assert a.status == "changed" and a.fetch_targets == {}
-    assert a.note.startswith(f"per-image changes not compared: models/infer/m/predictions.json at {head} is not a "
+    assert a.note.startswith(f"per-image changes not compared: models/infer/m/fp32/predictions.json at {head} is not a "
                              "predictions file")
     assert fetch_commands([a]) == {}

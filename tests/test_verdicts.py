@@ -65,7 +65,7 @@ def test_a_contended_failed_or_short_side_is_inconclusive_never_regressed() -> N
     few = judged(side(rounds=3), side(0.5))
     assert {j.verdict for j in few} == {"inconclusive"} and "base has 3 rounds < 5" in few[0].reason
     assert few[0].evidence == few[0].reason
-    where, rounds = "head:metrics/bench/m-8.json", "head:metrics/rounds/m-8.json"
+    where, rounds = "head:metrics/bench/m-8-fp32.json", "head:metrics/rounds/m-8-fp32.json"
     for broken, why, evidence in (
             (Side(missing="not measured"), "head not measured", ""),  # a point HEAD's params do not ask for
             (Side(missing="not measured", problem=f"{where} missing (the point is in its params.yaml)", where=where),
@@ -188,7 +188,7 @@ def test_verdicts_judge_every_point_and_metric_between_revisions(tmp_path: Path,
     assert {(j.verdict, j.reason, j.evidence) for j in rows[len(TIMED):]} == {
         ("inconclusive", "base not measured; head not measured", "")}  # bs 1 asked for by neither side
     asked = verdicts("HEAD~1", "HEAD", [("m", 1)], CompareConfig(), {"HEAD~1": set(), "HEAD": points})
-    assert {j.evidence for j in asked} == {"HEAD:metrics/bench/m-1.json missing (the point is in its params.yaml)"}
+    assert {j.evidence for j in asked} == {"HEAD:metrics/bench/m-1-fp32.json missing (the point is in its params.yaml)"}
     commit(repo, _bench(0.5, device="other cpu"), "measured elsewhere")
     elsewhere = verdicts("HEAD~2", "HEAD", [("m", 8)], CompareConfig())
     assert {j.verdict for j in elsewhere} == {"inconclusive"}
