@@ -1,7 +1,7 @@
 """Benchmark: omzoo's torch backend vs plain eager fp16 and a torch.compile + channels_last + CUDA graphs baseline.
 
     PYTHONPATH=src python3 benchmarks/bench_gpu.py [--models a,b] [--batch-sizes 1,8,32,64,128,256] [--min-s 1]
-                                              [--json OUT] [--budget-s S] [--c-options JSON]
+                                              [--json OUT] [--budget-s S] [--c-options JSON] [--c-precision P]
 
 All five registry models with seeded random weights (omzoo.core.model.random_model), every batch size, three
 variants side by side in one process:
@@ -54,8 +54,10 @@ PEAK_FP16_TFLOPS = 989.4
 #: one top-1 flip, and asks for a tolerance plus top-5 overlap rather than argmax equality.
 FP16_MAX_ABS, FP16_TOP5_MIN = 1.0, 0.9
 FIDELITY_BS = 32
-C_BEST = {"precision": "fp16", "channels_last": True, "compile": True, "compile_mode": "default", "freezing": True,
-          "dynamic": True, "cuda_graphs": True}
+C_BEST = {"channels_last": True, "compile": True, "compile_mode": "default", "freezing": True, "dynamic": True,
+          "cuda_graphs": True}
+#: the precision of the omzoo variant on CUDA (the pipeline's axis, not a backend option); fp32 on the CPU
+C_PRECISION = "fp16"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,6 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-s", type=float, default=1.0, help="timed seconds per point (and at least 10 iterations)")
     p.add_argument("--variants", default="a,b,c")
     p.add_argument("--c-options", default="{}", help="JSON overriding the omzoo variant's backend options")
+    p.add_argument("--c-precision", default=C_PRECISION, help="the omzoo variant's precision on CUDA (fp16, bf16, "
+                   "fp32); always fp32 on the CPU")
     p.add_argument("--budget-s", type=float, default=0.0, help="skip the remaining points after this many seconds")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="write all numbers here (rewritten after every model)")
@@ -91,8 +95,10 @@ class Sweep:
             torch.backends.cudnn.allow_tf32 = False
             torch.backends.cuda.matmul.allow_tf32 = False
         self.c_options = {**C_BEST, **json.loads(args.c_options)}
+        self.c_precision = args.c_precision
         if not self.cuda:
-            self.c_options.update(precision="fp32", compile=False, cuda_graphs=False)
+            self.c_options.update(compile=False, cuda_graphs=False)
+            self.c_precision = "fp32"
         self.c_options["device"] = str(self.dev)
 
     def over_budget(self) -> bool:
@@ -162,7 +168,9 @@ class Sweep:
     def omzoo_backend(self, spec: zoo.ModelSpec, ckpt: Path, bs: int, work: Path) -> TorchBackend:
         """(c) through the backend's own compile()/load(), exactly as the DVC stages run it."""
         backend = TorchBackend(self.c_options)
-        art = backend.compile(CompileSource(spec=spec, checkpoint=ckpt, options=self.c_options), bs, work / f"bs{bs}")
+        backend.precision = self.c_precision  # as the compile stage and load_compiled set it
+        art = backend.compile(CompileSource(spec=spec, checkpoint=ckpt, options=self.c_options,
+                                            precision=self.c_precision), bs, work / f"bs{bs}")
         backend.load(art, bs, spec)
         return backend
 
@@ -191,7 +199,7 @@ class Sweep:
                 rows["a"] = m(x32.to(self.dev, self.dtype)).float().cpu().numpy()
             del m
         self.fidelity[spec.id] = {v: compare(out, ref) for v, out in rows.items()}
-        self.fidelity[spec.id]["precision"] = self.c_options["precision"]
+        self.fidelity[spec.id]["precision"] = self.c_precision
 
     def release(self) -> None:
         gc.collect()
@@ -283,7 +291,8 @@ class Sweep:
     def environment(self) -> dict[str, Any]:
         env = {"torch": torch.__version__, "cuda": torch.version.cuda or "", "device": "cpu",
                "python": sys.version.split()[0], "cpu_count": os.cpu_count(), "min_s": self.args.min_s,
-               "c_options": self.c_options, "peak_fp16_tflops": PEAK_FP16_TFLOPS if self.cuda else None}
+               "c_options": self.c_options, "c_precision": self.c_precision,
+               "peak_fp16_tflops": PEAK_FP16_TFLOPS if self.cuda else None}
         if self.cuda:
             env.update(device=torch.cuda.get_device_name(), cudnn=torch.backends.cudnn.version())
         return env

@@ -4,8 +4,9 @@ directory.
 No CANN, driver or NPU exists where these tests run, and on a real Ascend host the tests must not see the real
 ones: `isolate_host` (conftest.py's `venv_bin`) points omzoo's host paths (cann.ASCEND_ROOT, ETC, NPU_SMI) at
 empty places and clears what a sourced set_env.sh leaves in the environment; `cann_tree` builds toolkits side by
-side, each with its version file, set_env.sh, a recording fake `atc`, a fake `python3` (the Python atc would run)
-and a fake `aclruntime`.
+side, each with its version file, set_env.sh, a recording fake `atc`, a fake `python3` (the Python atc would run:
+it answers omzoo's probe with the packages of python.json and runs any script with this interpreter), a fake
+`aclruntime` and a recording fake `amct_onnx` (AMCT for ONNX, int8).
 """
 
 from __future__ import annotations
@@ -70,11 +71,13 @@ DRIVER_INFO = "Version=24.1.rc2\nascendhal_version=7.35.19\npackage_version=24.1
 
 #: records each call (argv, working directory, the environment it ran in, its own version) as one JSON line
 FAKE_ATC = """\
-import json, os, pathlib, shutil, sys
+import hashlib, json, os, pathlib, shutil, sys
 out = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("--output="))
+model = pathlib.Path(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--model=")), "-"))
 python3 = shutil.which("python3")
 with open(os.environ["FAKE_ATC_RECORD"], "a") as f:
     f.write(json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "version": VERSION,
+                        "model_sha256": hashlib.sha256(model.read_bytes()).hexdigest() if model.is_file() else None,
                         "plog": os.environ.get("ASCEND_PROCESS_LOG_PATH"), "path": os.environ.get("PATH", ""),
                         "ld_library_path": os.environ.get("LD_LIBRARY_PATH", ""),
                         "virtual_env": os.environ.get("VIRTUAL_ENV"), "python3": python3,
@@ -126,6 +129,54 @@ class InferenceSession:
 """
 
 
+#: AMCT for ONNX's PTQ calls (create_quant_config, quantize_model, save_model), each recorded as one JSON line in
+#: $FAKE_AMCT_RECORD with its arguments and what it found; the models are copies of the input, the deploy model
+#: marked so that the test can tell it from the input. AMCT_SO is the session options the calibration run gets.
+FAKE_AMCT = """\
+import hashlib, json, os, shutil
+
+import onnx
+import onnxruntime
+
+__version__ = "fake-amct-" + {version!r}
+AMCT_SO = onnxruntime.SessionOptions()
+
+
+def _record(call, **args):
+    with open(os.environ["FAKE_AMCT_RECORD"], "a") as f:
+        f.write(json.dumps({{"call": call, "version": __version__, "cwd": os.getcwd(), **args}}) + "\\n")
+
+
+def create_quant_config(config_file, model_file, skip_layers=None, batch_num=1, activation_offset=True,
+                        config_defination=None, updated_model=None):
+    _record("create_quant_config", config_file=config_file, model_file=model_file, skip_layers=skip_layers,
+            batch_num=batch_num, activation_offset=activation_offset)
+    with open(config_file, "w") as f:
+        json.dump({{"version": 1, "batch_num": batch_num, "activation_offset": activation_offset}}, f)
+
+
+def quantize_model(config_file, model_file, modified_onnx_file, record_file):
+    _record("quantize_model", config_file=config_file, model_file=model_file, modified_onnx_file=modified_onnx_file,
+            record_file=record_file, config=json.load(open(config_file)))
+    shutil.copyfile(model_file, modified_onnx_file)
+    open(record_file, "w").close()  # filled by the calibration run on a real AMCT
+
+
+def save_model(modified_onnx_file, record_file, save_path):
+    if os.environ.get("FAKE_AMCT_MODE") == "fail":
+        raise RuntimeError("fake amct: the record holds no scale for layer conv1")
+    model = onnx.load(modified_onnx_file)
+    onnx.helper.set_model_props(model, {{"amct": "deploy"}})
+    deploy = save_path + "_deploy_model.onnx"
+    onnx.save(model, deploy)
+    shutil.copyfile(modified_onnx_file, save_path + "_fake_quant_model.onnx")
+    _record("save_model", modified_onnx_file=modified_onnx_file, record_file=record_file, save_path=save_path,
+            record_exists=os.path.isfile(record_file), deploy=deploy,
+            deploy_sha256=hashlib.sha256(open(deploy, "rb").read()).hexdigest(),
+            batches=sorted(n for n in os.listdir(os.path.dirname(save_path)) if n.endswith(".npy")))
+"""
+
+
 def make_exe(path: Path, body: str, interpreter: str = sys.executable) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"#!{interpreter}\n{body}")
@@ -154,12 +205,15 @@ def toolkit(home: Path, version: str, *, aclruntime_error: str = "") -> Path:
         "export PYTHONPATH=$ASCEND_TOOLKIT_HOME/python/site-packages:$PYTHONPATH\n"
         f"echo 'CANN {version} environment set'\n")
     make_exe(home / "bin" / "atc", f"VERSION = {version!r}\n{FAKE_ATC}")
-    make_exe(home / "bin" / "python3", f'cat "{home}/python.json"\n', interpreter="/bin/sh")
+    make_exe(home / "bin" / "python3", f'if [ "$1" = "-c" ]; then cat "{home}/python.json"; '
+             f'else exec "{sys.executable}" "$@"; fi\n', interpreter="/bin/sh")
     set_python_packages(home, GOOD_PACKAGES)
     site = home / "python" / "site-packages"
     site.mkdir(parents=True)
     failure = f"raise ImportError({aclruntime_error!r})" if aclruntime_error else ""
     (site / "aclruntime.py").write_text(FAKE_ACLRUNTIME.format(version=version, failure=failure))
+    (site / "amct_onnx").mkdir()
+    (site / "amct_onnx" / "__init__.py").write_text(FAKE_AMCT.format(version=version))
     return home
 
 
@@ -196,7 +250,7 @@ def isolate_host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setattr(cann, "ETC", empty / "etc")
     monkeypatch.setattr(cann, "NPU_SMI", str(empty / "npu-smi"))
     for var in ("ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH", "ASCEND_OPP_PATH", "ASCEND_AICPU_PATH", "TOOLCHAIN_HOME",
-                "ASCEND_PROCESS_LOG_PATH", cann.CANN_HOME_VAR, "OMZOO_RERUN", "FAKE_ATC_MODE"):
+                "ASCEND_PROCESS_LOG_PATH", cann.CANN_HOME_VAR, "OMZOO_RERUN", "FAKE_ATC_MODE", "FAKE_AMCT_MODE"):
         monkeypatch.delenv(var, raising=False)
     venv_bin = tmp_path / "venv" / "bin"
     venv_bin.mkdir(parents=True)

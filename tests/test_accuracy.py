@@ -64,8 +64,8 @@ def test_predictions_are_checked_when_read(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(revisions, "read_tracked", lambda rev, path: files[rev])
     p = read_predictions("good", "m")
     assert p.names[-1] == "img_3.jpg" and p.predicted.tolist() == [0, 1, 2, 0] and p.shards_hash == "s1"
-    with pytest.raises(NotAvailable, match=r"models/infer/m/fp32/predictions\.json at short: names, labels and predicted "
-                                           r"differ in length"):
+    with pytest.raises(NotAvailable, match=r"models/infer/m/fp32/predictions\.json at short: names, labels and "
+                                           r"predicted differ in length"):
         read_predictions("short", "m")
     with pytest.raises(NotAvailable, match=r"at other is not a predictions file \(KeyError"):
         read_predictions("other", "m")

@@ -4,8 +4,11 @@ process aclruntime runs in. Nothing here depends on what this machine has instal
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
+import shutil
 import sys
 import types
 from collections.abc import Callable
@@ -27,6 +30,7 @@ from fake_cann import (
     records,
     set_python_packages,
     source_in_shell,
+    toolkit,
     use_host,
 )
 from onnx import TensorProto, helper
@@ -35,10 +39,12 @@ from omzoo import cli
 from omzoo.backends.artefact import ToolkitMismatch, compile_artefact, load_compiled
 from omzoo.backends.ascend import acl, cann
 from omzoo.backends.ascend.acl import AclBackend
+from omzoo.backends.ascend.amct import AmctError
 from omzoo.backends.ascend.atc import AtcError
 from omzoo.backends.base import DESCRIBE_KEYS, CompileSource, DeviceProcess, get_backend
 from omzoo.core import paths, zoo
 from omzoo.core.errors import BackendUnavailable, RestartInEnvironment
+from omzoo.core.params import ParamsError, PrecisionConfig
 from omzoo.core.recipe import normalize
 
 pytestmark = pytest.mark.usefixtures("venv_bin")  # conftest.py: no real Ascend install is visible
@@ -118,8 +124,9 @@ def args_of(argv: list[str]) -> dict[str, str]:
 def test_registered_and_options() -> None:
     b = get_backend("acl", {"soc_version": "Ascend310P3"})
     assert isinstance(b, AclBackend) and b.name == "acl"
-    assert b.options["precision_mode"] == "force_fp16" and b.options["aipp"] is True
+    assert "precision_mode" not in b.options and b.options["aipp"] is True
     assert b.options["cann_home"] == "" and b.options["python"] == ""
+    assert b.PRECISIONS == ("fp32", "fp16", "mixed", "int8") and b.precision == "fp32"
     with pytest.raises(ValueError, match=r"acl: unknown key\(s\) \['soc'\]"):
         AclBackend({"soc": "x"})
     with pytest.raises(ValueError, match="log must be"):
@@ -194,7 +201,7 @@ def test_atc_runs_in_the_branch_cann_root_without_the_venv(tmp_path: Path, ascen
     assert str(venv_bin) not in path and call["virtual_env"] is None
     assert other_roots(call["path"], ascend, home) == other_roots(call["ld_library_path"], ascend, home) == []
     assert call["python3"] == str(home / "bin" / "python3")
-    info = json.loads((out / "ran92_cifar10-2.atc.json").read_text())
+    info = json.loads((out / "ran92_cifar10-2-fp32.atc.json").read_text())
     assert info["cann_home"] == str(home) and info["set_env"] == str(home / "set_env.sh")
     assert info["atc_python"]["path"] == str(home / "bin" / "python3") and info["atc_python_problems"] == []
     assert info["atc_python"]["packages"]["numpy"] == "1.26.4" and info["cann_version"] == "8.0.RC3"
@@ -232,7 +239,7 @@ def test_a_named_python_is_the_one_atc_runs(tmp_path: Path, home: Path, fake_atc
         CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec)), 1, out)
     (call,) = calls(fake_atc)
     assert call["python3"] != str(home / "bin" / "python3") and str(python) in call["python3_text"]
-    info = json.loads((out / "ran92_cifar10-1.atc.json").read_text())
+    info = json.loads((out / "ran92_cifar10-1-fp32.atc.json").read_text())
     assert info["atc_python"]["executable"] == str(python) and info["atc_python"]["version"] == "3.9.18"
     assert "numpy missing" in info["atc_python_problems"]  # recorded; whether atc copes is atc's to say
 
@@ -249,7 +256,7 @@ def test_compile_runs_atc(model: str, bs: int, aipp: bool, tmp_path: Path, fake_
     out = tmp_path / "out"
     src = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec))
     om = backend(aipp=aipp).compile(src, bs, out)
-    assert om == (out / f"{model}-{bs}.om").resolve() and om.read_bytes() == b"fake-om"
+    assert om == (out / f"{model}-{bs}-fp32.om").resolve() and om.read_bytes() == b"fake-om"
     assert om.stat().st_mode & 0o022 == 0 and not om.is_symlink()  # what aclruntime will open
 
     (call,) = calls(fake_atc)
@@ -257,10 +264,12 @@ def test_compile_runs_atc(model: str, bs: int, aipp: bool, tmp_path: Path, fake_
     c, h, w = spec.input_size
     assert args["framework"] == "5" and args["input_format"] == "NCHW"
     assert args["model"] == str((tmp_path / "m.onnx").resolve())
-    assert args["output"] == str(out.resolve() / f"{model}-{bs}")
+    assert args["output"] == str(out.resolve() / f"{model}-{bs}-fp32")
     assert args["input_shape"] == f"{spec.input_name}:{bs},{c},{h},{w}"
     assert args["soc_version"] == "Ascend310P3" and args["log"] == "error"
-    assert args["precision_mode"] == "force_fp16" and args["output_type"] == "FP32"
+    # fp32 (the default precision) on CANN 8.0: the old flag, the graph's own precision
+    assert args["precision_mode"] == "must_keep_origin_dtype" and args["output_type"] == "FP32"
+    assert "precision_mode_v2" not in args
 
     if spec.op_precision:
         assert Path(args["op_precision_mode"]).read_text() == "Gelu=high_performance\n"
@@ -281,10 +290,187 @@ def test_compile_runs_atc(model: str, bs: int, aipp: bool, tmp_path: Path, fake_
     # atc ran in a scratch directory, logs and side files stay out of the artefact directory
     assert Path(call["cwd"]).resolve() != out.resolve() and not Path(call["cwd"]).exists()
     assert not (out / "fusion_result.json").exists()
-    assert call["plog"] == str(out.resolve() / f"{model}-{bs}.logs")
-    assert "ATC run success" in (out / f"{model}-{bs}.atc.stdout").read_text()
-    info = json.loads((out / f"{model}-{bs}.atc.json").read_text())
+    assert call["plog"] == str(out.resolve() / f"{model}-{bs}-fp32.logs")
+    assert "ATC run success" in (out / f"{model}-{bs}-fp32.atc.stdout").read_text()
+    info = json.loads((out / f"{model}-{bs}-fp32.atc.json").read_text())
     assert info["argv"] == argv and info["ok"] and info["returncode"] == 0 and info["error_code"] == ""
+
+
+# --------------------------------------------------------------------------- precisions
+
+
+def test_precision_mode_moved_to_the_precision_axis() -> None:
+    """A params file still giving acl.precision_mode fails in one line that says where the setting went."""
+    with pytest.raises(ParamsError) as err:
+        AclBackend({"soc_version": "Ascend310P3", "precision_mode": "force_fp16"})
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("acl.precision_mode has moved") and "`precisions:`" in msg
+
+
+def test_bf16_is_refused_in_one_line(backend: Callable[..., AclBackend]) -> None:
+    b = backend()
+    for ok in b.PRECISIONS:
+        b.check_precision(ok)
+    with pytest.raises(ValueError) as err:
+        b.check_precision("bf16")
+    assert "\n" not in str(err.value) and "acl cannot run precision 'bf16'" in str(err.value)
+
+
+@pytest.mark.parametrize(("version", "flags"), [
+    ("8.0.RC3", {"fp32": "--precision_mode=must_keep_origin_dtype", "fp16": "--precision_mode=force_fp16",
+                 "mixed": "--precision_mode=allow_mix_precision"}),
+    ("8.5.0", {"fp32": "--precision_mode_v2=origin", "fp16": "--precision_mode_v2=fp16",
+               "mixed": "--precision_mode_v2=mixed_float16"}),
+    ("9.0.0", {"fp32": "--precision_mode_v2=origin", "fp16": "--precision_mode_v2=fp16",
+               "mixed": "--precision_mode_v2=mixed_float16"}),
+])
+def test_each_precision_gets_its_atc_flag_for_the_cann_generation(version: str, flags: dict[str, str],
+                                                                  tmp_path: Path, ascend: Path, fake_atc: Path) -> None:
+    """Exactly one precision flag per atc call, the one of that CANN's generation, recorded as given: in the argv,
+    the .atc.json, precision_record() and describe()."""
+    home = ascend / "ascend-toolkit" / version
+    if not home.exists():
+        toolkit(home, version)
+    spec = zoo.get("smlpnet_tiny")
+    src_onnx = tiny_onnx(tmp_path / "m.onnx", spec)
+    for precision, flag in flags.items():
+        b = AclBackend({"soc_version": "Ascend310P3", "cann_home": str(home), "aipp": False})
+        out = tmp_path / precision
+        om = b.compile(CompileSource(spec=spec, onnx=src_onnx, precision=precision), 4, out)
+        assert om.name == f"smlpnet_tiny-4-{precision}.om"
+        call = calls(fake_atc)[-1]
+        assert call["version"] == version
+        given = [a for a in call["argv"] if a.startswith("--precision_mode")]
+        assert given == [flag]
+        # the op-precision ini stays, whatever the precision
+        assert Path(args_of(call["argv"])["op_precision_mode"]).read_text() == "Gelu=high_performance\n"
+        info = json.loads((out / f"smlpnet_tiny-4-{precision}.atc.json").read_text())
+        assert info["precision"] == precision and info["precision_flag"] == flag and "amct" not in info
+        assert b.precision == precision and b.precision_record() == {"precision": precision, "atc_flag": flag}
+        assert b.describe()["precision"] == f"{precision} ({flag})"
+
+
+def test_compile_artefact_records_the_precision(tmp_path: Path, home: Path, fake_atc: Path) -> None:
+    """What the compile stage writes: the precision's .om and, in meta.json, how the precision was made."""
+    spec = zoo.get("ran92_cifar10")
+    backend = get_backend("acl", {"soc_version": "Ascend310P3", "cann_home": str(home), "aipp": False})
+    backend.precision = "fp16"  # as compile_artefact sets it from the axis
+    src = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec), precision="fp16")
+    om = backend.compile(src, 2, tmp_path / "out")
+    assert om.name == "ran92_cifar10-2-fp16.om"
+    assert backend.precision_record() == {"precision": "fp16", "atc_flag": "--precision_mode=force_fp16"}
+    fresh = AclBackend({"soc_version": "Ascend310P3", "cann_home": str(home)})
+    fresh.precision = "fp16"  # from an artefact's meta.json: the flag it would get here, without compiling
+    assert fresh.precision_record() == backend.precision_record()
+
+
+def _calibration(spec: zoo.ModelSpec, n: int) -> np.ndarray:
+    return np.random.default_rng(3).integers(0, 256, (n, *spec.input_size), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(("aipp", "elem", "n", "batches"), [
+    (True, TensorProto.FLOAT, 32, [32]),  # AIPP: the float32 graph calibrates on the recipe's normalisation
+    (False, TensorProto.UINT8, 40, [20, 20]),  # a uint8 graph normalises itself: the pixels as they are
+])
+def test_int8_runs_amct_then_atc_on_its_deploy_model(aipp: bool, elem: int, n: int, batches: list[int],
+                                                     tmp_path: Path, home: Path, fake_atc: Path,
+                                                     backend: Callable[..., AclBackend],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """AMCT's PTQ calls in order in the CANN environment, on the calibration images as the graph takes them, then
+    atc compiles the deploy model save_model wrote (not the fp32 graph), at the flag of the rest of the graph."""
+    record = tmp_path / "amct_calls.jsonl"
+    monkeypatch.setenv("FAKE_AMCT_RECORD", str(record))
+    spec = zoo.get("ran92_cifar10")
+    onnx_path = tiny_onnx(tmp_path / "m.onnx", spec, elem=elem)
+    pixels = _calibration(spec, n)
+    quantization = dataclasses.asdict(PrecisionConfig(calibration_images=n))
+    out = tmp_path / "out"
+    b = backend(aipp=aipp)
+    om = b.compile(CompileSource(spec=spec, onnx=onnx_path, precision="int8", calibration=pixels,
+                                 quantization=quantization), 8, out)
+    assert om.name == "ran92_cifar10-8-int8.om" and om.read_bytes() == b"fake-om"
+
+    made = records(record)
+    assert [c["call"] for c in made] == ["create_quant_config", "quantize_model", "save_model"]
+    assert {c["version"] for c in made} == {"fake-amct-8.0.RC3"}  # the branch root's AMCT, in its environment
+    create, quantize, save = made
+    assert create["model_file"] == quantize["model_file"] == str(onnx_path.resolve())
+    assert create["batch_num"] == len(batches) and create["activation_offset"] is True and create["skip_layers"] == []
+    assert quantize["config_file"] == create["config_file"] and quantize["config"]["batch_num"] == len(batches)
+    assert save["modified_onnx_file"] == quantize["modified_onnx_file"] and save["record_exists"]
+    assert save["record_file"] == quantize["record_file"]
+    assert save["deploy"] == save["save_path"] + "_deploy_model.onnx"
+    assert save["batches"] == [f"calibration_{i:04d}.npy" for i in range(len(batches))]
+
+    (call,) = calls(fake_atc)
+    args = args_of(call["argv"])
+    assert args["model"] == save["deploy"] and call["model_sha256"] == save["deploy_sha256"]
+    assert [a for a in call["argv"] if a.startswith("--precision_mode")] == ["--precision_mode=force_fp16"]
+
+    # the data the calibration run got: every image once, as the graph takes it, in batches of at most 32
+    info = json.loads((out / "ran92_cifar10-8-int8.atc.json").read_text())
+    ran = info["amct"]["batches"]
+    want = normalize(pixels, spec.recipe) if aipp else pixels
+    assert [r["shape"] for r in ran] == [[k, *spec.input_size] for k in batches]
+    assert {r["dtype"] for r in ran} == {"float32" if aipp else "uint8"}
+    chunks = np.array_split(want, len(batches))
+    assert [r["sha256"] for r in ran] == [hashlib.sha256(np.ascontiguousarray(c).tobytes()).hexdigest()
+                                          for c in chunks]
+    assert info["amct"]["calibration_images"] == n and info["amct"]["deploy_model_sha256"] == save["deploy_sha256"]
+    assert info["precision"] == "int8" and info["precision_flag"] == "--precision_mode=force_fp16"
+
+    # only the small files stay beside the .om: config, record, job, script, logs
+    work = out / "ran92_cifar10-8-int8.amct"
+    kept = sorted(p.name for p in work.iterdir())
+    assert kept == ["amct.stderr", "amct.stdout", "amct_quantize.py", "config.json", "job.json",
+                    "scale_offset_record.txt", "summary.json"]
+
+    rec = b.precision_record()
+    assert rec["precision"] == "int8" and rec["atc_flag"] == "--precision_mode=force_fp16"
+    assert rec["quantizer"].startswith("amct_onnx") and "unverified" in rec["quantizer"]
+    assert rec["amct"]["calibration_images"] == n and rec["amct"]["batch_num"] == len(batches)
+    assert rec["amct"]["deploy_model_sha256"] == save["deploy_sha256"]
+    assert rec["not_applied"] == {k: v for k, v in quantization.items() if k != "calibration_images"}
+
+
+def test_int8_needs_the_calibration_images(tmp_path: Path, fake_atc: Path,
+                                           backend: Callable[..., AclBackend]) -> None:
+    spec = zoo.get("ran92_cifar10")
+    onnx_path = tiny_onnx(tmp_path / "m.onnx", spec)
+    for pixels in (None, np.zeros((0, 3, 32, 32), np.uint8), np.zeros((4, 3, 224, 224), np.uint8),
+                   np.zeros((4, 3, 32, 32), np.float32)):
+        with pytest.raises(ValueError, match="int8 needs the calibration images") as err:
+            backend(aipp=False).compile(CompileSource(spec=spec, onnx=onnx_path, precision="int8",
+                                                      calibration=pixels), 1, tmp_path / "out")
+        assert "omzoo calibrate" in str(err.value)
+    assert not fake_atc.exists()
+
+
+def test_a_failing_amct_stops_before_atc(tmp_path: Path, fake_atc: Path, backend: Callable[..., AclBackend],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_AMCT_RECORD", str(tmp_path / "amct_calls.jsonl"))
+    monkeypatch.setenv("FAKE_AMCT_MODE", "fail")
+    spec = zoo.get("ran92_cifar10")
+    src = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec), precision="int8",
+                        calibration=_calibration(spec, 4))
+    with pytest.raises(AmctError) as err:
+        backend(aipp=False).compile(src, 1, tmp_path / "out")
+    first = str(err.value).splitlines()[0]
+    assert "AMCT int8 quantization failed for ran92_cifar10-1-int8" in first and "no scale for layer conv1" in first
+    assert not fake_atc.exists()
+
+
+def test_a_python_without_amct_is_named(tmp_path: Path, home: Path, fake_atc: Path,
+                                        backend: Callable[..., AclBackend]) -> None:
+    """The toolkit's Python lacks amct_onnx: the error says which Python and what to install."""
+    shutil.rmtree(home / "python" / "site-packages" / "amct_onnx")
+    spec = zoo.get("ran92_cifar10")
+    src = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec), precision="int8",
+                        calibration=_calibration(spec, 2))
+    with pytest.raises(AmctError) as err:
+        backend(aipp=False).compile(src, 1, tmp_path / "out")
+    assert f"{home / 'bin' / 'python3'} cannot import amct_onnx" in str(err.value).splitlines()[0]
+    assert not fake_atc.exists()
 
 
 def test_compile_detects_soc_with_npu_smi(tmp_path: Path, home: Path, fake_atc: Path,
@@ -311,17 +497,17 @@ def test_failing_atc_reports_exit_code_error_code_and_stderr(tmp_path: Path, fak
     src = CompileSource(spec=spec, onnx=tiny_onnx(tmp_path / "m.onnx", spec))
     out = tmp_path / "out"
     out.mkdir()
-    (out / "seresnext101_32x4d-8.om").write_bytes(b"stale")
+    (out / "seresnext101_32x4d-8-fp32.om").write_bytes(b"stale")
     monkeypatch.setenv("FAKE_ATC_MODE", "fail")
     with pytest.raises(AtcError) as err:
         backend(aipp=False).compile(src, 8, out)
     msg = str(err.value)
     assert "exit code 3" in msg and "E10016" in msg and "fake atc: the parser gave up" in msg
     assert err.value.returncode == 3 and err.value.error_code == "E10016"
-    assert not (out / "seresnext101_32x4d-8.om").exists()  # the stale file cannot pass for a result
-    info = json.loads((out / "seresnext101_32x4d-8.atc.json").read_text())
+    assert not (out / "seresnext101_32x4d-8-fp32.om").exists()  # the stale file cannot pass for a result
+    info = json.loads((out / "seresnext101_32x4d-8-fp32.atc.json").read_text())
     assert not info["ok"] and info["error_code"] == "E10016"
-    assert "parser gave up" in (out / "seresnext101_32x4d-8.atc.stderr").read_text()
+    assert "parser gave up" in (out / "seresnext101_32x4d-8-fp32.atc.stderr").read_text()
     assert "atc's Python" not in msg  # nothing to say about a Python that has what CANN needs
 
 
@@ -564,12 +750,17 @@ def test_close_and_finalize_once(tmp_path: Path, aclrt: types.ModuleType,
 
 
 def test_describe(home: Path, backend: Callable[..., AclBackend]) -> None:
-    info = backend(aipp=False, precision_mode="must_keep_origin_dtype").describe()
+    b = backend(aipp=False)
+    info = b.describe()
     assert tuple(info) == DESCRIBE_KEYS
     assert info["backend"] == "acl" and info["runtime"] == "CANN" and info["runtime_version"] == "8.0.RC3"
     extra = info["extra"]
     assert extra["soc_version"] == "Ascend310P3" and extra["aipp"] == "0"
-    assert info["precision"] == "must_keep_origin_dtype"
+    assert info["precision"] == "fp32 (--precision_mode=must_keep_origin_dtype)"
+    b.precision = "mixed"
+    assert b.describe()["precision"] == "mixed (--precision_mode=allow_mix_precision)"
+    b.precision = "int8"
+    assert b.describe()["precision"] == "int8 (AMCT deploy model, --precision_mode=force_fp16)"
     assert {"driver_version", "aclruntime_version", "ais_bench_version"} <= set(extra)
     assert extra["cann_home"] == str(home)
     assert all(isinstance(v, str) for v in extra.values())
@@ -583,7 +774,8 @@ def test_the_fingerprint_names_the_cann_root_atc_driver_soc_and_precision(ascend
     atc = (ascend / "ascend-toolkit" / VERSIONS[1] / "bin" / "atc").resolve()
     assert fp["runtime"] == "CANN" and fp["runtime_version"] == VERSIONS[1] and fp["cann_home"] == str(latest)
     assert fp["atc"] == str(atc) and len(fp["atc_sha256"]) == 64 and fp["atc_version"] == "unknown"
-    assert fp["precision"] == "force_fp16" and fp["soc_version"] == "Ascend310P3" and fp["driver_version"] != ""
+    assert fp["precision"] == "fp32 (--precision_mode=must_keep_origin_dtype)" and fp["soc_version"] == "Ascend310P3"
+    assert fp["driver_version"] != ""
     assert fp["cpu"] and fp["cores"]
     latest.unlink()
     latest.symlink_to(VERSIONS[0])  # the link moves: another version, another atc
@@ -594,8 +786,9 @@ def test_the_fingerprint_names_the_cann_root_atc_driver_soc_and_precision(ascend
     atc0.write_text(atc0.read_text() + "# patched\n")  # the same version number, another atc
     patched = backend(cann_home=str(latest)).fingerprint()
     assert patched["atc_sha256"] != moved["atc_sha256"] and patched["atc_version"] == "7.5.0.1"
-    assert backend(cann_home=str(latest), precision_mode="allow_fp32_to_fp16").fingerprint()["precision"] == \
-        "allow_fp32_to_fp16"
+    int8 = backend(cann_home=str(latest))
+    int8.precision = "int8"  # as load_compiled sets it: the toolkit is the same at every precision of the axis
+    assert int8.fingerprint() == patched and int8.precision == "int8"
 
 
 def test_a_host_without_cann_has_no_fingerprint(tmp_path: Path) -> None:

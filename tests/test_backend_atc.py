@@ -13,6 +13,7 @@ from omzoo.backends.ascend.atc import (
     MAX_SLASHES,
     aipp_config,
     atc_command,
+    cann_release,
     check_paths,
     error_code,
     make_private,
@@ -20,6 +21,7 @@ from omzoo.backends.ascend.atc import (
     om_problems,
     op_precision_ini,
     path_problems,
+    precision_flag,
 )
 from omzoo.core import paths, zoo
 
@@ -68,7 +70,8 @@ def test_atc_command_matches_the_guide_form() -> None:
                     "--log=error"]
     full = atc_command(onnx=Path("m.onnx"), output_prefix=Path("o"), input_name="image", batch_size=1,
                        input_size=(3, 32, 32), soc_version="Ascend310P3", atc="/opt/atc", log="debug",
-                       precision_mode="must_keep_origin_dtype", op_precision=Path("p.ini"), aipp=Path("a.cfg"),
+                       precision="--precision_mode=must_keep_origin_dtype", op_precision=Path("p.ini"),
+                       aipp=Path("a.cfg"),
                        output_type="FP32")
     assert full[0] == "/opt/atc"
     assert full[5:] == ["--input_shape=image:1,3,32,32", "--soc_version=Ascend310P3", "--log=debug",
@@ -77,6 +80,31 @@ def test_atc_command_matches_the_guide_form() -> None:
     with pytest.raises(ValueError):
         atc_command(onnx=Path("m"), output_prefix=Path("o"), input_name="x", batch_size=0,
                     input_size=(3, 8, 8), soc_version="s")
+    with pytest.raises(ValueError, match="precision flag"):
+        atc_command(onnx=Path("m"), output_prefix=Path("o"), input_name="x", batch_size=1,
+                    input_size=(3, 8, 8), soc_version="s", precision="force_fp16")
+
+
+@pytest.mark.parametrize(("precision", "old", "v2"), [
+    ("fp32", "must_keep_origin_dtype", "origin"),
+    ("fp16", "force_fp16", "fp16"),
+    ("mixed", "allow_mix_precision", "mixed_float16"),
+    ("int8", "force_fp16", "fp16"),  # the AMCT deploy model: quantized layers int8, the rest atc's default
+])
+def test_precision_flag_per_cann_generation(precision: str, old: str, v2: str) -> None:
+    """--precision_mode up to CANN 8.3, --precision_mode_v2 from 8.5 (and 9.x); never both."""
+    for version in ("7.0.0", "8.0.RC3", "8.1.RC1", "8.3.RC1"):
+        assert precision_flag(precision, version) == f"--precision_mode={old}", version
+    for version in ("8.5.0", "8.5.RC1", "9.0.0", "10.1.RC1"):
+        assert precision_flag(precision, version) == f"--precision_mode_v2={v2}", version
+    assert cann_release("8.0.RC3") == (8, 0) and cann_release("unknown") is None
+
+
+def test_precision_flag_refuses_what_atc_is_not_given() -> None:
+    with pytest.raises(ValueError, match="cannot compile precision 'bf16'"):
+        precision_flag("bf16", "8.0.RC3")
+    with pytest.raises(ValueError, match="has no major.minor"):
+        precision_flag("fp16", "unknown")
 
 
 def test_aipp_config_imagenet_is_ascend_md_verbatim() -> None:
@@ -183,8 +211,10 @@ def test_make_private(tmp_path: Path) -> None:
 
 
 def test_the_om_is_named_by_the_points_key(tmp_path: Path) -> None:
-    """One spelling of (model, batch size) everywhere: the .om's stem is core.paths' key, read back by parse_key."""
-    assert om_path(tmp_path, "ran92_cifar10", 8) == tmp_path / "ran92_cifar10-8.om"
-    assert paths.parse_key(om_path(tmp_path, "tresnet_m", 16).stem) == ("tresnet_m", 16)
+    """One spelling of (model, batch size, precision) everywhere: the .om's stem is core.paths' key, read back by
+    parse_key."""
+    assert om_path(tmp_path, "ran92_cifar10", 8) == tmp_path / "ran92_cifar10-8-fp32.om"
+    assert om_path(tmp_path, "ran92_cifar10", 8, "int8") == tmp_path / "ran92_cifar10-8-int8.om"
+    assert paths.parse_key(om_path(tmp_path, "tresnet_m", 16, "mixed").stem) == ("tresnet_m", 16, "mixed")
     with pytest.raises(ValueError, match="must not contain '-'"):
         om_path(tmp_path, "tres-net", 1)

@@ -93,8 +93,8 @@ def test_acl_path_rules(tmp_path: Path) -> None:
     repo = tmp_path / "my repo"
     paths_line = lines(repo)["paths"]
     assert paths_line.startswith("FAIL") and "' '" in paths_line
-    assert f"{MODEL}.sim.onnx" in paths_line and f"{MODEL}-8/{MODEL}-8.om" in paths_line
-    om = tmp_path / "repo" / "models" / "compiled" / f"{MODEL}-1" / f"{MODEL}-1.om"
+    assert f"{MODEL}.sim.onnx" in paths_line and f"{MODEL}/{MODEL}-8-fp32/{MODEL}-8-fp32.om" in paths_line
+    om = tmp_path / "repo" / "models" / "compiled" / MODEL / f"{MODEL}-1-fp32" / f"{MODEL}-1-fp32.om"
     om.parent.mkdir(parents=True)
     om.write_bytes(b"om")
     os.chmod(om, 0o664)

@@ -161,7 +161,7 @@ def test_a_full_disk_is_one_line_naming_the_output(tmp_path: Path, verb: str, ra
     (["compile", MODEL, "--bs", "1", "--out", "c", "--params", PARAMS, "-S", "torch.device=cpu"],
      "-S torch.device=cpu: omzoo compile does not read `torch.device` (it reads backend, models"),
     (["infer", "--compiled", "c", "--shards", "s", "--out", "i", "-S", "bench.min_s=1"],
-     "-S bench.min_s=1: omzoo infer does not read `bench.min_s` (it reads precisions, infer.batch_size)"),
+     "-S bench.min_s=1: omzoo infer does not read `bench.min_s` (it reads infer.batch_size, precisions)"),
     (["evaluate", MODEL, "--infer", "i", "--shards", "s", "--weights", "w", "--out", "e", "--info", "f", "-S",
       "infer.batch_size=1"], "-S infer.batch_size=1: omzoo evaluate reads no params; its settings are its arguments"),
     (["report", "--out", "r", "--params", PARAMS, "-S", "report.platforms"],

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from omzoo.backends.checks import Check, HostPlan, toolkit_check
-from omzoo.core.params import typed
+from omzoo.core.params import REFERENCE, ParamsError, typed
 from omzoo.core.provenance import cpu_model, fingerprint_hash, read_fingerprint, usable_cores
 from omzoo.core.recipe import Recipe
 from omzoo.core.zoo import ModelSpec
@@ -78,9 +78,16 @@ class Backend(ABC):
     FINGERPRINT_EXTRA: ClassVar[tuple[str, ...]] = ()
     #: the precisions (params.PRECISIONS) this backend can compile at all; check_precision() adds the host's limits
     PRECISIONS: ClassVar[tuple[str, ...]] = ("fp32",)
+    #: options this backend no longer has, and where their setting went: a params file still giving one fails in
+    #: one line saying so (rather than "unknown key")
+    MOVED_OPTIONS: ClassVar[dict[str, str]] = {}
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         given = dict(options or {})
+        moved = next((k for k in self.MOVED_OPTIONS if k in given), None)
+        if moved is not None:
+            raise ParamsError(f"{self.name}.{moved} has moved: {self.MOVED_OPTIONS[moved]}; remove it from the "
+                              f"`{self.name}:` section of params.yaml")
         #: the section with every default filled in; an unknown or mistyped key fails here, naming it
         self.options: dict[str, Any] = dataclasses.asdict(typed(self.Options, given, self.name)) if self.Options \
             else given
@@ -181,13 +188,17 @@ class Backend(ABC):
 
     def fingerprint(self) -> dict[str, str]:
         """The installed toolkit on this host, as the toolkit stage records it (compile, infer and bench depend on
-        it): describe()'s fixed fields but the precision (an artefact's, not the toolkit's) and FINGERPRINT_EXTRA, the
-        host's CPU and usable cores. Nothing that varies from run to run, so its hash changes only when the toolkit
-        or the host does. The version is
-        toolkit_version()'s: a host without the runtime fails here, never records "unknown"."""
-        d = self.describe()
-        return {**{k: str(d[k]) for k in DESCRIBE_KEYS if k not in ("extra", "precision")},
-                "runtime_version": self.toolkit_version(),
+        it): describe()'s fixed fields and FINGERPRINT_EXTRA, the host's CPU and usable cores. Nothing that varies
+        from run to run, so its hash changes only when the toolkit or the host does. The version is
+        toolkit_version()'s: a host without the runtime fails here, never records "unknown". Its precision is the
+        reference's (fp32) whatever this backend is set to: the toolkit is the same for every precision of the axis,
+        so one branch's results carry one fingerprint."""
+        precision, self.precision = self.precision, REFERENCE
+        try:
+            d = self.describe()
+        finally:
+            self.precision = precision
+        return {**{k: str(d[k]) for k in DESCRIBE_KEYS if k != "extra"}, "runtime_version": self.toolkit_version(),
                 **{k: str(d["extra"][k]) for k in self.FINGERPRINT_EXTRA}, "cpu": cpu_model(),
                 "cores": str(usable_cores())}
 

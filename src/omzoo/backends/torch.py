@@ -5,9 +5,12 @@ measures exactly the weights that were evaluated. Everything device-specific hap
 raw uint8 NCHW pixels (omzoo.core.model.PixelInput: /255 and mean/std in float32 on the device, a quarter of
 float32's host→device bytes), then casts to the working precision and layout.
 
+Precision is the pipeline's axis (`precisions:`), not an option: fp32; fp16 (CUDA only); bf16 (CPU and CUDA). The
+weights are cast to it, normalisation stays float32 and its result is cast, logits come back float32. The precision
+an artefact runs at is its meta.json's (self.precision, set before load()).
+
 Options (params.yaml `torch:`):
 - device: "auto" (cuda when available, else cpu) | "cpu" | "cuda" | "cuda:N"
-- precision: "fp32" | "fp16" (CUDA only; normalisation stays float32, logits come back float32)
 - channels_last: bool
 - compile: bool (torch.compile); compile_mode: "default" | "max-autotune-no-cudagraphs" | ...;
   freezing: bool (Inductor folds BN into convs and pre-lays-out weights; default true);
@@ -44,7 +47,8 @@ from omzoo.core.zoo import ModelSpec
 if TYPE_CHECKING:
     import torch
 
-_PRECISIONS = ("fp32", "fp16")
+#: the working dtype of each precision the backend runs (Backend.PRECISIONS)
+_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 _WARMUP_CALLS = 3  # before capture: compilation, Triton/cuDNN autotuning and allocator growth happen here
 
 #: Compiled modules by (artefact identity, options, device): artefacts of one checkpoint at several batch sizes
@@ -95,7 +99,6 @@ class TorchOptions:
     """`torch:` (the backend's options; what each does: omzoo.backends.torch)."""
 
     device: str = "auto"  # cuda when available, else cpu
-    precision: Literal["fp32", "fp16"] = "fp32"  # fp16 on CUDA only
     channels_last: bool = True
     compile: bool = False  # torch.compile
     compile_mode: str = "default"
@@ -110,11 +113,12 @@ class TorchBackend(nvidia.GpuBackend):
     name = "torch"
     Options = TorchOptions
     FINGERPRINT_EXTRA = ("cuda", "cudnn", "driver")
+    PRECISIONS = tuple(_DTYPES)
+    MOVED_OPTIONS = {"precision": "the precision is the pipeline's `precisions:` list now (torch runs fp32, fp16 on "
+                                  "CUDA only, and bf16)"}
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
-        if self.options["precision"] not in _PRECISIONS:
-            raise ValueError(f"torch.precision must be one of {_PRECISIONS}, not {self.options['precision']!r}")
         self.device: torch.device | None = None
         self.batch_size = 0
         self._fn: Callable[[torch.Tensor], torch.Tensor] | None = None
@@ -126,7 +130,7 @@ class TorchBackend(nvidia.GpuBackend):
 
     # -- configuration -------------------------------------------------------------------------------------
     def resolve_device(self) -> torch.device:
-        """The device the options ask for; BackendUnavailable if it is not there, ValueError if fp16 on CPU."""
+        """The device the options ask for; BackendUnavailable if it is not there."""
         torch = _torch()
         wanted = str(self.options["device"])
         if wanted == "auto":
@@ -147,10 +151,22 @@ class TorchBackend(nvidia.GpuBackend):
             dev = torch.device("cuda", index)
         elif dev.type != "cpu":
             raise ValueError(f"torch backend: device {wanted!r} is not supported (auto, cpu, cuda or cuda:N)")
-        if self.options["precision"] == "fp16" and dev.type != "cuda":
-            raise ValueError("torch backend: precision fp16 needs a CUDA device (CPU half convolutions are slow "
-                             "and not what the fp16 tolerances describe); use precision fp32 on CPU")
         return dev
+
+    def check_precision(self, precision: str) -> None:
+        """fp16 needs CUDA: CPU half convolutions are slow and not what the fp16 tolerances describe. bf16 and fp32
+        run on either. BackendUnavailable when the device itself is missing."""
+        super().check_precision(precision)
+        if precision == "fp16" and (dev := self.resolve_device()).type != "cuda":
+            raise ValueError(f"backend torch cannot run precision 'fp16' on {dev}: fp16 needs a CUDA device (bf16 "
+                             "runs on the CPU); remove fp16 from `precisions:` or set torch.device to cuda")
+
+    def dtype(self) -> torch.dtype:
+        """The working dtype of this backend's precision."""
+        return getattr(_torch(), _DTYPES[self.precision])
+
+    def precision_record(self) -> dict[str, Any]:
+        return {"precision": self.precision, "dtype": str(self.dtype())}
 
     def _use_graphs(self, dev: torch.device) -> bool:
         graphs = self.options["cuda_graphs"]
@@ -165,6 +181,8 @@ class TorchBackend(nvidia.GpuBackend):
         if src.checkpoint is None:
             raise ValueError("the torch backend compiles from a checkpoint; none was given")
         self.resolve_device()  # an impossible configuration fails at compile, not three stages later
+        self.check_precision(src.precision)
+        self.precision = src.precision
         load_model(src.spec, src.checkpoint)  # strict: a wrong file fails here, with the loader's message
         out_dir.mkdir(parents=True, exist_ok=True)
         artefact = out_dir / "model.pth"
@@ -179,7 +197,7 @@ class TorchBackend(nvidia.GpuBackend):
     def _cache_key(self, artefact: Path, dev: torch.device) -> tuple:
         st = artefact.stat()  # hardlinks of one checkpoint share (st_dev, st_ino)
         return (self.spec.id, tuple(sorted((k, str(v)) for k, v in self.spec.options.items())), st.st_dev, st.st_ino,
-                st.st_size, st.st_mtime_ns, str(dev),
+                st.st_size, st.st_mtime_ns, str(dev), self.precision,
                 tuple(sorted((k, str(v)) for k, v in self.options.items())))
 
     def _compile(self, module: torch.nn.Module) -> torch.nn.Module:
@@ -196,7 +214,7 @@ class TorchBackend(nvidia.GpuBackend):
         torch = _torch()
         from omzoo.core.model import PixelInput, load_model
 
-        dtype = torch.float16 if self.options["precision"] == "fp16" else torch.float32
+        dtype = self.dtype()
         channels_last = bool(self.options["channels_last"])
         model = load_model(self.spec, artefact).to(dtype)
         if channels_last:
@@ -209,6 +227,7 @@ class TorchBackend(nvidia.GpuBackend):
         torch = _torch()
         t0 = time.perf_counter()
         dev = self.resolve_device()
+        self.check_precision(self.precision)  # the artefact's, from its meta.json
         self.device, self.batch_size = dev, batch_size
         if self.options["threads"]:
             torch.set_num_threads(int(self.options["threads"]))
@@ -318,8 +337,7 @@ class TorchBackend(nvidia.GpuBackend):
         try:
             device = self.resolve_device()
         except (BackendUnavailable, ValueError) as exc:
-            return [*checks, Check.failed(DEVICE, str(exc), "set torch.device (auto, cpu, cuda or cuda:N) and "
-                                                            "precision")]
+            return [*checks, Check.failed(DEVICE, str(exc), "set torch.device (auto, cpu, cuda or cuda:N)")]
         if device.type == "cuda":
             where = f"{device} ({torch.cuda.get_device_name(device)})"
         else:
@@ -336,7 +354,7 @@ class TorchBackend(nvidia.GpuBackend):
         return self.described(
             runtime="torch", runtime_version=torch.__version__,
             device=f"{torch.cuda.get_device_name(dev)} ({dev})" if cuda else cpu_model(),
-            precision=str(self.options["precision"]) + (" tf32" if cuda and self.options["tf32"] else ""),
+            precision=self.precision + (" tf32" if cuda and self.precision == "fp32" and self.options["tf32"] else ""),
             threads=f"torch={torch.get_num_threads()} interop={torch.get_num_interop_threads()}",
             cuda=str(torch.version.cuda or ""),
             cudnn=str(torch.backends.cudnn.version() or "") if cuda else "",

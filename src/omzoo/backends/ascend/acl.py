@@ -5,6 +5,11 @@ compile stage, aclruntime in a child `omzoo` process started with that environme
 RestartInEnvironment; its library path must be set before the process starts). atc's argv, AIPP and path rules
 live in ascend/atc.py, the host checks `omzoo doctor` prints in ascend/host.py. What is still unverified on
 hardware is listed in the README's Ascend section.
+
+Precision is the pipeline's axis (`precisions:`): fp32, fp16 and mixed are atc's precision modes, the flag chosen per
+CANN generation (atc.precision_flag: --precision_mode before 8.5, --precision_mode_v2 from 8.5); int8 is AMCT's
+calibrated deploy model (ascend/amct.py, unverified on hardware), compiled by atc like the others. The op-precision
+ini of a model (sMLP's Gelu high_performance) applies at every precision.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from omzoo.backends.ascend import amct
 from omzoo.backends.ascend.atc import (
     ATC_SUCCESS,
     AtcError,
@@ -35,6 +41,7 @@ from omzoo.backends.ascend.atc import (
     om_path,
     om_problems,
     op_precision_ini,
+    precision_flag,
     tail,
 )
 from omzoo.backends.ascend.cann import (
@@ -114,7 +121,6 @@ class AclOptions:
     cann_home: str = ""  # "" = $ASCEND_TOOLKIT_HOME, else /usr/local/Ascend/ascend-toolkit/latest
     python: str = ""  # the Python atc's operator compiler runs; "" = python3 on the CANN environment's PATH
     soc_version: str = ""  # "" = "Ascend" + the npu-smi Name column
-    precision_mode: str = "force_fp16"  # atc's own default, written out so it is recorded; "" omits the flag
     aipp: bool = True  # uint8 input, mean/std in AIPP; needs export.input_dtype float32
     device_id: Count = 0
     log: str = "error"
@@ -127,6 +133,9 @@ class AclBackend(Backend):
 
     name = "acl"
     Options = AclOptions
+    PRECISIONS = ("fp32", "fp16", "mixed", "int8")
+    MOVED_OPTIONS = {"precision_mode": "the precision is the pipeline's `precisions:` list now (acl runs fp32, fp16, "
+                                       "mixed and int8; atc's flag is chosen per CANN version)"}
     FINGERPRINT_EXTRA = ("cann_home", "cann_version_source", "atc", "atc_version", "atc_sha256", "driver_version",
                          "soc_version", "aipp", "output_type", "aclruntime_version", "ais_bench_version")
 
@@ -201,6 +210,32 @@ class AclBackend(Backend):
             pass
         return found
 
+    def check_precision(self, precision: str) -> None:
+        """bf16 is refused by name: atc's bf16 modes exist on Atlas A2 only and are not offered here."""
+        if precision == "bf16":
+            raise ValueError("backend acl cannot run precision 'bf16' here (atc's bf16 modes are Atlas A2 only and "
+                             "not offered); it runs fp32, fp16, mixed, int8 (remove bf16 from `precisions:`)")
+        super().check_precision(precision)
+
+    def atc_precision_flag(self) -> str:
+        """The atc flag for this backend's precision on its CANN root (BackendUnavailable without a CANN version)."""
+        return precision_flag(self.precision, self.toolkit_version())
+
+    def precision_record(self) -> dict[str, Any]:
+        """The precision and the exact flag atc was given (the last compile's, else the one it would get); for int8
+        also what AMCT was given and made (unverified on hardware)."""
+        done = self.last_compile if self.last_compile.get("precision") == self.precision else {}
+        record: dict[str, Any] = {"precision": self.precision,
+                                  "atc_flag": done.get("precision_flag") or self.atc_precision_flag()}
+        if self.precision == "int8":
+            made = done.get("amct") or {}
+            record["quantizer"] = "amct_onnx (unverified on hardware)"
+            record["amct"] = {k: made[k] for k in ("calibration_images", "batch_num", "skip_layers",
+                                                   "activation_offset", "amct_version", "deploy_model_sha256")
+                              if k in made}
+            record["not_applied"] = {k: v for k, v in done.get("quantization", {}).items() if k in amct.NOT_APPLIED}
+        return record
+
     def soc_version(self) -> str:
         soc = str(self.options["soc_version"] or "") or self.environment()["soc_version"]
         if soc == UNKNOWN:
@@ -211,22 +246,29 @@ class AclBackend(Backend):
     # ---- compile
 
     def compile(self, src: CompileSource, batch_size: int, out_dir: Path) -> Path:
-        """Run atc for one static batch size in the CANN environment; keep its argv, output and Python next to
-        the .om."""
+        """Run atc for one static batch size at the source's precision in the CANN environment (int8: AMCT first,
+        then atc on its deploy model); keep its argv, output and Python next to the .om."""
         spec = src.spec
         if src.onnx is None:
             raise ValueError(f"acl: {spec.id} has no ONNX file to compile")
+        self.check_precision(src.precision)
+        self.precision = src.precision
         home = self.cann_home()
         env = self.process_env()
         atc = self._atc_path(env)
+        flag = self.atc_precision_flag()
+        soc = self.soc_version()  # before AMCT's minutes, like every other check
         onnx_path = Path(src.onnx).resolve()
-        _check_onnx_input(onnx_path, spec, self.aipp)
+        float_input = _check_onnx_input(onnx_path, spec, self.aipp)
+        batches = amct.calibration_batches(src.calibration, spec.input_size, spec.recipe, float_input) \
+            if self.precision == "int8" else []
         out_dir = Path(out_dir).resolve()
-        om = om_path(out_dir, spec.id, batch_size)
+        om = om_path(out_dir, spec.id, batch_size, self.precision)
         stem, prefix = om.stem, om.with_suffix("")
         aipp_file = out_dir / f"{stem}.aipp.cfg" if self.aipp else None
         op_file = out_dir / f"{stem}.op_precision.ini" if spec.op_precision else None
-        configs = {"AIPP config": aipp_file, "op-precision ini": op_file}
+        amct_dir = out_dir / f"{stem}.amct" if batches else None
+        configs = {"AIPP config": aipp_file, "op-precision ini": op_file, "AMCT folder": amct_dir}
         check_paths({"ONNX": onnx_path, "output": prefix, **{k: v for k, v in configs.items() if v}}, om)
         out_dir.mkdir(parents=True, exist_ok=True)
         om.unlink(missing_ok=True)  # a stale .om must never pass for this run's output
@@ -235,12 +277,7 @@ class AclBackend(Backend):
         if op_file is not None:
             op_file.write_text(op_precision_ini(spec.op_precision), encoding="utf-8")
 
-        argv = atc_command(
-            atc=atc, onnx=onnx_path, output_prefix=prefix, input_name=spec.input_name,
-            batch_size=batch_size, input_size=spec.input_size, soc_version=self.soc_version(),
-            log=str(self.options["log"]), precision_mode=str(self.options["precision_mode"] or ""),
-            op_precision=op_file, aipp=aipp_file, output_type=str(self.options["output_type"] or ""),
-        )
+        quantized: dict[str, Any] = {}
         with tempfile.TemporaryDirectory(prefix="omzoo-atc-") as scratch:  # atc drops kernel_meta/ etc. in cwd
             run_env = dict(env)
             if self.options["python"]:
@@ -249,8 +286,23 @@ class AclBackend(Backend):
             python = python_info(run_env)  # the python3 atc's operator compiler will find
             cwd = Path(scratch) / "work"
             cwd.mkdir()
+            model = onnx_path
+            if amct_dir is not None:  # int8: AMCT's deploy model is what atc compiles (unverified on hardware)
+                quantized = amct.quantize(onnx=onnx_path, batches=batches, work=amct_dir, env=run_env, cwd=cwd,
+                                          python=python["path"] or "python3", stem=stem)
+                model = Path(quantized["deploy_model"])
+            argv = atc_command(
+                atc=atc, onnx=model, output_prefix=prefix, input_name=spec.input_name,
+                batch_size=batch_size, input_size=spec.input_size, soc_version=soc,
+                log=str(self.options["log"]), precision=flag,
+                op_precision=op_file, aipp=aipp_file, output_type=str(self.options["output_type"] or ""),
+            )
             started = time.perf_counter()
-            proc = subprocess.run(argv, cwd=cwd, env=run_env, capture_output=True, text=True, check=False)
+            try:
+                proc = subprocess.run(argv, cwd=cwd, env=run_env, capture_output=True, text=True, check=False)
+            finally:
+                if amct_dir is not None:
+                    amct.drop_large(amct_dir)
             seconds = round(time.perf_counter() - started, 3)
         (out_dir / f"{stem}.atc.stdout").write_text(proc.stdout, encoding="utf-8")
         (out_dir / f"{stem}.atc.stderr").write_text(proc.stderr, encoding="utf-8")
@@ -260,7 +312,8 @@ class AclBackend(Backend):
         problems = python_problems(python)
         self.last_compile = {
             "argv": argv, "returncode": proc.returncode, "ok": ok, "error_code": code,
-            "seconds": seconds, "precision_mode": self.options["precision_mode"],
+            "seconds": seconds, "precision": self.precision, "precision_flag": flag,
+            **({"amct": quantized, "quantization": dict(src.quantization)} if quantized else {}),
             "aipp": self.aipp, "op_precision": dict(spec.op_precision), "cann_home": str(home),
             "set_env": str(set_env_script(home)), "atc": atc, "atc_python": python,
             "atc_python_problems": problems, **self.environment(),
@@ -399,9 +452,14 @@ class AclBackend(Backend):
             except metadata.PackageNotFoundError:
                 wheels[f"{wheel}_version"] = UNKNOWN
         soc = str(self.options["soc_version"] or "") or env["soc_version"]
+        try:
+            flag = precision_flag(self.precision, env["cann_version"])
+        except ValueError:  # no CANN version: provenance says so rather than failing
+            flag = "atc flag unknown: no CANN version"
+        made = "AMCT deploy model, " if self.precision == "int8" else ""
         return self.described(
             runtime="CANN", runtime_version=env["cann_version"], device=f"npu:{self.device_id} {soc}",
-            precision=str(self.options["precision_mode"] or "force_fp16 (atc default)"), threads="",
+            precision=f"{self.precision} ({made}{flag})", threads="",
             cann_version_source=env["cann_version_source"],
             cann_home=str(self.options["cann_home"] or "") or os.environ.get(CANN_HOME_VAR, UNKNOWN),
             driver_version=env["driver_version"], soc_version=soc, aipp=str(int(self.aipp)),
@@ -417,9 +475,9 @@ class AclBackend(Backend):
             sess.free_resource()
 
 
-def _check_onnx_input(path: Path, spec: zoo.ModelSpec, aipp: bool) -> None:
+def _check_onnx_input(path: Path, spec: zoo.ModelSpec, aipp: bool) -> bool:
     """Catch before atc what it would reject late or get silently wrong: a wrong input name (E10016), and
-    AIPP on a uint8-input graph, which would normalise twice."""
+    AIPP on a uint8-input graph, which would normalise twice. True when the graph takes float32 (not uint8)."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
@@ -434,3 +492,4 @@ def _check_onnx_input(path: Path, spec: zoo.ModelSpec, aipp: bool) -> None:
     if aipp and first.type.tensor_type.elem_type == onnx.TensorProto.UINT8:
         raise ValueError(f"acl: {path} takes uint8 pixels and normalises in-graph; AIPP would normalise "
                          "again. Compile the float32-input export, or set acl.aipp: false")
+    return first.type.tensor_type.elem_type != onnx.TensorProto.UINT8

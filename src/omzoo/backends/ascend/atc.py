@@ -21,6 +21,18 @@ SAFE_PATH = re.compile(r"[A-Za-z0-9_./-]")
 #: aclruntime refuses an .om whose path has more than this many '/'
 MAX_SLASHES = 32
 
+#: the precisions of the axis (params.PRECISIONS) atc compiles, as (--precision_mode, --precision_mode_v2) values
+#: (docs/ascend.md §5.2). int8 is an AMCT deploy model whose quantized layers run int8; its other layers get atc's
+#: default, fp16. bf16 is not offered: its modes exist on Atlas A2 only.
+PRECISION_MODES: dict[str, tuple[str, str]] = {
+    "fp32": ("must_keep_origin_dtype", "origin"),
+    "fp16": ("force_fp16", "fp16"),
+    "mixed": ("allow_mix_precision", "mixed_float16"),
+    "int8": ("force_fp16", "fp16"),
+}
+#: the first CANN (major, minor) given --precision_mode_v2; older ones get --precision_mode
+PRECISION_MODE_V2_FROM = (8, 5)
+
 
 class AtcError(RuntimeError):
     """atc did not produce a usable .om; carries what the compile stage records."""
@@ -31,10 +43,11 @@ class AtcError(RuntimeError):
         self.error_code = error_code
 
 
-def om_path(out_dir: Path, model: str, batch_size: int) -> Path:
-    """The .om compile writes for one (model, batch size) in `out_dir`, named by the point's key (`ran92_cifar10-8.om`);
-    its side files (argv record, atc output, AIPP config) share that stem."""
-    return Path(out_dir) / f"{paths.key(model, batch_size)}.om"
+def om_path(out_dir: Path, model: str, batch_size: int, precision: str = paths.REFERENCE) -> Path:
+    """The .om compile writes for one (model, batch size, precision) in `out_dir`, named by the point's key
+    (`ran92_cifar10-8-fp16.om`); its side files (argv record, atc output, AIPP config, AMCT folder) share that
+    stem."""
+    return Path(out_dir) / f"{paths.key(model, batch_size, precision)}.om"
 
 
 def _fmt(value: float) -> str:
@@ -87,12 +100,13 @@ def atc_command(
     soc_version: str,
     atc: str = "atc",
     log: str = "error",
-    precision_mode: str = "",
+    precision: str = "",
     op_precision: Path | None = None,
     aipp: Path | None = None,
     output_type: str = "",
 ) -> list[str]:
-    """The static-shape atc argv of the Ascend ModelZoo guides; `.om` is appended to the prefix."""
+    """The static-shape atc argv of the Ascend ModelZoo guides; `.om` is appended to the prefix. `precision`: the
+    whole precision flag (precision_flag()), "" for none."""
     positive_int(batch_size, "batch size")
     c, h, w = input_size
     argv = [
@@ -105,8 +119,11 @@ def atc_command(
         f"--soc_version={soc_version}",
         f"--log={log}",
     ]
-    if precision_mode:
-        argv.append(f"--precision_mode={precision_mode}")
+    if precision:
+        if not precision.startswith(("--precision_mode=", "--precision_mode_v2=")):
+            raise ValueError(f"atc precision flag must be --precision_mode=<mode> or --precision_mode_v2=<mode>, "
+                             f"got {precision!r}")
+        argv.append(precision)
     if op_precision is not None:
         argv.append(f"--op_precision_mode={op_precision}")
     if aipp is not None:
@@ -114,6 +131,26 @@ def atc_command(
     if output_type:
         argv.append(f"--output_type={output_type}")
     return argv
+
+
+def cann_release(version: str) -> tuple[int, int] | None:
+    """(major, minor) of a CANN version (`8.0.RC3` -> (8, 0), `8.5.0` -> (8, 5)); None when it names none."""
+    found = re.match(r"\s*(\d+)\.(\d+)", version)
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def precision_flag(precision: str, cann_version: str) -> str:
+    """atc's flag for `precision` on this CANN: `--precision_mode=<mode>` up to 8.x before 8.5, then
+    `--precision_mode_v2=<mode>` (8.5, 9.x), the one the docs prefer; the two are mutually exclusive.
+    ValueError for a precision atc is not given here, or a version without a number."""
+    if precision not in PRECISION_MODES:
+        raise ValueError(f"acl cannot compile precision {precision!r}; it compiles {', '.join(PRECISION_MODES)}")
+    release = cann_release(cann_version)
+    if release is None:
+        raise ValueError(f"acl: CANN version {cann_version!r} has no major.minor number, so the precision flag "
+                         "(--precision_mode or --precision_mode_v2) cannot be chosen")
+    old, v2 = PRECISION_MODES[precision]
+    return f"--precision_mode_v2={v2}" if release >= PRECISION_MODE_V2_FROM else f"--precision_mode={old}"
 
 
 def error_code(text: str) -> str:
