@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_bench_table_marks_contended_and_failed_points(tmp_path: Path) -> None:
     for m, body in (("scnet50_v1d", bench_metrics(50.0, contended=1)), ("tresnet_m", {"bs": 8, "failed": 1})):
         (tmp_path / "metrics" / "bench").mkdir(parents=True, exist_ok=True)
-        (tmp_path / "metrics" / "bench" / f"{m}-8.json").write_text(json.dumps(body))
+        (tmp_path / "metrics" / "bench" / f"{m}-8-fp32.json").write_text(json.dumps(body))
     table = bench_table(load_params(ROOT / "params.yaml"), tmp_path, [8], "*")
     assert "50.0 [48.0, 53.0] †" in table and "contended" in table.split("\n\n")[-1]
     assert "failed: out of memory" in table and "not measured" in table  # seresnext has no file at all

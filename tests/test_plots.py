@@ -77,8 +77,8 @@ def test_two_revisions_plot_is_offline(branches: tuple[Path, dict[str, str]], tm
     out = tmp_path / "plots"
     page = render_plots([BASE, HEAD], out).read_text()
     assert not re.search(r"<script[^>]*src=", page) and "cdn.jsdelivr" not in page
-    assert "data:image/png;base64," in page and f"<td>{HEAD}</td><td>scnet50_v1d-8</td>" in page
-    cell = "</td><td>scnet50_v1d-8</td>"
+    assert "data:image/png;base64," in page and f"<td>{HEAD}</td><td>scnet50_v1d-8-fp32</td>" in page
+    cell = "</td><td>scnet50_v1d-8-fp32</td>"
     assert page.index(f"<td>{BASE}{cell}") < page.index(f"<td>{HEAD}{cell}")  # revisions in the order compared
     assert (out / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     interactive = out / "interactive.html"
@@ -92,4 +92,4 @@ def test_plots_only_renders_the_workspace(branches: tuple[Path, dict[str, str]],
     path, env = branches
     omzoo("compare", "--plots-only", "--out", tmp_path / "plots", cwd=path, env=env, ok=True)
     page = (tmp_path / "plots" / "index.html").read_text()
-    assert "<script" not in page and "<td>workspace</td><td>ran92_cifar10-1</td>" in page
+    assert "<script" not in page and "<td>workspace</td><td>ran92_cifar10-1-fp32</td>" in page

@@ -49,7 +49,7 @@ def test_the_stage_writes_summary_csv_and_png(tmp_path: Path, capsys: pytest.Cap
     assert re.search(r"\| 8 ★ +\| 50\.0 \[48\.0, 53\.0\] ", summary) and re.search(r"\| 1 +\| not measured ", summary)
     with (out / "throughput.csv").open() as f:
         (row,) = csv.DictReader(f)
-    assert (row["config"], row["batch_size"], row["throughput_compute_ips"]) == ("scnet50_v1d-8", "8", "50.0")
+    assert (row["config"], row["batch_size"], row["throughput_compute_ips"]) == ("scnet50_v1d-8-fp32", "8", "50.0")
     assert (out / "throughput.png").read_bytes()[:4] == b"\x89PNG"
 
 

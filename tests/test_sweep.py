@@ -86,6 +86,6 @@ def test_params_yaml_is_read_once(tmp_path: Path, monkeypatch, capsys) -> None:
                         subprocess.CompletedProcess(argv, 0))
     assert cli.main(["sweep", "--bs", "4", "--model", "ran92*", "--params", str(path)]) == 0
     assert reads == [path]
-    assert runs and runs[0][-1] == "bench@ran92_cifar10-4"
+    assert runs and runs[0][-1] == "bench@ran92_cifar10-4-fp32"
     assert yaml.safe_load(path.read_text())["batch_sizes"] == [1, 4, 8]
     assert "| ran92_cifar10 " in capsys.readouterr().out
