@@ -209,7 +209,7 @@ plots:
 class Fake:
     """What the stand-in stages measure on one branch besides its speed (params.yaml `fake:`)."""
 
-    contended: tuple[str, ...] = ()  # points (model-bs) whose kept rounds stay contended
+    contended: tuple[str, ...] = ()  # points (model-bs-precision) whose kept rounds stay contended
     failed: tuple[str, ...] = ()  # points that run out of memory: a metrics file with failed: 1, no rounds
     flip: dict[str, list[int]] = field(default_factory=dict)  # per model, the images whose top-1 changes
     data: str = "d1a7a5e7"  # the dataset's label: its manifest hash is this, eight times
@@ -329,7 +329,7 @@ def add_problem_branches(path: Path, env: dict[str, str]) -> None:
     """SLOW (2x slower, FLIPPED images of MODELS[0] change top-1) and BUSY (same speed and predictions as main,
     but one point contended, one out of memory, and another dataset), both from main; main checked out again."""
     run_branch(path, env, SLOW, "8.2", 0.5, Fake(flip={MODELS[0]: list(FLIPPED)}), start=BASE)
-    run_branch(path, env, BUSY, "8.3", 1.0, Fake(contended=(f"{MODELS[0]}-8",), failed=(f"{MODELS[1]}-1",),
+    run_branch(path, env, BUSY, "8.3", 1.0, Fake(contended=(f"{MODELS[0]}-8-fp32",), failed=(f"{MODELS[1]}-1-fp32",),
                                                  data="da7a0002"), start=BASE)
     sh(path, env, "git", "checkout", "-q", BASE)
     dvc(path, env, "checkout", "-q")

@@ -191,7 +191,7 @@ def test_contended_failed_and_other_data_are_inconclusive_and_fail_the_gate(repo
         {("inconclusive", "head contended", "head contended")}
     assert all(v["ratio"] == 1.0 for v in contended)  # the same rounds: only the flag makes it inconclusive
     failed = rows_by(verdicts, model=MODELS[1], bs=1)
-    oom = f"{BUSY}:metrics/bench/{MODELS[1]}-1.json: head failed (out of memory) where base ran"
+    oom = f"{BUSY}:metrics/bench/{MODELS[1]}-1-fp32.json: head failed (out of memory) where base ran"
     assert {(v["verdict"], v["reason"], v["new"]) for v in failed} == {("inconclusive", oom, None)}
     rest = [v for v in verdicts if v not in contended + failed]
     assert len(rest) == 8 and {v["verdict"] for v in rest} == {"unchanged"}  # A/A: the same seeded samples
@@ -268,22 +268,23 @@ def test_broken_evidence_at_head_fails_the_gate_naming_each_file(repo, tmp_path:
     sh(tmp_path, env, "git", "clone", "-q", str(path), str(clone))
     sh(clone, env, "git", "checkout", "-q", "-b", "broken")
     m0, m1 = MODELS
-    (clone / f"metrics/bench/{m0}-8.json").write_text('{"bs": 8, "throughput_compute_ips": 1')
-    rounds = clone / f"metrics/rounds/{m0}-1.json"
+    (clone / f"metrics/bench/{m0}-8-fp32.json").write_text('{"bs": 8, "throughput_compute_ips": 1')
+    rounds = clone / f"metrics/rounds/{m0}-1-fp32.json"
     rounds.write_text(json.dumps({k: v for k, v in json.loads(rounds.read_text()).items() if k != "samples"}))
-    rounds = clone / f"metrics/rounds/{m1}-8.json"
+    rounds = clone / f"metrics/rounds/{m1}-8-fp32.json"
     body = json.loads(rounds.read_text())
     del body["samples"]["e2e_ms.p99"]
     rounds.write_text(json.dumps(body))
-    (clone / f"metrics/info/bench/{m1}-1.json").unlink()
-    (clone / f"metrics/eval/{m1}.json").unlink()
+    (clone / f"metrics/info/bench/{m1}-1-fp32.json").unlink()
+    (clone / f"metrics/eval/{m1}/fp32.json").unlink()
     sh(clone, env, "git", "commit", "-qam", "broken evidence")
     r, data = run_compare((clone, env), tmp_path / "out", BASE, "broken", "--fail-on", "regression", "--no-plots",
                           rc=1)
     reasons = data["gate"]["reasons"]
-    named = {f"broken:metrics/bench/{m0}-8.json not valid JSON": 4, f"broken:metrics/rounds/{m0}-1.json has no "
-             "per-round samples": 4, f"broken:metrics/rounds/{m1}-8.json has no rounds of e2e_ms.p99": 1,
-             f"broken:metrics/info/bench/{m1}-1.json missing": 4, f"broken:metrics/eval/{m1}.json missing": 1}
+    named = {f"broken:metrics/bench/{m0}-8-fp32.json not valid JSON": 4,
+             f"broken:metrics/rounds/{m0}-1-fp32.json has no per-round samples": 4,
+             f"broken:metrics/rounds/{m1}-8-fp32.json has no rounds of e2e_ms.p99": 1,
+             f"broken:metrics/info/bench/{m1}-1-fp32.json missing": 4, f"broken:metrics/eval/{m1}/fp32.json missing": 1}
     for what, n in named.items():
         assert sum(what in g for g in reasons) == n, (what, reasons)
     assert len(reasons) == sum(named.values())
@@ -334,8 +335,8 @@ def test_revision_without_metrics_is_reported(repo, tmp_path: Path) -> None:
     assert data["warnings"] and all(row["old"] is None and row["new"] is not None for row in data["numbers"])
     # its params ask for every point and model, so the missing files are named, and the gate fails closed
     assert {v["verdict"] for v in data["verdicts"]} == {"inconclusive"}
-    assert all(v["reason"] == v["evidence"] == f"{BASE}~1:metrics/bench/{v['model']}-{v['bs']}.json missing (the "
+    assert all(v["reason"] == v["evidence"] == f"{BASE}~1:metrics/bench/{v['model']}-{v['bs']}-fp32.json missing (the "
                "point is in its params.yaml)" for v in data["verdicts"])
     assert {a["status"] for a in data["accuracy"]} == {"not evaluated"}
-    assert {a["problem"] for a in data["accuracy"]} == {f"{BASE}~1:metrics/eval/{m}.json missing" for m in MODELS}
+    assert {a["problem"] for a in data["accuracy"]} == {f"{BASE}~1:metrics/eval/{m}/fp32.json missing" for m in MODELS}
     assert data["summary"].startswith("Nothing could be judged: ")

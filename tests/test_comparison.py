@@ -38,7 +38,7 @@ def slower(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, P
     base, head = commit(repo, _revision(1.0, 75.0), "base"), commit(repo, _revision(0.5, 68.75), "slow")
 
     def not_here(rev: str, path: str) -> bytes:
-        raise NotAvailable(f"{path} not in this cache", fetch=str(Path(path).parent))
+        raise NotAvailable(f"{path} not in this cache", fetch=paths.holder(path))
 
     def no_plot(revs: list[str], out: Path) -> Path:
         raise DvcError("no data for plot 'throughput'")

@@ -95,6 +95,13 @@ def inferred(model: str, precision: str = REFERENCE) -> Path:
     return infer(model) / precision
 
 
+def holder(path: str | Path) -> str:
+    """The DVC output that holds a tracked file (what `dvc fetch` is given): a model's infer folder for its
+    predictions, else the file's folder."""
+    p = PurePosixPath(str(path).replace("\\", "/"))
+    return str(PurePosixPath(*p.parts[:3]) if p.parts[:2] == ("models", "infer") and len(p.parts) > 3 else p.parent)
+
+
 def predictions(model: str, precision: str = REFERENCE) -> Path:
     """Per-image top-1 with the image names and labels (infer): what a comparison of two revisions reads."""
     return inferred(model, precision) / PREDICTIONS

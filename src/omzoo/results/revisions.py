@@ -133,12 +133,12 @@ def read_tracked(rev: str, path: str) -> bytes:
     """
     from dvc.api import DVCFileSystem
 
-    target = str(Path(path).parent)
+    target = paths.holder(path)
     try:
         fs = DVCFileSystem(".", rev=None if rev == "workspace" else rev)
         older = paths.legacy(path)
         if older and not fs.exists(path) and fs.exists(older):  # a revision from before precisions
-            path, target = older, str(Path(older).parent)
+            path, target = older, paths.holder(older)
         return fs.read_bytes(path)
     except Exception as e:  # noqa: BLE001 - DVC raises many kinds here (missing cache, remote, listing, network)
         if isinstance(e, FileNotFoundError) and e.strerror == os.strerror(errno.ENOENT):
