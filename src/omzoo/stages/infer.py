@@ -55,10 +55,12 @@ def artefacts(compiled: Path, params: Params) -> list[Path]:
     return dirs
 
 
-def infer_one(art_dir: Path, shards: ShardSet, toolkit: Path | None, progress: bool) -> tuple[str, dict[str, bytes]]:
-    """One artefact over the shards: its precision and the three files of its sub-folder."""
+def infer_one(art_dir: Path, shards_dir: Path, toolkit: Path | None, progress: bool) -> tuple[str, dict[str, bytes]]:
+    """One artefact over the shards: its precision and the three files of its sub-folder. The artefact is loaded
+    first: a backend that must run in another environment (acl) restarts the command there before anything else."""
     backend, meta = load_compiled(art_dir)
     try:
+        shards = ShardSet(shards_dir)
         fingerprint = backend.checked_fingerprint(toolkit)
         if shards.manifest["pixels"] != backend.recipe.pixels:
             raise ValueError(f"{shards.root} holds {shards.manifest['pixels']} pixels but {meta['model']} needs "
@@ -84,8 +86,7 @@ def infer_one(art_dir: Path, shards: ShardSet, toolkit: Path | None, progress: b
 
 
 def run(args: argparse.Namespace) -> int:
-    shards = ShardSet(args.shards)
-    results = dict(infer_one(d, shards, args.toolkit, not args.quiet)
+    results = dict(infer_one(d, args.shards, args.toolkit, not args.quiet)
                    for d in artefacts(args.compiled, load_params(args.params)))
     with atomic_dir(args.out, "infer") as tmp:  # every precision's files replace the previous ones together
         for precision, files in results.items():
