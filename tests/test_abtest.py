@@ -14,6 +14,7 @@ import yaml
 from cli_helpers import error_line, omzoo
 from dvc_helpers import pipeline_env, sh, tiny_checkout
 
+from omzoo.core import paths
 from omzoo.core.io import owned
 from omzoo.core.metrics import ROUND_METRICS
 
@@ -80,7 +81,7 @@ def test_each_side_runs_in_its_own_marked_worktree_and_the_branch_stays_untouche
                                                   for r in roots.values())
     for root in roots.values():
         assert owned(root)
-        assert (root / "models" / "compiled" / f"{MODEL}-1" / "meta.json").is_file()
+        assert (root / paths.compiled(MODEL, 1) / "meta.json").is_file()
     head_params = yaml.safe_load((roots["head"] / "params.yaml").read_text())
     assert head_params["onnxruntime"]["threads"] == 1
     assert (roots["base"] / "params.yaml").read_text() == (repo / "params.yaml").read_text()
