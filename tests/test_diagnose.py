@@ -42,7 +42,8 @@ def artefact(root: Path, name: str, precision: str = "fp32", calibration: np.nda
     art = backend.compile(src, BS, root / name)
     write_json_atomic(art.parent / "meta.json", {
         "model": SPEC.id, "model_options": SPEC.options, "backend": "onnxruntime", "options": {"threads": 1},
-        "batch_size": BS, "artefact": art.name, "precision": backend.precision_record()})
+        "batch_size": BS, "artefact": art.name, "precision": precision,
+        "precision_record": backend.precision_record()})
     return art.parent
 
 
