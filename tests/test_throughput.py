@@ -18,7 +18,7 @@ DATA = {"scnet50_v1d": {"bench": {1: (bench_metrics(10.0), {}), 8: (bench_metric
 
 def test_rows_are_keyed_like_every_other_file_and_skip_failed_points() -> None:
     rows = throughput_rows(DATA)
-    assert [(r["config"], r["batch_size"]) for r in rows] == [("scnet50_v1d-1", 1), ("scnet50_v1d-8", 8)]
+    assert [(r["config"], r["batch_size"]) for r in rows] == [("scnet50_v1d-1-fp32", 1), ("scnet50_v1d-8-fp32", 8)]
     assert [r["throughput_compute_ci_high"] for r in rows] == [13.0, 43.0] and rows[1]["contended"] == 1
     assert rows[0]["latency_p99_ms"] == 2.0 and list(rows[0]) == CSV_FIELDS
 
@@ -29,7 +29,7 @@ def test_the_csv_reads_back_as_the_rows_written(tmp_path: Path) -> None:
     write_csv(rows, tmp_path / "t.csv")
     with (tmp_path / "t.csv").open() as f:
         cells = list(csv.DictReader(f))  # strings, as `dvc plots` hands them over
-    assert cells[0]["throughput_compute_ci_low"] == "" and cells[1]["config"] == "scnet50_v1d-8"
+    assert cells[0]["throughput_compute_ci_low"] == "" and cells[1]["config"] == "scnet50_v1d-8-fp32"
     assert [parse_row({**c, "rev": "main"}) for c in cells] == [{**r, "rev": "main"} for r in rows]
     assert parse_row({**cells[0], "throughput_compute_ips": ""}) is None  # a point without a number: not drawn
 
