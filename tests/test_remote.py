@@ -25,6 +25,8 @@ import yaml
 from cli_helpers import omzoo
 from dvc_helpers import BASE, HEAD, MODELS, dvc, init_pipeline, pipeline_env, run_branch, sh, tiny_checkout
 
+from omzoo.core import paths
+
 pytestmark = pytest.mark.pipeline
 
 
@@ -62,8 +64,8 @@ def test_remote_round_trip(tmp_path: Path) -> None:
     env_c = pipeline_env(tmp_path / "c.log")
     sh(tmp_path, env_c, "git", "clone", "-q", str(origin), str(c))
     diff = json.loads(dvc(c, env_c, "metrics", "diff", "--json", "--all", BASE, HEAD).stdout)
-    assert {f"metrics/bench/{m}-{bs}.json" for m in MODELS for bs in (1, 8)} <= set(diff)
-    assert diff[f"metrics/eval/{MODELS[0]}.json"]["top1"]["diff"] == 0
+    assert {f"metrics/bench/{m}-{bs}-fp32.json" for m in MODELS for bs in (1, 8)} <= set(diff)
+    assert diff[f"metrics/eval/{MODELS[0]}/fp32.json"]["top1"]["diff"] == 0
     # HEAD exists only as origin/HEAD; the per-image predictions are read from the remote, not pulled
     r = omzoo("compare", BASE, HEAD, "--out", tmp_path / "c-out", "--fail-on", "regression", cwd=c, env=env_c, ok=True)
     assert r.stdout.count("+25.0 %") == 2 * 2 * len(MODELS) and "omzoo compare: warning" not in r.stderr
@@ -97,7 +99,7 @@ def test_remote_round_trip(tmp_path: Path) -> None:
     sh(tmp_path, env_b, "git", "clone", "-q", str(origin), str(b))
     sh(b, env_b, "git", "checkout", "-q", HEAD)
     dvc(b, env_b, "pull", "-q")
-    meta = json.loads((b / "models" / "compiled" / f"{MODELS[0]}-8" / "meta.json").read_text())
+    meta = json.loads((b / paths.compiled(MODELS[0], 8) / "meta.json").read_text())
     assert meta["toolkit_version"] == "8.1"
     assert json.loads(dvc(b, env_b, "status", "--json").stdout) == {}
     dry = dvc(b, env_b, "repro", "--dry", "--no-run-cache").stdout
@@ -182,13 +184,13 @@ def test_s3_remote_two_clones_run_cache_and_an_in_place_upgrade(tmp_path: Path, 
     assert ".dvc/config.local" not in sh(a, env, "git", "ls-files").stdout.split()
 
     first = dvc(a, env, "repro").stdout  # a CI recipe's plain `dvc repro`, run-cache on
-    assert {"toolkit", f"compile@{MODEL}-1", f"bench@{MODEL}-1", "report"} <= set(_ran(first))
-    rounds = f"metrics/rounds/{MODEL}-1.json"
+    assert {"toolkit", f"compile@{MODEL}-1-fp32", f"bench@{MODEL}-1-fp32", "report"} <= set(_ran(first))
+    rounds = f"metrics/rounds/{MODEL}-1-fp32.json"
     seed0 = (a / rounds).read_text()
     sh(a, env, "git", "add", "-A")
     sh(a, env, "git", "commit", "-qm", "results: bench seed 0")
     _set(a, "bench", seed=1)
-    assert _ran(dvc(a, env, "repro").stdout) == ["toolkit", f"bench@{MODEL}-1", "report"]
+    assert _ran(dvc(a, env, "repro").stdout) == ["toolkit", f"bench@{MODEL}-1-fp32", "report"]
     sh(a, env, "git", "add", "-A")
     sh(a, env, "git", "commit", "-qm", "results: bench seed 1")
     dvc(a, env, "push", "-q", "--run-cache")
@@ -205,11 +207,11 @@ def test_s3_remote_two_clones_run_cache_and_an_in_place_upgrade(tmp_path: Path, 
     # bench at the params A measured first: a run-cache entry would restore seed0's file; bench measures again
     _set(b, "bench", seed=0)
     again = dvc(b, env, "repro").stdout
-    assert _ran(again) == ["toolkit", f"bench@{MODEL}-1", "report"] and "is cached" not in again
+    assert _ran(again) == ["toolkit", f"bench@{MODEL}-1-fp32", "report"] and "is cached" not in again
     assert json.loads((b / rounds).read_text())["samples"] != json.loads(seed0)["samples"]
     sh(b, env, "git", "checkout", "-q", "--", ".")
     exp = dvc(b, env, "exp", "run", "-S", "bench.seed=0").stdout  # exp run takes no --no-run-cache
-    assert _ran(exp) == ["toolkit", f"bench@{MODEL}-1", "report"] and "is cached" not in exp
+    assert _ran(exp) == ["toolkit", f"bench@{MODEL}-1-fp32", "report"] and "is cached" not in exp
     sh(b, env, "git", "checkout", "-q", "--", ".")
 
     # an in-place upgrade (another onnxruntime ahead of the venv's): compile and what follows it, nothing upstream
@@ -218,13 +220,13 @@ def test_s3_remote_two_clones_run_cache_and_an_in_place_upgrade(tmp_path: Path, 
        "--no-deps", "--target", str(overlay), f"onnxruntime=={OTHER_ORT}")
     upgraded = {**env, "PYTHONPATH": str(overlay)}
     ran = _ran(dvc(b, upgraded, "repro", "--no-run-cache").stdout)
-    assert sorted(ran) == sorted(["toolkit", f"compile@{MODEL}-1", f"infer@{MODEL}", f"evaluate@{MODEL}",
-                                  f"bench@{MODEL}-1", "report"]), ran
+    assert sorted(ran) == sorted(["toolkit", f"compile@{MODEL}-1-fp32", f"infer@{MODEL}", f"evaluate@{MODEL}",
+                                  f"bench@{MODEL}-1-fp32", "report"]), ran
     toolkit = json.loads((b / "metrics/toolkit.json").read_text())
     assert toolkit["toolkit"]["runtime_version"] == OTHER_ORT
-    for info in (f"metrics/info/bench/{MODEL}-1.json", f"metrics/info/eval/{MODEL}.json"):
+    for info in (f"metrics/info/bench/{MODEL}-1-fp32.json", f"metrics/info/eval/{MODEL}/fp32.json"):
         assert json.loads((b / info).read_text())["toolkit_fingerprint"] == toolkit["toolkit_fingerprint"]
-    assert json.loads((b / f"metrics/info/bench/{MODEL}-1.json").read_text())["runtime_version"] == OTHER_ORT
+    assert json.loads((b / f"metrics/info/bench/{MODEL}-1-fp32.json").read_text())["runtime_version"] == OTHER_ORT
     assert OTHER_ORT in (b / "reports/summary.md").read_text()
 
 
@@ -285,7 +287,7 @@ def test_ssh_remote_push_and_pull(tmp_path: Path, sftp: tuple[int, Path]) -> Non
     dvc(b, env_b, "remote", "modify", "--local", "shared", "keyfile", str(keyfile))
     dvc(b, env_b, "pull", "-q")
     assert json.loads(dvc(b, env_b, "status", "--json").stdout) == {}
-    assert (b / "models" / "infer" / MODELS[0] / "predictions.json").read_bytes() == \
-        (a / "models" / "infer" / MODELS[0] / "predictions.json").read_bytes()
+    assert (b / "models" / "infer" / MODELS[0] / "fp32" / "predictions.json").read_bytes() == \
+        (a / "models" / "infer" / MODELS[0] / "fp32" / "predictions.json").read_bytes()
     dvc(b, env_b, "repro", "--no-run-cache")
     assert _log(log_b) == []
