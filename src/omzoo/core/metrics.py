@@ -191,18 +191,24 @@ def topk_accuracy(top5: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return {f"top{k}": float(100.0 * hits[:, :k].any(axis=1).mean()) for k in range(1, 6)}
 
 
+def topk_agreement(ours: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """From best-first index rows of the same images: the share whose top-1 is the reference's ("top1") and the mean
+    overlap of the top-5 sets ("top5"), both 0..1."""
+    overlap = [len(set(a) & set(b)) / 5 for a, b in zip(ours, reference, strict=True)]
+    return {"top1": float((ours[:, 0] == reference[:, 0]).mean()), "top5": float(np.mean(overlap))}
+
+
 def agreement(logits: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
     """How far logits are from reference logits of the same images, per image and overall: the agreement_* metrics
     (top-1 and top-5 as shares, 0..1) and `changed`, the indices whose top-1 differs."""
     if logits.shape != reference.shape or not len(logits):
         raise ValueError(f"logits of shape {list(logits.shape)} cannot be compared with {list(reference.shape)}")
     ours, ref = topk(logits), topk(reference)
-    overlap = [len(set(a) & set(b)) / 5 for a, b in zip(ours, ref, strict=True)]
     a, b = logits.reshape(len(logits), -1).astype(np.float64), reference.reshape(len(logits), -1).astype(np.float64)
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     cosine = np.where(norms > 0, (a * b).sum(axis=1) / np.where(norms > 0, norms, 1), (a == b).all(axis=1) * 1.0)
     diff = np.abs(a - b)
-    return {"top1": float((ours[:, 0] == ref[:, 0]).mean()), "top5": float(np.mean(overlap)),
+    return {**topk_agreement(ours, ref),
             "max_abs_dlogit": float(diff.max()), "mean_abs_dlogit": float(diff.mean()),
             "cosine": float(cosine.mean()), "cosine_min": float(cosine.min()),
             "changed": np.flatnonzero(ours[:, 0] != ref[:, 0]).tolist()}

@@ -20,7 +20,7 @@ import numpy as np
 
 from omzoo.core import paths
 from omzoo.core.io import claim_folder, json_bytes, write_files_atomic
-from omzoo.core.metrics import AGREEMENT_TOP1, topk_accuracy
+from omzoo.core.metrics import AGREEMENT_TOP1, topk_accuracy, topk_agreement
 from omzoo.core.params import BenchConfig, Params, command
 from omzoo.core.provenance import cpu_model, usable_cores
 from omzoo.results.accuracy import Accuracy, Predictions, image_changes
@@ -87,10 +87,8 @@ def _rows(model: str, bs: int, run: PairedRun, min_effect: float, level: float) 
 
 def _agreement(doc: dict[str, Any], reference: dict[str, Any]) -> dict[str, float]:
     """Top-1 agreement and top-5 overlap (percent) of one side's predictions with its own fp32 predictions."""
-    ours, ref = np.asarray(doc["top5"]), np.asarray(reference["top5"])
-    overlap = [len(set(a) & set(b)) / 5 for a, b in zip(ours, ref, strict=True)]
-    return {AGREEMENT_TOP1: 100 * float((ours[:, 0] == ref[:, 0]).mean()),
-            "agreement_top5": 100 * float(np.mean(overlap))}
+    same = topk_agreement(np.asarray(doc["top5"]), np.asarray(reference["top5"]))
+    return {AGREEMENT_TOP1: 100 * same["top1"], "agreement_top5": 100 * same["top5"]}
 
 
 def accuracy(model: str, base: dict[str, Any], head: dict[str, Any], show: int,
