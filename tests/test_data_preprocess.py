@@ -219,3 +219,41 @@ def test_killed_run_leaves_previous_output_untouched(sample: Path, tmp_path: Pat
     m = preprocess(IMAGENET, slow, None, out, workers=2, shard_size=16, progress=False)
     assert m["count"] == 30 and ShardSet(out).names[0] == "img_000.jpg"
     assert not list(tmp_path.glob("out.tmp-*"))
+
+
+def _sigint_state(_: object) -> tuple[bool, bool]:
+    """In a worker: (Ctrl-C ignored, Ctrl-C blocked)."""
+    return (signal.getsignal(signal.SIGINT) == signal.SIG_IGN,
+            signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+
+def test_workers_ignore_ctrl_c_and_the_parent_keeps_its_mask():
+    from omzoo.data.preprocess import _pool
+
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    with _pool(2, IMAGENET) as pool:
+        assert pool.map(_sigint_state, range(4)) == [(True, False)] * 4
+        assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+    assert signal.getsignal(signal.SIGINT) == signal.default_int_handler
+
+
+def test_a_ctrl_c_while_the_workers_are_forked_is_raised_in_the_parent_and_stops_the_pool(monkeypatch):
+    """The window a worker's initializer closes: the signal waits (blocked) and is raised once the pool exists."""
+    import multiprocessing
+
+    from omzoo.data import preprocess as module
+
+    made, real = [], multiprocessing.get_context()
+
+    class Context:
+        def Pool(self, *args, **kwargs):  # noqa: N802 - multiprocessing's name
+            os.kill(os.getpid(), signal.SIGINT)  # lands during the forks
+            made.append(real.Pool(*args, **kwargs))
+            return made[0]
+
+    monkeypatch.setattr(module.multiprocessing, "get_context", Context)
+    with pytest.raises(KeyboardInterrupt), module._pool(2, IMAGENET) as pool:
+        pool.map(_sigint_state, range(2))
+        pytest.fail("the pending Ctrl-C was lost")
+    assert made and made[0]._state == "TERMINATE"
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])

@@ -47,11 +47,13 @@ _RECIPE: Recipe | None = None
 
 def _init_worker(recipe: Recipe) -> None:
     """A worker ignores Ctrl-C: the terminal sends it to the whole process group, and the parent alone stops the
-    pool and says so in one line (no traceback per worker)."""
+    pool and says so in one line (no traceback per worker). It is born with SIGINT blocked (_pool), so no Ctrl-C can
+    reach it before it ignores them."""
     global _RECIPE
     _RECIPE = recipe
     if multiprocessing.parent_process() is not None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _pixels_or_reason(path: Path) -> np.ndarray | str:
@@ -87,8 +89,24 @@ def _image_results(items: list[Item], recipe: Recipe, workers: int) -> Iterator[
     workers = min(workers, len(items))
     # Chunks amortise IPC without starving a worker at the end: ~16 chunks per worker, at most 32 items.
     chunksize = max(1, min(32, len(items) // (workers * 16)))
-    with multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(recipe,)) as pool:
+    with _pool(workers, recipe) as pool:
         yield pool.imap(_pixels_or_reason, paths, chunksize=chunksize)  # imap keeps the input order
+
+
+@contextlib.contextmanager
+def _pool(workers: int, recipe: Recipe) -> Iterator[Any]:
+    """A worker pool made with SIGINT blocked: a worker forked then starts with it blocked until its initializer
+    ignores it, and a Ctrl-C that lands meanwhile waits here and is raised once the pool exists (inside the `with`,
+    so the pool is torn down), never lost and never a worker's traceback."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        pool = multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(recipe,))
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        raise
+    with pool:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        yield pool
 
 
 def _check_compatible(ds: Dataset, recipe: Recipe) -> None:
