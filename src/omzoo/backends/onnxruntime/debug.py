@@ -24,6 +24,8 @@ _FLOATS = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(d
            "tensor(bfloat16)": None}
 #: how diagnose.json names the pairing of an fp32 tensor with its int8 counterpart
 MATCHING = "onnxruntime.quantization.qdq_loss_debug.create_activation_matching"
+#: and of two graphs of the same precision (another revision's artefact): each tensor with its namesake
+SAME_NAMES = "exact names, no QDQ pairing: the same precision on both sides"
 
 
 def debug_graph(artefact: Path) -> Path:
@@ -93,15 +95,19 @@ def intermediates(artefact: Path, batch: np.ndarray, threads: int = 0) -> dict[s
     return {t: v[0] for t, v in collect(artefact, [batch], threads).items()}
 
 
-def matched(reference: dict[str, np.ndarray], other: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+def matched(reference: dict[str, np.ndarray], other: dict[str, np.ndarray],
+            pair_qdq: bool = True) -> dict[str, dict[str, Any]]:
     """For every tensor name of `reference` that `other` has: {"other": the tensor to compare, "qdq": True where it
     is the output of the tensor's own QuantizeLinear/DequantizeLinear pair, "pre_qdq": the tensor before it}.
 
     The QDQ pairs are qdq_loss_debug.create_activation_matching's: `X` → `X_QuantizeLinear_Input`/`X` or
-    `X`/`X_DequantizeLinear_Output`; a tensor without a pair (not quantized) compares as it is."""
+    `X`/`X_DequantizeLinear_Output`; a tensor without a pair (not quantized) compares as it is. `pair_qdq` False
+    (`reference` is a QDQ graph too, SAME_NAMES): every tensor compares with its namesake, since pairing would set
+    a tensor before its QDQ against the other's after it."""
     from onnxruntime.quantization.qdq_loss_debug import create_activation_matching
 
-    pairs = create_activation_matching({k: [v] for k, v in other.items()}, {k: [v] for k, v in reference.items()})
+    pairs = (create_activation_matching({k: [v] for k, v in other.items()}, {k: [v] for k, v in reference.items()})
+             if pair_qdq else {})
     out: dict[str, dict[str, Any]] = {}
     for tensor in reference:
         pair = pairs.get(tensor)
