@@ -112,6 +112,8 @@ abtest: setup
 link-data:
 	@test -n "$$IMAGENET$$CIFAR" || { echo "usage: make link-data IMAGENET=<dir> CIFAR=<dir> (either or both)" >&2; exit 2; }
 	@for d in "$$IMAGENET" "$$CIFAR"; do test -z "$$d" || test -d "$$d" || { echo "link-data: $$d is not a folder (nothing linked; a link to it would dangle)" >&2; exit 2; }; done
+	@# only a link is replaced: a folder or file of yours at data/raw/<name> is never written into or over
+	@for l in $${IMAGENET:+imagenet} $${CIFAR:+cifar-10-batches-py}; do ! test -e "data/raw/$$l" || test -L "data/raw/$$l" || { echo "link-data: data/raw/$$l exists and is not a link (your data?); nothing linked: move it away, or point datasets: in params.yaml at it" >&2; exit 2; }; done
 	@mkdir -p data/raw
 	@if test -n "$$IMAGENET"; then ln -sfn -- "$$(realpath -s -- "$$IMAGENET")" data/raw/imagenet; fi
 	@if test -n "$$CIFAR"; then ln -sfn -- "$$(realpath -s -- "$$CIFAR")" data/raw/cifar-10-batches-py; fi

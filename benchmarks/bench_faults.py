@@ -429,7 +429,7 @@ def c10_compile_temp(tmp: Path, s: Shared) -> Outcome:
     pid = killed_inside("from omzoo.core.io import atomic_dir\nimport time\n"
                         "with atomic_dir('c1', 'compiled') as t:\n    (t / 'model.onnx').write_bytes(b'x')\n"
                         "    print(t, flush=True)\n    time.sleep(600)\n", tmp)
-    left = (tmp / f"c1.tmp-{pid}").is_dir()
+    left = any(tmp.glob(f"c1.tmp-{pid}-*"))
     kept = tree(tmp / "c1") == before
     r = s.compile_tiny(tmp)
     after = sorted(p.name for p in tmp.iterdir())
@@ -508,6 +508,153 @@ def c11_protocol5(tmp: Path, s: Shared) -> Outcome:
     count = json.loads((tmp / "shards/manifest.json").read_text())["count"] if r.returncode == 0 else 0
     return r.returncode == 0 and count == 64, (f"exit {r.returncode}: {count} of 64 images"
                                                + ("" if r.returncode == 0 else f"; {short(r.stderr)}"))
+
+
+def r2_lookalike_temps(verb: str) -> Callable[[Path, Shared], Outcome]:
+    """A user's siblings named like a killed run's temps (out.old-2023, out.tmp-99999 for a folder output,
+    .w.pth.tmp-99999-1.pth for a file output) survive the next run: omzoo removes only the temps it made."""
+    def case(tmp: Path, s: Shared) -> Outcome:
+        names = {"sample-data": ["out.old-2023", "out.tmp-99999", "out.tmp-99999-1-000000000000"],
+                 "weights": [".w.pth.tmp-99999-1.pth", ".w.pth.tmp-99999-1-000000000000.pth"]}[verb]
+        for n in names:
+            if verb == "sample-data":
+                (tmp / n).mkdir()
+                (tmp / n / "thesis.tex").write_text("mine\n")
+            else:
+                (tmp / n).write_text("mine\n")
+        args = ["sample-data", "--out", "out"] if verb == "sample-data" else \
+            ["weights", MODEL, "--out", "w.pth", "--params", ROOT / "params.yaml"]
+        r = omzoo(tmp, *args)
+        kept = [n for n in names if (tmp / n).exists()]
+        return r.returncode == 0 and kept == names, f"exit {r.returncode}; of {names} kept: {kept}"
+    return case
+
+
+def r2_evaluate_foreign(flag: str) -> Callable[[Path, Shared], Outcome]:
+    """evaluate's --out / --info is a user's folder with a fp32.json of its own: refused, the folder as it was."""
+    def case(tmp: Path, s: Shared) -> Outcome:
+        if inferred(tmp, s).returncode:
+            return False, "setup infer failed"
+        (tmp / "w.json").write_text(json.dumps({"weights": "random", "seed": 0}))
+        (tmp / "mine").mkdir()
+        (tmp / "mine" / "fp32.json").write_text('{"my": "thesis results"}\n')
+        (tmp / "mine" / "README").write_text("notes\n")
+        before = tree(tmp / "mine")
+        outs = {"--out": "mine", "--info": "info"} if flag == "--out" else {"--out": "eval", "--info": "mine"}
+        r = omzoo(tmp, "evaluate", MODEL, "--infer", "infer", "--shards", "shards", "--weights", "w.json",
+                  *[x for kv in outs.items() for x in kv])
+        ok, got = one_line(r, "evaluate", "mine")
+        kept = tree(tmp / "mine") == before
+        return ok and kept, f"{got}; mine/ {'as it was' if kept else 'WRITTEN INTO'}"
+    return case
+
+
+def r3_default_info(verb: str) -> Callable[[Path, Shared], Outcome]:
+    """The default --info (<out>.json) is the input: `--checkpoint ran92.json --out ran92.pth` (weights, export), the
+    ONNX file `m.json` with `--out m.onnx` (simplify). Refused; the input intact."""
+    def case(tmp: Path, s: Shared) -> Outcome:
+        src = tmp / ("m.json" if verb == "simplify" else "ran92.json")
+        shutil.copy(s.tiny if verb == "simplify" else s.weights, src)
+        before = sha256(src)
+        args = {"weights": ["weights", MODEL, "--checkpoint", src.name, "--out", "ran92.pth"],
+                "export": ["export", MODEL, "--checkpoint", src.name, "--out", "ran92.onnx"],
+                "simplify": ["simplify", src.name, "--out", "m.onnx"]}[verb]
+        reads = [] if verb == "simplify" else ["--params", ROOT / "params.yaml"]
+        r = omzoo(tmp, *args, *reads)
+        ok, got = one_line(r, verb, src.name)
+        kept = sha256(src) == before
+        return ok and kept, f"{got}; {src.name} {'intact' if kept else 'OVERWRITTEN'}"
+    return case
+
+
+def r3_implicit_params(verb: str) -> Callable[[Path, Shared], Outcome]:
+    """--out is the ./params.yaml read when --params is not given: refused, params.yaml intact."""
+    def case(tmp: Path, s: Shared) -> Outcome:
+        path = params(tmp, text=(ROOT / "params.yaml").read_text())
+        before = path.read_bytes()
+        args = {"toolkit": ["toolkit", "--out", "params.yaml"],
+                "weights": ["weights", MODEL, "--out", "params.yaml", "--info", "w.json"]}[verb]
+        r = omzoo(tmp, *args)
+        ok, got = one_line(r, verb, "params.yaml")
+        kept = path.read_bytes() == before
+        return ok and kept, f"{got}; params.yaml {'intact' if kept else 'OVERWRITTEN'}"
+    return case
+
+
+def r3_into_read_folder(verb: str) -> Callable[[Path, Shared], Outcome]:
+    """An --out inside a folder the verb reads though no argument names it: report's metrics/, compare
+    --plots-only's reports/ (its plot data, reports/throughput.csv). Refused, nothing written."""
+    def case(tmp: Path, s: Shared) -> Outcome:
+        (tmp / "metrics" / "eval").mkdir(parents=True)
+        (tmp / "reports").mkdir()
+        (tmp / "reports" / "throughput.csv").write_text("model,batch_size\n")
+        before = tree(tmp)
+        args, named = {"report": (["report", "--out", "metrics/eval/extra", "--params", ROOT / "params.yaml"],
+                                  "metrics"),
+                       "compare": (["compare", "--plots-only", "--out", "reports"], "throughput.csv")}[verb]
+        r = omzoo(tmp, *args)
+        ok, got = one_line(r, verb, named)
+        same = tree(tmp) == before and not (tmp / "metrics" / "eval" / "extra").exists()
+        return ok and same, f"{got}; {'nothing written' if same else 'WRITTEN'}"
+    return case
+
+
+def r4_out_is_default_info(verb: str) -> Callable[[Path, Shared], Outcome]:
+    """--out w.json is the default --info: refused before anything is written (no half result)."""
+    def case(tmp: Path, s: Shared) -> Outcome:
+        shutil.copy(s.tiny, tmp / "m.onnx")
+        args = {"weights": ["weights", MODEL, "--checkpoint", "", "--params", ROOT / "params.yaml"],
+                "simplify": ["simplify", "m.onnx"]}[verb]
+        r = omzoo(tmp, *args, "--out", "w.json")
+        ok, got = one_line(r, verb, "w.json", "--out")
+        written = (tmp / "w.json").exists()
+        return ok and not written, f"{got}; w.json {'WRITTEN' if written else 'absent'}"
+    return case
+
+
+def r4_plots_together(tmp: Path, s: Shared) -> Outcome:
+    """compare --plots-only whose index.html cannot be replaced: the new throughput.png is not committed either."""
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(ROOT / name, tmp / name)
+    (tmp / "reports").mkdir()
+    csv = (ROOT / "reports" / "throughput.csv").read_text()
+    (tmp / "reports" / "throughput.csv").write_text(csv)
+    for cmd in (["git", "init", "-q"], [BIN / "dvc", "init", "-q"]):
+        if run(cmd, tmp).returncode:
+            return False, f"setup {cmd[0]} failed"
+    if omzoo(tmp, "compare", "--plots-only", "--out", "P").returncode:
+        return False, "first plot failed"
+    (tmp / "P" / "index.html").unlink()
+    (tmp / "P" / "index.html").mkdir()  # cannot be replaced by a file
+    before = tree(tmp / "P")
+    lines = csv.splitlines()
+    (tmp / "reports" / "throughput.csv").write_text("\n".join([lines[0], *lines[1:2]]) + "\n")  # another plot
+    r = omzoo(tmp, "compare", "--plots-only", "--out", "P")
+    ok, got = one_line(r, "compare", "index.html")
+    kept = tree(tmp / "P") == before
+    return ok and kept, f"{got}; throughput.png {'as it was' if kept else 'NEW beside the old page'}"
+
+
+def r4_keeps_mode(tmp: Path, s: Shared) -> Outcome:
+    """`omzoo sweep` rewrites params.yaml of mode 640: it stays 640 (an atomic replace keeps the file's mode). The
+    `dvc repro` it then runs fails here (no DVC repository); the edit is what is judged."""
+    path = params(tmp, text=(ROOT / "params.yaml").read_text())
+    before = path.read_bytes()
+    path.chmod(0o640)
+    omzoo(tmp, "sweep", "--bs", "16", "--model", MODEL)
+    mode, edited = path.stat().st_mode & 0o777, path.read_bytes() != before
+    return edited and mode == 0o640, f"params.yaml {'edited' if edited else 'NOT edited'}, mode {mode:o}"
+
+
+def r10_nameless_out(value: str) -> Callable[[Path, Shared], Outcome]:
+    """`--out .` (in an empty folder), `--out ''`, `--out /`: one clear line, no Python internals."""
+    def case(tmp: Path, s: Shared) -> Outcome:
+        r = omzoo(tmp, "sample-data", "--out", value)
+        line = [ln for ln in r.stderr.splitlines() if ln.startswith("omzoo sample-data: error: ")]
+        want = "an empty path" if value == "" else "names no file or folder"
+        ok = r.returncode == 2 and len(line) == 1 and want in line[0] and "Posix" not in r.stderr
+        return ok and not any(tmp.iterdir()), f"exit {r.returncode}: {short(line[0] if line else r.stderr)}"
+    return case
 
 
 CASES: list[tuple[str, str, Callable[[Path, Shared], Outcome]]] = [
@@ -611,7 +758,7 @@ def r1_dvc_checkpoint(name: str, exists: bool) -> Callable[[Path, Shared], Outco
         dvc_checkout(tmp, lambda p: p["models"][MODEL].update(checkpoint=f"checkpoints/{name}"))
         if exists:
             shutil.copy(s.weights, tmp / "checkpoints" / name)
-        r = run([BIN / "dvc", "repro", "-q", "-s", f"weights@{MODEL}"], tmp)
+        r = run([BIN / "dvc", "repro", "-q", f"weights@{MODEL}"], tmp)  # the toolkit stage (params checked) first
         ran = list(tmp.rglob(PWNED))
         if exists:
             info = tmp / f"models/pth/{MODEL}.json"
@@ -629,7 +776,7 @@ def r1_dvc_dataset(tmp: Path, s: Shared) -> Outcome:
     name = f"cifar$(touch {PWNED})"
     shutil.copytree(s.sample / "cifar-10-batches-py", tmp / name)
     dvc_checkout(tmp, lambda p: p["datasets"]["cifar32"].update(data=name, labels=name))
-    r = run([BIN / "dvc", "repro", "-q", "-s", "preprocess@cifar32"], tmp)
+    r = run([BIN / "dvc", "repro", "-q", "preprocess@cifar32"], tmp)
     ran = list(tmp.rglob(PWNED))
     manifest = tmp / "data/processed/cifar32/manifest.json"
     source = json.loads(manifest.read_text())["source"] if manifest.is_file() else None
@@ -638,11 +785,16 @@ def r1_dvc_dataset(tmp: Path, s: Shared) -> Outcome:
 
 
 def r1_dvc_static(tmp: Path, s: Shared) -> Outcome:
-    """Every value dvc.yaml pastes into a command is one params validation reduces to an identifier or integer."""
-    safe = {"key", "item.model", "item.bs", "item.pixels", "infer.batch_size"}
+    """Every value dvc.yaml pastes into a command is one params validation reduces to an identifier or integer (a
+    precision is one of a fixed list), and every stage that pastes one depends on the toolkit stage's params check."""
+    safe = {"key", "item.model", "item.bs", "item.pixels", "item.precision", "infer.batch_size"}
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     pasted = {e for st in stages.values() for e in re.findall(r"\$\{([^}]+)\}", st.get("do", st)["cmd"])}
-    return pasted <= safe, f"interpolated into commands: {sorted(pasted)}; free-form: {sorted(pasted - safe) or 'none'}"
+    unchecked = [n for n, st in stages.items() if "${" in st.get("do", st)["cmd"]
+                 and "metrics/params.json" not in st.get("do", st)["deps"]]
+    got = (f"interpolated into commands: {sorted(pasted)}; free-form: {sorted(pasted - safe) or 'none'}; "
+           f"unchecked stages: {unchecked or 'none'}")
+    return pasted <= safe and not unchecked, got
 
 
 def user_folder(folder: Path, *names: str) -> dict[str, bytes]:
@@ -1291,6 +1443,234 @@ def r10_write_names_output(verb: str) -> Callable[[Path, Shared], Outcome]:
     return case
 
 
+def _repeated_members(tmp: Path, s: Shared) -> str:
+    """A zip whose 300 central-directory entries all name one 4 MB member's bytes, each a storage of data.pkl:
+    4 MB of file that torch would read 300 times (1.6 GB)."""
+    import io
+    import pickle
+    import struct
+    import zlib
+    from collections import OrderedDict
+
+    n, k = 1 << 20, 300
+
+    class Storage:
+        def __init__(self, key: str) -> None:
+            self.key = key
+
+    class Tensor:
+        def __init__(self, key: str) -> None:
+            self.key = key
+
+        def __reduce__(self) -> tuple:
+            return torch._utils._rebuild_tensor_v2, (Storage(self.key), 0, (n,), (1,), False, OrderedDict())
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj: object) -> tuple | None:
+            return ("storage", torch.FloatStorage, obj.key, "cpu", n) if isinstance(obj, Storage) else None
+
+    buf = io.BytesIO()
+    Pickler(buf, protocol=2).dump({f"junk{i}": Tensor(str(i)) for i in range(k)})
+    members = [("archive/data.pkl", buf.getvalue()), ("archive/byteorder", b"little"), ("archive/version", b"3\n"),
+               ("archive/data/0", bytes(4 * n))]
+    out, central = io.BytesIO(), []
+    for name, data in members:
+        at, crc = out.tell(), zlib.crc32(data)
+        out.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0, crc, len(data), len(data), len(name), 0)
+                  + name.encode() + data)
+        central.append((name, crc, len(data), at))
+    central += [(f"archive/data/{i}", *central[-1][1:]) for i in range(1, k)]
+    start = out.tell()
+    for name, crc, size, at in central:
+        out.write(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, 0, 0, crc, size, size, len(name), 0, 0,
+                              0, 0, 0, at) + name.encode())
+    out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(central), len(central), out.tell() - start, start, 0))
+    (tmp / "bad.pth").write_bytes(out.getvalue())
+    return ""
+
+
+def _expanded(tmp: Path, s: Shared) -> str:
+    """1.5 KB: a 2-byte fp16 storage viewed as 20000x20000 (stride 0), 1.6 GB once cast to float32."""
+    torch.save({"junk": torch.zeros(1, dtype=torch.float16).expand(20000, 20000)}, tmp / "bad.pth")
+    return ""
+
+
+def _expanded_weight(tmp: Path, s: Shared) -> str:
+    """The model's own key and shape, its values one element repeated (stride 0): still not a weight torch writes."""
+    sd = dict(read_checkpoint(s.weights).state_dict)
+    key = next(k for k, v in sd.items() if v.is_floating_point() and v.ndim == 4)
+    torch.save({**sd, key: torch.ones(1).expand(sd[key].shape)}, tmp / "bad.pth")
+    return ""
+
+
+def _alias_bomb(levels: int) -> str:
+    parts = ['&a0 ["x","x","x","x","x","x","x","x","x","x"]']
+    parts += [f"&a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels)]
+    return "[" + ", ".join(parts) + "]"
+
+
+def r9_onnx_not_regular(verb: str, kind: str) -> Callable[[Path, Shared], Outcome]:
+    """A FIFO (or a link to /dev/zero) as the ONNX file simplify, compile or predict reads: named, never opened."""
+    def case(tmp: Path, s: Shared) -> Outcome:
+        if kind == "fifo":
+            os.mkfifo(tmp / "m.onnx")
+        else:
+            (tmp / "m.onnx").symlink_to("/dev/zero")
+        images(tmp / "photos", ["a.png"])
+        args = {"simplify": ["simplify", "m.onnx", "--out", "s.onnx"],
+                "compile": ["compile", MODEL, "--bs", "1", "--onnx", "m.onnx", "--out", "c1", "--params",
+                            ROOT / "params.yaml"],
+                "predict": ["predict", MODEL, "--onnx", "m.onnx", "--data", "photos", "--out", "l.npy"]}[verb]
+        r = omzoo(tmp, *args, timeout=60)
+        if r.returncode == 124:
+            return False, "hung (killed after 60 s)"
+        return one_line(r, verb, "m.onnx", "FIFO" if kind == "fifo" else "character device")
+    return case
+
+
+def r10_metric_value(key: str, value: str) -> Callable[[Path, Shared], Outcome]:
+    """One metrics file whose `key` holds `value` (JSON): report names the file and the key, never a plot error."""
+    def case(tmp: Path, s: Shared) -> Outcome:
+        raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+        models = list(raw["models"])
+        for m in models:
+            for bs in raw["batch_sizes"]:
+                path = tmp / "metrics/bench" / f"{m}-{bs}-fp32.json"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps({"bs": bs, "throughput_compute_ips": 100.0 * bs,
+                                            "throughput_compute_ci_low": 90.0 * bs,
+                                            "throughput_compute_ci_high": 110.0 * bs}))
+        bad = tmp / f"metrics/bench/{models[2]}-8-fp32.json"
+        bad.write_text(json.dumps({**json.loads(bad.read_text()), key: json.loads(value)}))
+        r = omzoo(tmp, "report", "--root", tmp, "--out", "rep", "--params", ROOT / "params.yaml")
+        return one_line(r, "report", bad.relative_to(tmp).as_posix(), key)
+    return case
+
+
+def r1_dvc_name(section: str, target: str) -> Callable[[Path, Shared], Outcome]:
+    """A `models:` or `datasets:` key holding shell syntax, through `dvc repro <stage>@<key>` (no -s): DVC pastes the
+    key into the command, but the toolkit stage, which every such stage depends on, checks params.yaml first and
+    names the key; no shell ever runs the command."""
+    def case(tmp: Path, s: Shared) -> Outcome:
+        key = f"x;touch {PWNED};echo"
+        entry = {"checkpoint": "", "pixels": "cifar32"} if section == "models" else {"data": "d", "labels": "d"}
+        dvc_checkout(tmp, lambda p: p[section].update({key: entry}))
+        r = run([BIN / "dvc", "repro", "-q", f"{target}@{key}"], tmp)
+        ok, got = ran_nothing(r, tmp, f"dvc repro {target}@<key>")
+        named = f"{section}: the key '{key}' is not a plain identifier" in r.stdout + r.stderr
+        return ok and named, f"{got}; key named: {named}"
+    return case
+
+
+def r2_link_data(kind: str) -> Callable[[Path, Shared], Outcome]:
+    """`make link-data` where data/raw/<name> is the user's own folder or file: refused, left exactly as it was."""
+    def case(tmp: Path, s: Shared) -> Outcome:
+        raw = tmp / "data" / "raw"
+        (tmp / "store").mkdir()
+        if kind == "folder":
+            (raw / "imagenet").mkdir(parents=True)
+            (raw / "imagenet" / "NOTES.txt").write_text("notes\n")
+        else:
+            raw.mkdir(parents=True)
+            (raw / "cifar-10-batches-py").write_text("precious\n")
+        before = tree(raw)
+        r = make(tmp, "link-data", f"{'IMAGENET' if kind == 'folder' else 'CIFAR'}={tmp / 'store'}")
+        kept = tree(raw) == before and not any(p.is_symlink() for p in raw.rglob("*"))
+        ok = r.returncode != 0 and kept and "exists and is not a link" in r.stderr
+        return ok, f"exit {r.returncode}: {'left as it was' if kept else 'CHANGED'}; {last(r)}"
+    return case
+
+
+def r5_every_entry(layout: str, skip_bad: bool) -> Callable[[Path, Shared], Outcome]:
+    """Every entry under the data folder is read or listed, in every layout: a labelled flat folder's sub-folders and
+    hidden files, what a folder holding cifar-10-batches-py/ holds beside it, a hidden file in predict's folder."""
+    def case(tmp: Path, s: Shared) -> Outcome:
+        photos = tmp / "photos"
+        if layout == "labelled flat folder: a sub-folder and a hidden image":
+            images(photos, ["a.png", "b.png", ".e.png"], size=40)
+            images(photos / "more", ["c.png", "d.png"], size=40)
+            (tmp / "labels.txt").write_text("a.png 1\nb.png 2\n")
+            r = omzoo(tmp, "preprocess", "--pixels", "bilinear224", "--data", "photos", "--labels", "labels.txt",
+                      "--out", "out", "--quiet", "--params", ROOT / "params.yaml",
+                      *(["-S", "preprocess.skip_bad=true"] if skip_bad else []))
+            manifest = tmp / "out" / "manifest.json"
+            made = json.loads(manifest.read_text()) if r.returncode == 0 and manifest.is_file() else None
+            rows, listed, got_rows = 2, ["more/", ".e.png"], made and made["count"]
+            text = r.stdout + r.stderr + json.dumps(made and made["skipped"])
+        else:
+            if layout == "cifar-10-batches-py/ beside images and a class folder":
+                shutil.copytree(s.sample / "cifar-10-batches-py", photos / "cifar-10-batches-py")
+                images(photos, ["a.png", "b.png"])
+                images(photos / "cats", ["c.png"])
+                rows, listed = 64, ["a.png", "b.png", "cats/"]
+            elif layout == "an image inside the CIFAR batches folder":
+                shutil.copytree(s.sample / "cifar-10-batches-py", photos)
+                images(photos, ["a.png"])
+                rows, listed = 64, ["a.png"]
+            else:  # a hidden image in predict's unlabelled folder
+                images(photos, ["a.png", "b.png", ".c.png"])
+                rows, listed = 2, [".c.png"]
+            r, got_rows = predicted(tmp, s, *(["--skip-bad"] if skip_bad else []))
+            text = r.stdout + r.stderr
+        named = all(n in text for n in listed)
+        if skip_bad:
+            ok = r.returncode == 0 and got_rows == rows and named
+            return ok, f"exit {r.returncode}: {got_rows} rows (want {rows}); listed {listed}: {named}"
+        ok = r.returncode != 0 and named and "Traceback" not in text and got_rows is None
+        return ok, f"exit {r.returncode}: refused, every stray named: {named}; {last(r)}"
+    return case
+
+
+def _cifar_batch(tmp: Path, extra: dict) -> Path:
+    (tmp / "cifar").mkdir()
+    batch = {"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1, 2, 3], **extra}
+    (tmp / "cifar" / "test_batch").write_bytes(pickle.dumps(batch, protocol=2))
+    return tmp / "cifar"
+
+
+def r9_cifar_dag(tmp: Path, s: Shared) -> Outcome:
+    """A 19 KB test_batch whose batch_label nests 40 levels of [L, L] (2**40 paths): each list walked once."""
+    nested: list = []
+    for _ in range(40):
+        nested = [nested, nested]
+    _cifar_batch(tmp, {"batch_label": nested})
+    start = time.monotonic()
+    r = omzoo(tmp, "predict", MODEL, "--onnx", s.tiny, "--data", "cifar", "--out", "l.npy", timeout=60)
+    took = time.monotonic() - start
+    return r.returncode == 0 and took < 30, f"exit {r.returncode} in {took:.1f} s; {last(r)}"
+
+
+def r9_cifar_entries(tmp: Path, s: Shared) -> Outcome:
+    """A 20 MB test_batch holding a list of 10 million and one entries: refused by count, naming the file."""
+    _cifar_batch(tmp, {"batch_label": [0] * 10_000_001})
+    r = omzoo(tmp, "predict", MODEL, "--onnx", s.tiny, "--data", "cifar", "--out", "l.npy", timeout=120)
+    return one_line(r, "predict", "test_batch", "more than 10000000 entries")
+
+
+def r10_decoder_warning(kind: str) -> Callable[[Path, Shared], Outcome]:
+    """Pillow warns while decoding: a palette PNG with byte transparency (harmless: decoded, nothing printed), an ICO
+    named .png whose directory gives another size (refused in one line naming it); no library text on stderr."""
+    def case(tmp: Path, s: Shared) -> Outcome:
+        (tmp / "one").mkdir()
+        rgb = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+        if kind == "palette":
+            Image.fromarray(rgb).convert("P").save(tmp / "one" / "t.png", transparency=bytes([0] * 10 + [255] * 246))
+        else:
+            Image.fromarray(rgb).save(tmp / "one" / "t.png", format="ICO", sizes=[(32, 32)])
+            data = bytearray((tmp / "one" / "t.png").read_bytes())
+            data[6:8] = bytes([16, 16])
+            (tmp / "one" / "t.png").write_bytes(bytes(data))
+        onnx = tiny_onnx(tmp / "s.onnx", 224, 1000, model="scnet50_v1d")
+        r = omzoo(tmp, "predict", "scnet50_v1d", "--onnx", onnx, "--data", "one", "--out", "l.npy")
+        leaked = [ln for ln in r.stderr.replace("\r", "\n").splitlines() if "Warning" in ln or "PIL/" in ln]
+        if kind == "palette":
+            return r.returncode == 0 and not leaked, f"exit {r.returncode}; leaked: {leaked or 'nothing'}"
+        named = [ln.strip() for ln in r.stderr.splitlines() if "t.png" in ln and "the decoder warned" in ln]
+        ok = r.returncode != 0 and len(named) == 1 and "Traceback" not in r.stderr and not leaked
+        return ok, f"exit {r.returncode}: {short(named[0] if named else last(r), 90)}; leaked: {leaked or 'nothing'}"
+    return case
+
+
 ROUND2: list[tuple[str, str, Callable[[Path, Shared], Outcome]]] = [
     # 1 shell injection
     ("R1 make compare BASE=main \"HEAD=x;{touch,pwned};echo\" FAIL_ON=regression", "non-zero, nothing run",
@@ -1438,6 +1818,80 @@ ROUND2: list[tuple[str, str, Callable[[Path, Shared], Outcome]]] = [
      r10_sigint("predict", settle=0.0, children=1)),
     ("R10 simplify on a full disk", "names out/s.onnx, not a temp file", r10_write_names_output("simplify")),
     ("R10 sample-data on a full disk", "names out/sample, not a temp folder", r10_write_names_output("sample-data")),
+    # third pass: checkpoints (7), params strictness (8), hangs and memory (9), messages (10)
+    ("R7 300 zip entries naming one member's 4 MB", "refused before reading: members share bytes",
+     checkpoint_case(_repeated_members, "share bytes")),
+    ("R7 a 1.5 KB stride-0 fp16 view of 400 M elements", "refused naming the key, nothing materialised",
+     checkpoint_case(_expanded, "junk", "storage")),
+    ("R7 a model weight of the right shape expanded from one element", "refused naming the key",
+     checkpoint_case(_expanded_weight, "elements over a storage")),
+    ("R8 an 8 KB YAML alias bomb in report.platforms", "one short line naming the key, no expansion",
+     params_case("report", "", "params.yaml", "report.platforms", "anchor",
+                 replace=('platforms: [310P, "310", T4]', f"platforms: {_alias_bomb(9)}"))),
+    ("R8 a YAML merge key (<<) in bench:", "one line naming it", params_case(
+        "bench", "", "params.yaml", "bench.<<", "merge key", replace=("\nbench:\n", "\nbench:\n  <<: {rounds: 3}\n"))),
+    ("R8 models.ran92_cifar10.options.nearest_resize: \"false\" (a string)", "one line naming the option",
+     params_case("weights", "", "models.ran92_cifar10.options.nearest_resize", "true or false",
+                 replace=("options: {nearest_resize: false}", 'options: {nearest_resize: "false"}'))),
+    ("R8 infer.batch_size: true", "one line naming infer.batch_size", params_case(
+        "weights", "", "infer.batch_size", replace=("  batch_size: 8 ", "  batch_size: true "))),
+    ("R8 infer.batch_size: 8.0", "one line naming infer.batch_size", params_case(
+        "weights", "", "infer.batch_size", replace=("  batch_size: 8 ", "  batch_size: 8.0 "))),
+    ("R8 compare.min_efect (read by weights)", "one line naming it", params_case(
+        "weights", "", "compare", "min_efect", replace=("  min_effect: 0.03 ", "  min_efect: 0.03 "))),
+    ("R8 torch.devise with backend onnxruntime", "one line naming it", params_case(
+        "weights", "", "torch", "devise", replace=("  device: auto ", "  devise: auto "))),
+    *[(f"R9 a {'FIFO' if kind == 'fifo' else 'link to /dev/zero'} as {verb}'s ONNX file", "one line naming it, no hang",
+       r9_onnx_not_regular(verb, kind)) for verb in ("simplify", "compile", "predict") for kind in ("fifo", "zero")],
+    *[(f"R10 report: throughput_compute_ips {v}", "one line naming the file and the key",
+       r10_metric_value("throughput_compute_ips", v)) for v in ('"fast"', "true", "-5", "null", "1e308", "10000.0")],
+    ("R10 report: e2e_ms.p99 a string", "one line naming the file and the key",
+     r10_metric_value("e2e_ms", '{"p99": "slow"}')),
+    # third pass: names dvc.yaml pastes (1), link-data (2), discovery (5), batch walks (9), decoder warnings (10)
+    ("R1 dvc repro weights@<models key 'x;touch pwned;echo'>", "refused by the toolkit stage naming it, nothing run",
+     r1_dvc_name("models", "weights")),
+    ("R1 dvc repro export@<models key 'x;touch pwned;echo'>", "refused by the toolkit stage naming it, nothing run",
+     r1_dvc_name("models", "export")),
+    ("R1 dvc repro preprocess@<datasets key 'x;touch pwned;echo'>", "refused by the toolkit stage, nothing run",
+     r1_dvc_name("datasets", "preprocess")),
+    ("R2 make link-data IMAGENET=... over the user's folder data/raw/imagenet", "refused, folder left as it was",
+     r2_link_data("folder")),
+    ("R2 make link-data CIFAR=... over the user's file data/raw/cifar-10-batches-py", "refused, file left as it was",
+     r2_link_data("file")),
+    *[(f"R5 {layout}{' (skipped)' if skip else ''}",
+       "the strays listed, the rest read once" if skip else "refused, every stray named", r5_every_entry(layout, skip))
+      for layout in ("labelled flat folder: a sub-folder and a hidden image",
+                     "cifar-10-batches-py/ beside images and a class folder",
+                     "an image inside the CIFAR batches folder", "a hidden image in predict's folder")
+      for skip in (False, True)],
+    ("R9 a 19 KB CIFAR batch nesting 40 levels of [L, L] (2**40 paths)", "read in well under 30 s, no memory blow-up",
+     r9_cifar_dag),
+    ("R9 a CIFAR batch holding a list of 10 000 001 entries", "one line naming test_batch and the limit",
+     r9_cifar_entries),
+    ("R10 a palette PNG with byte transparency (Pillow warns)", "decoded, no library warning on stderr",
+     r10_decoder_warning("palette")),
+    ("R10 an ICO named .png whose header gives another size (Pillow warns)", "one line naming the image, no warning",
+     r10_decoder_warning("ico")),
+    ("R2 sample-data --out out beside a user's out.old-2023, out.tmp-99999", "both kept: not temps omzoo made",
+     r2_lookalike_temps("sample-data")),
+    ("R2 weights --out w.pth beside a user's .w.pth.tmp-99999-1.pth", "kept: not a temp omzoo made",
+     r2_lookalike_temps("weights")),
+    *[(f"R2 evaluate {flag} <a user's folder with fp32.json>", "refused, the folder as it was",
+       r2_evaluate_foreign(flag)) for flag in ("--out", "--info")],
+    *[(f"R3 {verb}: the default --info (<out>.json) is the input", "refused, the input intact", r3_default_info(verb))
+      for verb in ("weights", "export", "simplify")],
+    *[(f"R3 {verb} --out params.yaml (read without --params)", "refused, params.yaml intact",
+       r3_implicit_params(verb)) for verb in ("toolkit", "weights")],
+    ("R3 report --out metrics/eval/extra (inside the metrics it reads)", "refused, nothing written",
+     r3_into_read_folder("report")),
+    ("R3 compare --plots-only --out reports (holds its plot data)", "refused, nothing written",
+     r3_into_read_folder("compare")),
+    *[(f"R4 {verb} --out w.json (= the default --info)", "refused up front, nothing written",
+       r4_out_is_default_info(verb)) for verb in ("weights", "simplify")],
+    ("R4 compare --plots-only, index.html cannot be replaced", "refused, throughput.png not committed alone",
+     r4_plots_together),
+    ("R4 sweep rewrites params.yaml of mode 640", "mode kept", r4_keeps_mode),
+    *[(f"R10 sample-data --out {v!r}", "one clear line", r10_nameless_out(v)) for v in (".", "", "/")],
 ]
 
 

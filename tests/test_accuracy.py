@@ -132,7 +132,7 @@ def test_other_data_or_no_eval_is_not_compared(two_revisions) -> None:
     ("{\"top1\": 75", "not valid JSON (Expecting"),
     ("[75.0]", "is not a JSON object"),
     ({"top5": 100.0, "n_images": 4}, "has no top1"),
-    ({"top1": "high", "n_images": 4}, "has no top1"),
+    ({"top1": "high", "n_images": 4}, "top1 is 'high' (str), not a finite number"),
 ])
 def test_an_eval_file_that_cannot_serve_is_a_problem_naming_it(two_revisions, body: object, problem: str) -> None:
     commits, _ = two_revisions

@@ -839,8 +839,13 @@ def test_load_refuses_what_aclruntime_refuses(tmp_path: Path, aclrt: types.Modul
     om.chmod(0o664)
     with pytest.raises(ValueError, match=r"writable by group or others \(mode 0664\).*chmod go-w"):
         backend().load(om, 1, spec_for(om))
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(ValueError, match="ran92_cifar10-2.om: no such compiled model"):
         backend().load(tmp_path / "ran92_cifar10-2.om", 2, spec_for(tmp_path / "ran92_cifar10-2.om"))
+    fifo = tmp_path / "fifo" / "ran92_cifar10-1.om"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo, 0o644)
+    with pytest.raises(ValueError, match="ran92_cifar10-1.om: is a FIFO"):  # named, never opened for reading
+        backend().load(fifo, 1, spec_for(fifo))
     assert aclrt.events == []  # no session was opened on any of them
 
 

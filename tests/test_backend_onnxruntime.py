@@ -107,8 +107,11 @@ def test_compile_needs_an_onnx_file(tmp_path: Path) -> None:
 def test_load_names_the_file_and_what_is_wrong(tmp_path: Path) -> None:
     spec = zoo.get("ran92_cifar10")
     backend = OrtBackend({"threads": 1})
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ValueError, match="missing.onnx: no such ONNX file"):
         backend.load(tmp_path / "missing.onnx", 1, spec)
+    os.mkfifo(tmp_path / "fifo.onnx")
+    with pytest.raises(ValueError, match="fifo.onnx: is a FIFO"):  # named, never opened for reading (no hang)
+        backend.load(tmp_path / "fifo.onnx", 1, spec)
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a protobuf")
     with pytest.raises(ValueError, match=r"junk\.onnx: ONNX Runtime cannot load it as a model \(INVALID_PROTOBUF"):

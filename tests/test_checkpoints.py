@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -312,3 +313,57 @@ def test_what_is_not_a_checkpoint_is_named(tmp_path: Path, kind: str) -> None:
     want = {"fifo": "is a FIFO", "folder": "is a folder", "device": "is a character device"}[kind]
     with pytest.raises(CheckpointError, match=want):
         read_checkpoint(path)
+
+
+def _with_repeated_members(path: Path, out: Path, copies: int) -> None:
+    """`path`'s archive with `copies` more central-directory entries naming its last member's bytes again: what a
+    4 MB file needs to make torch read one 4 MB storage hundreds of times."""
+    import struct
+    import zipfile
+
+    data = path.read_bytes()
+    with zipfile.ZipFile(path) as z:
+        infos = z.infolist()
+    start = min(i.header_offset for i in infos if i.header_offset >= 0)
+    body = data[: data.index(b"PK\x01\x02", start)]
+    last = max(infos, key=lambda i: i.header_offset)
+    entries = [(i.filename, i) for i in infos] + [(f"archive/data/copy{k}", last) for k in range(copies)]
+    central = b"".join(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, 0, 0, i.CRC, i.compress_size,
+                                   i.file_size, len(name.encode()), 0, 0, 0, 0, 0, i.header_offset) + name.encode()
+                       for name, i in entries)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), len(body), 0)
+    out.write_bytes(body + central + end)
+
+
+def test_members_sharing_bytes_are_refused_before_reading(tmp_path: Path) -> None:
+    torch.save(_state(tmp_path), tmp_path / "plain.pth")
+    _with_repeated_members(tmp_path / "plain.pth", tmp_path / "bad.pth", copies=3)
+    with pytest.raises(CheckpointError, match="bad.pth: members .* share bytes of the archive"):
+        read_checkpoint(tmp_path / "bad.pth")
+    _with_repeated_members(tmp_path / "plain.pth", tmp_path / "same.pth", copies=0)  # rebuilt as it was: still reads
+    assert set(read_checkpoint(tmp_path / "same.pth").state_dict) == set(_state(tmp_path))
+
+
+@pytest.mark.parametrize("key", ["junk", None])
+def test_a_view_with_more_elements_than_its_storage_is_refused(tmp_path: Path, key: str | None) -> None:
+    """2 bytes standing for 400 million fp16 elements (or a weight of the model's own shape, expanded from one
+    element): refused naming the key, never materialised by the float32 cast."""
+    sd = _state(tmp_path)
+    if key is None:
+        key = next(k for k, v in sd.items() if v.is_floating_point() and v.ndim == 1 and len(v) > 1)
+        sd[key] = torch.ones(1).expand(sd[key].shape)
+    else:
+        sd[key] = torch.zeros(1, dtype=torch.float16).expand(20000, 20000)
+    torch.save(sd, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match=f"bad.pth: {re.escape(key)} has .* elements over a storage of"):
+        load_strict(zoo.get(MODEL).build(), tmp_path / "bad.pth")
+
+
+def test_keys_and_shapes_are_checked_before_any_tensor_is_cast(tmp_path: Path, monkeypatch) -> None:
+    sd = {k: v.half() if v.is_floating_point() else v for k, v in _state(tmp_path).items()}
+    torch.save({**sd, "junk": torch.zeros(3, dtype=torch.float16)}, tmp_path / "bad.pth")
+    cast = []
+    monkeypatch.setattr(torch.Tensor, "float", lambda self: cast.append(self) or self.to(torch.float32))
+    with pytest.raises(CheckpointError, match="unexpected 1: junk"):
+        load_strict(zoo.get(MODEL).build(), tmp_path / "bad.pth")
+    assert not cast

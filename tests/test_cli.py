@@ -15,7 +15,7 @@ import yaml
 from cli_helpers import error_line, omzoo
 
 from omzoo import cli
-from omzoo.core import zoo
+from omzoo.core import paths, zoo
 from omzoo.core.model import random_checkpoint
 from omzoo.data.sample import write_sample
 
@@ -201,6 +201,19 @@ def test_dvc_pastes_only_identifier_values_into_commands() -> None:
     assert pasted <= {"key", "item.model", "item.bs", "item.pixels", "item.precision"}, pasted
 
 
+def test_dvc_validates_params_before_any_command_pastes_a_name() -> None:
+    """DVC pastes before omzoo runs: every stage that pastes a name depends on the file the toolkit stage (which
+    pastes nothing) writes once params.yaml is valid, so DVC runs it first; the file is a plain cache: false out."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    checked = str(paths.PARAMS_CHECKED)
+    toolkit = stages["toolkit"]
+    assert "${" not in toolkit["cmd"] and f"--checked {checked}" in toolkit["cmd"] and toolkit["always_changed"]
+    assert {checked: {"cache": False}} in toolkit["outs"]
+    for name, stage in stages.items():
+        body = stage.get("do", stage)
+        assert ("${" in body["cmd"]) == (checked in body["deps"]), name
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["simplify", "m.onnx", "--out", "m.onnx"], "--out m.onnx: is the input --input m.onnx"),
     (["simplify", "m.onnx", "--out", "hard.onnx"], "--out hard.onnx: is the input --input m.onnx"),
@@ -208,13 +221,45 @@ def test_dvc_pastes_only_identifier_values_into_commands() -> None:
      "--out photos/a.png: sits inside the input --data photos"),
     (["preprocess", "--pixels", "cifar32", "--data", "photos/sub", "--out", "photos"],
      "--out photos: would contain the input --data photos/sub"),
+    # an output's default (--info <out>.json) is an output too: never the checkpoint, the ONNX file or --out itself
+    (["weights", MODEL, "--checkpoint", "ck.json", "--out", "ck.pth"], "--info ck.json: is the input --checkpoint"),
+    (["export", MODEL, "--checkpoint", "ck.json", "--out", "ck.onnx"], "--info ck.json: is the input --checkpoint"),
+    (["simplify", "ck.json", "--out", "ck.onnx"], "--info ck.json: is the input --input ck.json"),
+    (["weights", MODEL, "--checkpoint", "", "--out", "w.json"], "--info w.json: is also --out"),
+    (["simplify", "m.onnx", "--out", "s.json"], "--info s.json: is also --out"),
+    # the params file read without --params is an input
+    (["toolkit", "--out", "params.yaml"], "--out params.yaml: is the params file params.yaml"),
+    (["weights", MODEL, "--out", "params.yaml", "--info", "w.json"], "--out params.yaml: is the params file"),
+    # what a verb reads that no argument names: report's metrics folder, the workspace plot's data
+    (["report", "--out", "metrics/eval/extra"], "--out metrics/eval/extra: sits inside the metrics folder metrics"),
+    (["compare", "--plots-only", "--out", "reports"], "--out reports: would contain the plot data"),
+    # an output with no name of its own
+    (["sample-data", "--out", "."], "--out .: names no file or folder of its own"),
+    (["weights", MODEL, "--out", "w/..", "--checkpoint", ""], "--out w/..: names no file or folder of its own"),
 ])
 def test_an_output_that_is_an_input_is_refused(tmp_path: Path, monkeypatch, capsys, argv, message) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "photos" / "sub").mkdir(parents=True)
     (tmp_path / "photos" / "a.png").write_bytes(b"png")
     (tmp_path / "m.onnx").write_bytes(b"onnx")
+    (tmp_path / "ck.json").write_bytes(b"checkpoint")
+    (tmp_path / "metrics" / "eval").mkdir(parents=True)
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "throughput.csv").write_text("model\n")
+    params = (ROOT / "params.yaml").read_bytes()
+    (tmp_path / "params.yaml").write_bytes(params)
     os.link(tmp_path / "m.onnx", tmp_path / "hard.onnx")
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
     assert (tmp_path / "m.onnx").read_bytes() == b"onnx" and (tmp_path / "photos" / "a.png").read_bytes() == b"png"
+    assert (tmp_path / "ck.json").read_bytes() == b"checkpoint" and (tmp_path / "params.yaml").read_bytes() == params
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_an_empty_output_path_is_refused_as_empty(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--out ''` is not the current folder (Path('') would be '.'): argparse refuses it, naming the argument."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(["sample-data", "--out", ""])
+    assert e.value.code == 2
+    assert "argument --out: an empty path names no file or folder" in capsys.readouterr().err

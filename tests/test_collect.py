@@ -32,3 +32,13 @@ def test_collect_reads_the_declared_points_only(tmp_path: Path) -> None:
     assert both["int8"]["eval"] == {"agreement_top1": 95.0}
     assert both["int8"]["bench"][1][0]["throughput_compute_ips"] == 90.0
     assert read_json(tmp_path / "absent.json") == {}
+
+
+def test_a_bad_metric_value_is_named_with_its_file(tmp_path: Path) -> None:
+    import pytest
+
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"bs": 1, "throughput_compute_ips": "fast"}))
+    assert read_json(path)["throughput_compute_ips"] == "fast"  # an info file: not a metrics file
+    with pytest.raises(ValueError, match=f"{path}: throughput_compute_ips is 'fast'"):
+        read_json(path, "bench")

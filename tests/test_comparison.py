@@ -40,18 +40,35 @@ def slower(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, P
     def not_here(rev: str, path: str) -> bytes:
         raise NotAvailable(f"{path} not in this cache", fetch=paths.holder(path))
 
-    def no_plot(revs: list[str], out: Path) -> Path:
+    def no_plot(revs: list[str], out: Path) -> dict[Path, bytes]:
         raise DvcError("no data for plot 'throughput'")
 
     rows = [Row("m", "throughput", 8, "throughput_compute_ips", 100.0, 50.0),
             Row("m", "throughput", 32, "throughput_compute_ips", 1.0, 2.0),  # a stale file: bs 32 not asked for
             Row("gone", "accuracy", None, "top1", 1.0, 2.0)]  # a model no revision's params name
     monkeypatch.setattr(revisions, "read_tracked", not_here)
-    monkeypatch.setattr(comparison, "render_plots", no_plot)
+    monkeypatch.setattr(comparison, "plot_files", no_plot)
     monkeypatch.setattr(comparison, "metrics_diff", lambda b, h: (rows, {"m"}, ["one warning"]))
     monkeypatch.setattr(comparison, "params_diff", lambda b, h: [{"file": "params.yaml", "param": "x", "old": "1",
                                                                   "new": "2"}])
     return base, head, tmp_path / "out"
+
+
+def test_the_plot_and_the_markdown_are_committed_together(slower: tuple[str, str, Path],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """compare writes the plot's files with compare.md and compare.json in one commit: a failure writing any of them
+    leaves no new plot beside the old markdown."""
+    base, head, out = slower
+    comparison.compare(base, head, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    monkeypatch.setattr(comparison, "plot_files", lambda revs, o: {o / "throughput.png": b"new plot",
+                                                                   o / "index.html": b"new page"})
+    (out / "compare.json").unlink()
+    (out / "compare.json").mkdir()  # compare.json cannot be replaced: the whole result must stay as it was
+    del before["compare.json"]
+    with pytest.raises(ValueError, match="compare.json"):
+        comparison.compare(base, head, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
 
 
 def test_compare_writes_the_markdown_and_every_row(slower: tuple[str, str, Path]) -> None:

@@ -161,3 +161,36 @@ def test_a_fifo_named_like_an_image_is_refused(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "x.png")
     with pytest.raises(DataError, match="x.png: is a FIFO"):
         load_rgb(tmp_path / "x.png")
+
+
+def test_a_harmless_decoder_warning_never_reaches_stderr(tmp_path: Path) -> None:
+    """D20: a palette PNG with byte transparency makes Pillow warn while converting; the warning stays inside
+    load_rgb (the alpha is dropped as documented) and the pixels are the palette's colours."""
+    import warnings
+
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    path = tmp_path / "t.png"
+    palette = Image.fromarray(rgb).convert("P")
+    palette.save(path, transparency=bytes([0] * 10 + [255] * 246))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning that escapes fails the test
+        img = load_rgb(path)
+    assert img.mode == "RGB" and np.array_equal(np.asarray(img), np.asarray(palette.convert("RGB")))
+
+
+def test_any_other_decoder_warning_is_one_line_naming_the_image(tmp_path: Path) -> None:
+    """An ICO (named .png: the format comes from the content) whose directory says 16x16 around a 32x32 image: Pillow
+    warns that the image is not the expected size; the image is a problem naming it, the warning never printed."""
+    import io
+    import warnings
+
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(buf, format="ICO", sizes=[(32, 32)])
+    data = bytearray(buf.getvalue())
+    data[6:8] = bytes([16, 16])  # the first directory entry's width and height
+    path = tmp_path / "odd.png"
+    path.write_bytes(bytes(data))
+    with warnings.catch_warnings(), pytest.raises(DataError, match=r"odd.png: the decoder warned: Image was not the "
+                                                                    r"expected size \(its pixels are not trusted\)"):
+        warnings.simplefilter("error")
+        load_rgb(path)

@@ -221,24 +221,20 @@ def test_killed_run_leaves_previous_output_untouched(sample: Path, tmp_path: Pat
     assert not list(tmp_path.glob("out.tmp-*"))
 
 
-def _sigint_state(_: object) -> tuple[bool, bool]:
-    """In a worker: (Ctrl-C ignored, Ctrl-C blocked)."""
-    return (signal.getsignal(signal.SIGINT) == signal.SIG_IGN,
-            signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+def _sigint_ignored(_: object) -> bool:
+    return signal.getsignal(signal.SIGINT) == signal.SIG_IGN
 
 
-def test_workers_ignore_ctrl_c_and_the_parent_keeps_its_mask():
+def test_workers_ignore_ctrl_c_and_the_parent_keeps_its_handler():
     from omzoo.data.preprocess import _pool
 
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     with _pool(2, IMAGENET) as pool:
-        assert pool.map(_sigint_state, range(4)) == [(True, False)] * 4
-        assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
-    assert signal.getsignal(signal.SIGINT) == signal.default_int_handler
+        assert pool.map(_sigint_ignored, range(4)) == [True] * 4
+        assert signal.getsignal(signal.SIGINT) == signal.default_int_handler
 
 
 def test_a_ctrl_c_while_the_workers_are_forked_is_raised_in_the_parent_and_stops_the_pool(monkeypatch):
-    """The window a worker's initializer closes: the signal waits (blocked) and is raised once the pool exists."""
+    """The window _pool closes: the signal lands during the forks and is raised once the pool exists."""
     import multiprocessing
 
     from omzoo.data import preprocess as module
@@ -253,7 +249,20 @@ def test_a_ctrl_c_while_the_workers_are_forked_is_raised_in_the_parent_and_stops
 
     monkeypatch.setattr(module.multiprocessing, "get_context", Context)
     with pytest.raises(KeyboardInterrupt), module._pool(2, IMAGENET) as pool:
-        pool.map(_sigint_state, range(2))
-        pytest.fail("the pending Ctrl-C was lost")
+        pool.map(_sigint_ignored, range(2))
+        pytest.fail("the Ctrl-C was lost")
     assert made and made[0]._state == "TERMINATE"
-    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    assert signal.getsignal(signal.SIGINT) == signal.default_int_handler
+
+
+def test_started_with_ctrl_c_ignored_the_pool_keeps_it_ignored(monkeypatch):
+    from omzoo.data.preprocess import _pool
+
+    monkeypatch.setattr(signal, "getsignal", lambda _: signal.SIG_IGN)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with _pool(2, IMAGENET) as pool:
+            os.kill(os.getpid(), signal.SIGINT)
+            assert pool.map(_sigint_ignored, range(2)) == [True, True]
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from omzoo.data import DataError
-from omzoo.data.readers import load_cifar_batch, read_dataset
+from omzoo.data.readers import HIDDEN, load_cifar_batch, read_dataset
 from omzoo.data.sample import py2_pickle
 
 
@@ -119,7 +119,8 @@ def test_label_file_problems_are_collected(tmp_path: Path):
 
 
 def test_unlabelled_flat_folder(tmp_path: Path):
-    """Every file counts: GIF and JFIF are read, anything else is a problem (never silently left out)."""
+    """Every file counts: GIF and JFIF are read, anything else (a hidden file too) is a problem (never silently left
+    out)."""
     for name in ["b.png", "a.JPEG", "c.jpg", "d.gif", "e.jfif", "readme.txt", ".DS_Store"]:
         path = tmp_path / name
         if name.endswith((".txt", "Store")):
@@ -130,8 +131,8 @@ def test_unlabelled_flat_folder(tmp_path: Path):
     assert ds.kind == "flat" and not ds.labelled and ds.num_classes is None
     assert [(it.name, it.label) for it in ds.items] == [("a.JPEG", None), ("b.png", None), ("c.jpg", None),
                                                         ("d.gif", None), ("e.jfif", None)]
-    assert [name for name, _ in ds.problems] == ["readme.txt"] and ds.size == 6  # hidden files are not the user's
-    assert ds.problems[0][1].startswith("not an image file (reads .jpg, ")
+    assert dict(ds.problems) == {".DS_Store": HIDDEN, "readme.txt": dict(ds.problems)["readme.txt"]}
+    assert ds.size == 7 and dict(ds.problems)["readme.txt"].startswith("not an image file (reads .jpg, ")
     one = read_dataset(tmp_path / "b.png", None)
     assert [it.name for it in one.items] == ["b.png"]
 
@@ -191,8 +192,9 @@ def test_cifar_sample_loads_with_both_encodings(sample: Path):
         with open(folder / "test_batch", "rb") as f:
             d = pickle.load(f, encoding=enc)
         assert d[key].dtype == np.uint8 and d[key].shape == (64, 3072)
-    ds = read_dataset(sample, None)  # the parent of cifar-10-batches-py is accepted too
+    ds = read_dataset(sample, None)  # the parent of cifar-10-batches-py is accepted too, what else it holds listed
     assert ds.kind == "cifar10" and len(ds.items) == 64
+    assert [n for n, _ in ds.problems] == [".omzoo-output", "SAMPLE.json", "imagenet/"]
     assert ds.class_names[0] == "airplane" and len(ds.class_names) == 10
 
 
@@ -248,15 +250,18 @@ def _png(path: Path) -> None:
 
 
 def test_imagefolder_lists_every_stray_as_a_problem(tmp_path: Path) -> None:
-    """Files beside the class folders and non-images inside them are problems, never silently left out."""
+    """Files beside the class folders, non-images and hidden files inside them are problems, never silently left
+    out."""
     for name in ("a.png", "b.png", "cat/c.png", "cat/d.gif"):
         _png(tmp_path / name)
     (tmp_path / "cat" / "notes.txt").write_text("x")
-    (tmp_path / "cat" / ".DS_Store").write_text("x")  # hidden: not the user's image
+    (tmp_path / "cat" / ".DS_Store").write_text("x")  # hidden: not the user's image, but listed
+    _png(tmp_path / ".ipynb_checkpoints" / "e.png")  # a hidden folder: not a class, listed
     ds = read_dataset(tmp_path)
-    assert ds.kind == "imagefolder" and [i.name for i in ds.items] == ["cat/c.png"]
-    assert [n for n, _ in ds.problems] == ["a.png", "b.png", "cat/d.gif", "cat/notes.txt"]
-    assert ds.size == 5
+    assert ds.kind == "imagefolder" and [i.name for i in ds.items] == ["cat/c.png"] and ds.class_names == ["cat"]
+    assert [n for n, _ in ds.problems] == [".ipynb_checkpoints/", "a.png", "b.png", "cat/.DS_Store", "cat/d.gif",
+                                           "cat/notes.txt"]
+    assert ds.size == 7
 
 
 def test_imagefolder_walks_each_folder_once(tmp_path: Path) -> None:
@@ -267,6 +272,40 @@ def test_imagefolder_walks_each_folder_once(tmp_path: Path) -> None:
     ds = read_dataset(tmp_path)
     assert [i.name for i in ds.items] == ["cat/a.png"]
     assert sorted(n for n, _ in ds.problems) == ["cat/again/", "cat/loop/cat/"]  # loop = the root: cat again
+
+
+def test_a_labelled_flat_folder_lists_sub_folders_and_hidden_files(tmp_path: Path) -> None:
+    """D16: images in a sub-folder and hidden images of a labelled flat folder are listed, not silently skipped."""
+    for name in ("a.png", "b.png", "more/c.png", "more/d.png", ".e.png"):
+        _png(tmp_path / "val" / name)
+    (tmp_path / "val" / ".hidden").mkdir()
+    (tmp_path / "labels.txt").write_text("a.png 1\nb.png 2\n")
+    ds = read_dataset(tmp_path / "val", tmp_path / "labels.txt")
+    assert [i.name for i in ds.items] == ["a.png", "b.png"]
+    assert dict(ds.problems) == {".e.png": HIDDEN, ".hidden/": HIDDEN, "more/": dict(ds.problems)["more/"]}
+    assert dict(ds.problems)["more/"].startswith("a sub-folder of a flat folder of images: not read") and ds.size == 5
+
+
+@pytest.mark.parametrize("given", ["parent", "batches"])
+def test_a_cifar_folder_lists_what_else_it_holds(sample: Path, tmp_path: Path, given: str) -> None:
+    """D17: a folder holding cifar-10-batches-py/ is read as CIFAR-10; its images, class folders and other files (in
+    it or in the batches folder) are listed, while the distribution's own files (training batches, readme, the
+    archive beside the folder) are not strays."""
+    batches = tmp_path / "mix" / "cifar-10-batches-py"
+    shutil.copytree(sample / "cifar-10-batches-py", batches)
+    for name in ("data_batch_1", "readme.html"):
+        (batches / name).write_text("x")
+    (tmp_path / "mix" / "cifar-10-python.tar.gz").write_text("x")
+    _png(tmp_path / "mix" / "a.png")
+    _png(tmp_path / "mix" / "cats" / "b.png")
+    _png(batches / "c.png")
+    (batches / ".DS_Store").write_text("x")
+    ds = read_dataset(tmp_path / "mix" if given == "parent" else batches)
+    assert ds.kind == "cifar10" and len(ds.items) == 64
+    prefix = "cifar-10-batches-py/" if given == "parent" else ""
+    strays = ([f"{prefix}.DS_Store", "a.png", "cats/", f"{prefix}c.png"] if given == "parent" else
+              [".DS_Store", "c.png"])
+    assert sorted(n for n, _ in ds.problems) == sorted(strays) and ds.size == 64 + len(strays)
 
 
 def test_a_labelled_flat_folder_reports_non_images(tmp_path: Path) -> None:
@@ -297,4 +336,29 @@ def test_a_deeply_nested_batch_is_named_not_a_recursion_error(tmp_path: Path) ->
     depth = 100_000
     (tmp_path / "test_batch").write_bytes(b"\x80\x02}U\x06labels" + b"]" * depth + b"a" * (depth - 1) + b"s.")
     with pytest.raises(DataError, match="test_batch: not a readable CIFAR python batch: nested too deeply"):
+        load_cifar_batch(tmp_path / "test_batch")
+
+
+def test_a_batch_of_shared_lists_is_walked_once_per_object(tmp_path: Path) -> None:
+    """D12: 40 levels of [L, L] (2**40 paths, a 19 KB file) convert at once, sharing kept; a cycle ends."""
+    nested: list = []
+    for _ in range(40):
+        nested = [nested, nested]
+    cycle: list = []
+    cycle.append(cycle)
+    d = {"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1, 2, 3], "batch_label": nested, "x": cycle}
+    (tmp_path / "test_batch").write_bytes(pickle.dumps(d, protocol=2))
+    batch = load_cifar_batch(tmp_path / "test_batch")
+    assert batch["batch_label"][0] is batch["batch_label"][1] and batch["x"][0] is batch["x"]
+    assert len(read_dataset(tmp_path).items) == 4
+
+
+def test_a_batch_holding_too_many_entries_is_refused_by_name(tmp_path: Path, monkeypatch) -> None:
+    import omzoo.data.readers as readers
+
+    monkeypatch.setattr(readers, "MAX_BATCH_ENTRIES", 1000)
+    d = {"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1, 2, 3], "x": [[0] * 100] * 3 + [list(range(999))]}
+    (tmp_path / "test_batch").write_bytes(pickle.dumps(d, protocol=2))
+    with pytest.raises(DataError, match="test_batch: not a readable CIFAR python batch: its lists and dicts hold more "
+                                        "than 1000 entries"):
         load_cifar_batch(tmp_path / "test_batch")

@@ -118,3 +118,27 @@ def test_without_fp32_other_precisions_are_refused(cifar, tmp_path, capsys) -> N
                      "--weights", str(tmp_path / "w.json"), "--out", str(tmp_path / "e"), "--info",
                      str(tmp_path / "i")]) == 2
     assert "no fp32 sub-folder" in capsys.readouterr().err and not (tmp_path / "e").exists()
+
+
+def test_a_users_folder_is_never_written_into(cifar, tmp_path, capsys) -> None:
+    """--out and --info are folders of omzoo's own (new, empty or marked), as every folder output: a user's folder
+    with a fp32.json of its own is refused and left as it was; an earlier evaluate's folder is replaced."""
+    import json
+
+    from omzoo import cli
+
+    _inferred(tmp_path / "infer", cifar, "fp32", np.zeros((len(cifar), 10), np.float32))
+    (tmp_path / "w.json").write_text(json.dumps({"weights": "random"}))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "fp32.json").write_text('{"my": "thesis results"}')
+    argv = ["evaluate", MODEL, "--infer", str(tmp_path / "infer"), "--shards", str(cifar.root), "--weights",
+            str(tmp_path / "w.json")]
+    for out, info in ((mine, tmp_path / "info"), (tmp_path / "eval", mine)):
+        assert cli.main([*argv, "--out", str(out), "--info", str(info)]) == 2
+        assert f"{mine}: not empty and not written by omzoo" in capsys.readouterr().err
+        assert sorted(p.name for p in mine.iterdir()) == ["fp32.json"]
+        assert (mine / "fp32.json").read_text() == '{"my": "thesis results"}'
+    for _ in range(2):
+        assert cli.main([*argv, "--out", str(tmp_path / "eval"), "--info", str(tmp_path / "info")]) == 0
+    assert json.loads((tmp_path / "eval" / "fp32.json").read_text())["n_images"] == len(cifar)

@@ -77,15 +77,48 @@ def test_atomic_dir(tmp_path: Path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
-def test_remove_stale_temps_only_dead_pids(tmp_path: Path):
+def test_stale_temps_are_only_omzoos_own(tmp_path: Path):
+    """A killed atomic_dir leaves its temp folder, marked from the start; the next write of that output removes it,
+    and never a user's folder that merely looks alike (out.old-2023, out.tmp-99999, one with a marker but a name
+    whose check-sum omzoo did not make)."""
     out = tmp_path / "out"
-    dead = tmp_path / "out.tmp-999999999"  # beyond pid_max: never alive
-    alive = tmp_path / f"out.tmp-{os.getppid()}"
-    other = tmp_path / "outer.tmp-999999999"
-    for d in (dead, alive, other):
-        d.mkdir()
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom omzoo.core.io import atomic_dir\n"
+         "with atomic_dir(sys.argv[1], 'test') as tmp:\n    print(tmp, flush=True)\n    time.sleep(600)\n", str(out)],
+        stdout=subprocess.PIPE, text=True)
+    assert writer.stdout is not None
+    leftover = Path(writer.stdout.readline().strip())
+    writer.kill()
+    writer.wait()
+    writer.stdout.close()
+    assert leftover.is_dir() and (leftover / MARKER).is_file()
+    keep = [tmp_path / "out.old-2023", tmp_path / "out.tmp-999999999", tmp_path / f"out.tmp-999999999-1-{'0' * 12}",
+            tmp_path / "outer.tmp-999999999"]
+    claim_folder(keep[2], "test")  # omzoo's marker, but not a temp name omzoo made
+    for d in keep:
+        d.mkdir(exist_ok=True)
+        (d / "thesis.tex").write_text("mine")
+    with atomic_dir(out, "test") as tmp:
+        (tmp / "a").write_text("1")
+    with atomic_dir(out, "test") as tmp:  # replacing an output: its retired copy is removed too
+        (tmp / "b").write_text("2")
+    assert not leftover.exists() and all((d / "thesis.tex").read_text() == "mine" for d in keep)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", *(d.name for d in keep)])
     remove_stale_temps(out)
-    assert not dead.exists() and alive.exists() and other.exists()
+    assert all(d.is_dir() for d in keep)
+
+
+def test_an_atomic_replace_keeps_the_files_mode(tmp_path: Path):
+    """A params.yaml of mode 640 stays 640 when `omzoo sweep` rewrites it; a new file gets the umask's mode."""
+    target = tmp_path / "params.yaml"
+    target.write_text("a: 1\n")
+    target.chmod(0o640)
+    write_bytes_atomic(target, b"a: 2\n")
+    assert target.stat().st_mode & 0o777 == 0o640 and target.read_bytes() == b"a: 2\n"
+    umask = os.umask(0)
+    os.umask(umask)
+    write_bytes_atomic(tmp_path / "new", b"x")
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_atomic_write_with_suffix_appending_writer(tmp_path: Path):
@@ -113,6 +146,7 @@ def test_atomic_write_removes_the_temp_of_a_killed_writer(tmp_path: Path):
     writer.stdout.close()
     assert leftover.is_file() and leftover.name.startswith(f".model.onnx.tmp-{writer.pid}-")
     keep = [tmp_path / f".model.onnx.tmp-{os.getppid()}-1.onnx",  # a live writer's
+            tmp_path / ".model.onnx.tmp-999999999-1.onnx",  # looks alike: no check-sum omzoo made
             tmp_path / ".model.onnx.tmp-999999999-1.onnx.bak",  # not a name atomic_write makes
             tmp_path / ".other.onnx.tmp-999999999-1.onnx",  # another target's
             tmp_path / "model.onnx.tmp-999999999"]  # atomic_dir's form, not atomic_write's

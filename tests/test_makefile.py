@@ -40,6 +40,29 @@ def test_link_data_links_real_folders(tmp_path: Path) -> None:
     assert (raw / "cifar-10-batches-py").resolve() == tmp_path / "store" / "cifar"
 
 
+@pytest.mark.parametrize("kind", ["folder", "file"])
+def test_link_data_never_replaces_or_writes_into_the_users_data(tmp_path: Path, kind: str) -> None:
+    """data/raw/<name> that is not a link (a folder or file of the user's) is refused, and nothing is linked (not
+    even the other name); a link there (one link-data made before, even a dangling one) is replaced."""
+    (tmp_path / "store").mkdir()
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    if kind == "folder":
+        (raw / "imagenet").mkdir()
+        (raw / "imagenet" / "NOTES.txt").write_text("notes\n")
+    else:
+        (raw / "imagenet").write_text("precious\n")
+    before = sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*"))
+    r = _make(tmp_path, "link-data", "IMAGENET=store", "CIFAR=store")
+    assert r.returncode != 0
+    assert r.stderr.splitlines()[0].startswith("link-data: data/raw/imagenet exists and is not a link")
+    assert sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*")) == before
+    assert not (raw / "cifar-10-batches-py").is_symlink()
+    (raw / "cifar-10-batches-py").symlink_to(tmp_path / "gone")  # a link (a dangling one) is replaced
+    assert _make(tmp_path, "link-data", "CIFAR=store").returncode == 0
+    assert (raw / "cifar-10-batches-py").resolve() == tmp_path / "store"
+
+
 def test_setup_installs_again_when_the_venv_differs_from_constraints(tmp_path: Path) -> None:
     """`make setup` compares this venv with constraints.txt (dry run, `make -n`: nothing is installed or removed):
     in step, nothing to do; one pin moved (a branch's other onnxruntime) or a package changed by hand, the stamp

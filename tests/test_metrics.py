@@ -58,3 +58,25 @@ def test_flatten_and_nest_are_inverse() -> None:
     nested = {"a": 1, "e2e_ms": {"p50": 2.0, "p99": 3.0}}
     assert metrics.flatten(nested) == {"a": 1, "e2e_ms.p50": 2.0, "e2e_ms.p99": 3.0}
     assert metrics.nest(metrics.flatten(nested)) == nested
+
+
+GOOD = {"bs": 8, "throughput_compute_ips": 5.0, "throughput_compute_ci_low": 4.0, "throughput_compute_ci_high": 6.0,
+        "e2e_ms": {"p99": 3.0}, "future_metric": "kept as it is"}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"throughput_compute_ips": "fast"}, "throughput_compute_ips is 'fast' \\(str\\), not a finite number"),
+    ({"throughput_compute_ips": True}, "throughput_compute_ips is True \\(bool\\)"),
+    ({"throughput_compute_ips": None}, "throughput_compute_ips is None"),
+    ({"throughput_compute_ips": -5}, "throughput_compute_ips is -5; it cannot be negative"),
+    ({"throughput_compute_ips": 1e308, "throughput_compute_ci_high": 1e308},
+     "throughput_compute_ips is 1e\\+308, beyond any value"),
+    ({"throughput_compute_ips": 12.0}, "throughput_compute_ips 12.0 lies outside its interval \\[4.0, 6.0\\]"),
+    ({"bs": 8.5}, "bs is 8.5; it is a whole number"),
+    ({"e2e_ms": {"p99": "slow"}}, "e2e_ms.p99 is 'slow'"),
+])
+def test_a_metrics_file_is_checked_field_by_field(change: dict, message: str) -> None:
+    assert metrics.checked("bench", GOOD, "m.json") == GOOD
+    assert metrics.checked("eval", {"delta_top1": -1.5, "top1": 90.0}, "e.json")["delta_top1"] == -1.5
+    with pytest.raises(ValueError, match=f"^m.json: {message}"):
+        metrics.checked("bench", {**GOOD, **change}, "m.json")

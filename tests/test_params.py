@@ -275,6 +275,18 @@ def test_a_duplicate_or_unknown_section_fails_in_one_line(tmp_path: Path, text: 
     assert "\n" not in str(e.value) and str(tmp_path / "params.yaml") in str(e.value)
 
 
+@pytest.mark.parametrize(("section", "key"), [
+    ("models", "ran92_cifar10;touch pwned;echo"), ("models", "Ran92"), ("models", "a b"), ("models", 7),
+    ("models", "x" * 500), ("datasets", "cifar32$(touch pwned)"), ("datasets", "cifar-32"),
+])
+def test_a_key_dvc_pastes_into_commands_is_an_identifier(tmp_path: Path, section: str, key: object) -> None:
+    """dvc.yaml pastes `models:` and `datasets:` keys into shell commands: only [a-z0-9_] passes, in one short line."""
+    entry = {"checkpoint": "", "pixels": "cifar32"} if section == "models" else {"data": "d", "labels": "d"}
+    with pytest.raises(ParamsError, match=f"{section}: the key .* is not a plain identifier") as e:
+        load_params(_write(tmp_path, lambda p: p[section].update({key: entry})))
+    assert "\n" not in str(e.value) and len(str(e.value)) < 300
+
+
 def test_a_model_listed_twice_fails(tmp_path: Path) -> None:
     text = (ROOT / "params.yaml").read_text().replace(
         "  tresnet_m: {", "  scnet50_v1d: {checkpoint: x.pth, pixels: bilinear224}\n  tresnet_m: {")
@@ -291,7 +303,7 @@ def test_a_model_listed_twice_fails(tmp_path: Path) -> None:
     (lambda p: p["bench"].update(seed=-1), "bench.seed: expected greater than or equal to 0"),
     (lambda p: p["bench"].update(min_s=float("nan")), "bench"),
     (lambda p: p["export"].update(input_dtype="int8"), "export.input_dtype: expected 'uint8' or 'float32'"),
-    (lambda p: p["infer"].update(batch_size="8"), "infer.batch_size '8' must be one of batch_sizes"),
+    (lambda p: p["infer"].update(batch_size="8"), "infer.batch_size: expected an integer, got '8'"),
     (lambda p: p["models"]["tresnet_m"].update(checkpoint=7), "models.tresnet_m.checkpoint: expected a string"),
 ])
 def test_every_key_has_a_type(tmp_path: Path, edit, message: str) -> None:
@@ -326,3 +338,59 @@ def test_decimal_reads_ascii_digits_only() -> None:
     assert [decimal(t) for t in ("10", " 7 ", "-2", "1_0", "٣", "1e3", "")] == [10, 7, -2, None, None, None, None]
     with pytest.raises(ValueError, match="positive integer"):
         positive_int("٣")
+
+
+def _bomb(levels: int) -> str:
+    """A YAML list of aliases of aliases: `levels` lines expand to 10**levels strings."""
+    parts = ['&a0 ["x","x","x","x","x","x","x","x","x","x"]']
+    parts += [f"&a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels)]
+    return "[" + ", ".join(parts) + "]"
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('platforms: [310P, "310", T4]', f"platforms: {_bomb(9)}", "report.platforms\\[0\\] .*uses an anchor"),
+    ("\ncompare:\n", "\ncompare: &c\n", "compare .*uses an anchor"),
+    ("\nreport:\n  platforms", "\nreport:\n  <<: {}\n  platforms", "report.<< .*uses a merge key"),
+])
+def test_yaml_anchors_aliases_and_merge_keys_are_refused(tmp_path: Path, old: str, new: str, message: str) -> None:
+    """A few KB of aliases of aliases expand to gigabytes: refused on the composed graph, before anything expands."""
+    text = (ROOT / "params.yaml").read_text()
+    assert old in text
+    path = tmp_path / "params.yaml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ParamsError, match=message) as e:
+        load_params(path)
+    assert len(str(e.value)) < 300 and "\n" not in str(e.value)
+    with pytest.raises(ParamsError, match="uses an alias|uses an anchor"):
+        _load(ROOT / "params.yaml", "report.platforms=[&a x, *a]")
+
+
+def test_a_huge_value_is_quoted_short(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda p: p.update(precisions=["fp64"] * 100_000))
+    with pytest.raises(ParamsError, match="precisions: unknown") as e:
+        load_params(path)
+    assert len(str(e.value)) < 400
+
+
+@pytest.mark.parametrize("value", ["false", "true", 1, None])
+def test_model_options_are_typed_as_their_defaults(tmp_path: Path, value) -> None:
+    """nearest_resize: "false" is a non-empty string, which Python reads as true: refused naming the option."""
+    path = _write(tmp_path, lambda p: p["models"]["ran92_cifar10"].update(options={"nearest_resize": value}))
+    with pytest.raises(ParamsError, match="models.ran92_cifar10.options.nearest_resize: expected true or false"):
+        load_params(path)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda p: p["infer"].update(batch_size=True), "infer.batch_size: expected an integer, got True"),
+    (lambda p: p["infer"].update(batch_size=1.0), "infer.batch_size: expected an integer, got 1.0"),
+    (lambda p: p["infer"].update(batch_sise=8), "infer: unknown key\\(s\\) \\['batch_sise'\\]"),
+    (lambda p: p["compare"].update(min_efect=0.03), "compare: unknown key\\(s\\) \\['min_efect'\\]"),
+    (lambda p: p["compare"].update(min_rounds=True), "compare.min_rounds: expected an integer"),
+    (lambda p: p["torch"].update(devise="auto"), "torch: unknown key\\(s\\) \\['devise'\\]"),
+    (lambda p: p["acl"].update(device_id="0"), "acl.device_id: expected an integer"),
+    (lambda p: p["acl"].update(precision_mode="force_fp16"), "acl.precision_mode has moved"),
+])
+def test_infer_compare_and_every_backend_section_are_checked_on_load(tmp_path: Path, edit, message: str) -> None:
+    """Not only where a comparison or that backend reads them: the backend configured is onnxruntime here."""
+    with pytest.raises(ParamsError, match=message):
+        load_params(_write(tmp_path, edit))

@@ -38,22 +38,40 @@ def _spec() -> dict[str, Any]:
 
 def test_the_compared_plot_is_the_reports_figure_per_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     drawn = []
-    monkeypatch.setattr(throughput, "write_png", lambda rows, path, title: drawn.append((rows, path, title)))
-    plots.plot_png(_spec(), tmp_path / "t.png")
-    ((rows, path, title),) = drawn
-    assert title == "throughput: main vs slow" and path == tmp_path / "t.png"
+    monkeypatch.setattr(throughput, "png_bytes", lambda rows, title: drawn.append((rows, title)) or b"png")
+    assert plots.plot_png(_spec()) == b"png"
+    ((rows, title),) = drawn
+    assert title == "throughput: main vs slow"
     assert [(r["rev"], r["batch_size"], r["throughput_compute_ips"], r["throughput_compute_ci_low"]) for r in rows] \
         == [(rev, bs, ips * bs, ips * bs - 1 if bs > 1 else None) for rev, ips in (("main", 10.0), ("slow", 5.0))
             for bs in (16, 8, 1)]
 
 
 def test_the_page_lists_points_in_batch_size_order(tmp_path: Path) -> None:
-    png = tmp_path / "t.png"
-    plots.plot_png(_spec(), png)
+    png = plots.plot_png(_spec())
     page = static_html(_spec(), png, "t", None)
     cells = re.findall(r"<tr><td>(\w+)</td><td>(m-\d+)</td>", page)
     assert cells == [(rev, f"m-{bs}") for bs in (1, 8, 16) for rev in ("main", "slow")]  # 8 before 16, not as text
-    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert png[:4] == b"\x89PNG"
+
+
+def test_the_plot_files_are_committed_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page that fails after the PNG was drawn leaves the previous PNG and page as they were (never a new plot
+    beside an old page that still embeds the old one)."""
+    monkeypatch.setattr(plots, "plot_spec", lambda revisions: _spec())
+    monkeypatch.setattr(plots, "interactive_html", lambda spec: None)
+    out = tmp_path / "plots"
+    render_plots(None, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    monkeypatch.setattr(throughput, "png_bytes", lambda rows, title: b"\x89PNG new")
+
+    def broken(*_: object) -> str:
+        raise ValueError("index.html: cannot render")
+
+    monkeypatch.setattr(plots, "static_html", broken)
+    with pytest.raises(ValueError, match="index.html"):
+        render_plots(None, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_the_interactive_page_sorts_points_by_batch_size(monkeypatch: pytest.MonkeyPatch) -> None:

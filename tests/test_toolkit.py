@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import error_line, omzoo
+from dvc_helpers import dvc, pipeline_env
 
 from omzoo.backends.base import get_backend
 from omzoo.core.provenance import FINGERPRINT, fingerprint_hash, read_fingerprint
@@ -74,3 +75,36 @@ def test_the_committed_file_is_a_toolkit_file() -> None:
     recorded, fp = read_fingerprint(path)
     infos = [json.loads(p.read_text()) for p in (ROOT / "metrics" / "info").rglob("*.json")]
     assert all(i.get(FINGERPRINT) == recorded for i in infos if FINGERPRINT in i) and fp["backend"]
+
+
+def test_it_writes_the_constant_params_check_once_the_params_are_valid(tmp_path: Path) -> None:
+    """--checked (metrics/params.json in dvc.yaml): the same bytes for every valid params file, left as it was when
+    already there (so DVC re-runs nothing after it), and not written when the params are not valid."""
+    checked, out = tmp_path / "params.json", tmp_path / "t.json"
+    omzoo("toolkit", "--params", ROOT / "params.yaml", "--out", out, "--checked", checked, ok=True)
+    first, before = checked.read_bytes(), checked.stat().st_mtime_ns
+    omzoo("toolkit", "--params", ROOT / "params.yaml", "--out", out, "--checked", checked, "-S",
+          "onnxruntime.threads=1", ok=True)
+    assert checked.read_bytes() == first and checked.stat().st_mtime_ns == before
+    checked.unlink()
+    r = omzoo("toolkit", "--params", ROOT / "params.yaml", "--out", out, "--checked", checked,
+              "-S", "precisions=[fp64]")
+    assert "precisions: unknown ['fp64']" in error_line(r, "toolkit") and not checked.exists()
+
+
+def test_dvc_refuses_a_hostile_params_name_before_a_shell_sees_it(tmp_path: Path) -> None:
+    """The real dvc.yaml: `dvc repro weights@<key>` for a `models:` key holding shell syntax runs the toolkit stage
+    first, which names the key and stops the run; the injected command never runs (every other stage that pastes a
+    name has the same dependency: tests/test_cli.py)."""
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (tmp_path / "checkpoints").mkdir()
+    key = "x;touch pwned;echo"
+    text = (tmp_path / "params.yaml").read_text().replace("\nmodels:\n", f'\nmodels:\n  "{key}": {{pixels: x}}\n', 1)
+    (tmp_path / "params.yaml").write_text(text)
+    dvc(tmp_path, pipeline_env(), "init", "-q", "--no-scm")
+    r = dvc(tmp_path, pipeline_env(), "repro", f"weights@{key}", ok=False)
+    assert r.returncode != 0 and not list(tmp_path.rglob("pwned"))
+    assert f"omzoo toolkit: error: params.yaml: models: the key '{key}' is not a plain identifier" in r.stderr
+    assert not (tmp_path / "metrics" / "params.json").exists()

@@ -24,7 +24,8 @@ from pathlib import Path
 from types import ModuleType
 
 #: verb -> module; each module has HELP, add_arguments(parser) and run(args), and NO_OVERRIDES (why it takes no
-#: -S) where it runs other stages that read params.yaml themselves
+#: -S) where it runs other stages that read params.yaml themselves; optionally complete(args) (paths params.yaml names,
+#: the outputs' defaults) and inputs(args) (what it reads that no argument names), both before check_outputs
 VERBS: dict[str, str] = {
     "sample-data": "omzoo.stages.sample_data",
     "toolkit": "omzoo.stages.toolkit",
@@ -73,7 +74,7 @@ READS: dict[str, tuple[str, ...]] = {
 }
 #: the arguments that name what a verb writes; every other path argument is an input it reads (report's --root, the
 #: checkout it reads metrics from, holds its output folder and is neither)
-OUTPUTS = ("out", "info", "rounds")
+OUTPUTS = ("out", "info", "rounds", "checked")
 NOT_INPUTS = ("root",)
 #: verbs that read each git revision's committed params.yaml, not a --params file (-S applies to each revision)
 FROM_REVISIONS = frozenset({"compare", "abtest"})
@@ -94,7 +95,17 @@ def verb_parser(verb: str) -> tuple[ModuleType, argparse.ArgumentParser]:
     parser = argparse.ArgumentParser(prog=f"omzoo {verb}", description=module.HELP)
     module.add_arguments(parser)
     _add_params_options(parser, verb, getattr(module, "NO_OVERRIDES", ""))
+    for action in parser._actions:  # every path argument: '' would silently mean the current folder
+        if action.type is Path:
+            action.type = _path
     return module, parser
+
+
+def _path(text: str) -> Path:
+    """A path argument; an empty one names nothing (Path('') would be '.', the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path names no file or folder")
+    return Path(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,9 +130,9 @@ def _main(argv: list[str]) -> int:
     try:
         with params.command(args.set_params):
             _check_overrides(verb, module, args, refused)
-            if hasattr(module, "complete"):  # the input paths params.yaml names (dvc.yaml never pastes them)
-                module.complete(args)
-            check_outputs(args)
+            if hasattr(module, "complete"):  # the input paths params.yaml names (dvc.yaml never pastes them) and the
+                module.complete(args)        # outputs' defaults (<out>.json), so check_outputs sees every output
+            check_outputs(args, implied_inputs(module, args))
             return int(module.run(args) or 0)
     except RestartInEnvironment as e:
         if os.environ.get(_RERUN_VAR):
@@ -189,27 +200,43 @@ def _check_overrides(verb: str, module: ModuleType, args: argparse.Namespace, re
         load_params(args.params)  # a bad -S value fails here, before any work
 
 
-def check_outputs(args: argparse.Namespace) -> None:
-    """The one output-is-not-an-input rule of every verb: an output (--out, --info, --rounds) must not be an input
-    path (the same file, also through a link), hold one (a folder output replaced whole), or sit inside an input
-    folder (it would become an input of the next run); writing it would destroy what the verb reads."""
+def implied_inputs(module: ModuleType, args: argparse.Namespace) -> dict[str, Path]:
+    """The inputs no argument names, described: the params file a verb reads when --params is not given
+    (./params.yaml) and what the verb's `inputs(args)` declares (report's metrics folder)."""
+    from omzoo.core import paths
+
+    implied = {"params file": paths.PARAMS} if "params" in vars(args) and args.params is None else {}
+    return {**implied, **(module.inputs(args) if hasattr(module, "inputs") else {})}
+
+
+def check_outputs(args: argparse.Namespace, implied: dict[str, Path] | None = None) -> None:
+    """The one output-is-not-an-input rule of every verb: an output (--out, --info, --rounds, defaults filled in by
+    the verb's `complete`) must name a file or folder of its own, no other output, and no input path (the same file,
+    also through a link; `implied`: the inputs no argument names), hold one (a folder output replaced whole), or sit
+    inside an input folder (it would become an input of the next run); writing it would destroy what the verb reads."""
     given = vars(args)
-    outputs = [(name, Path(given[name])) for name in OUTPUTS if given.get(name)]
-    inputs = [(name, value) for name, value in given.items()
-              if isinstance(value, Path) and name not in OUTPUTS + NOT_INPUTS and str(value)]
-    for out_name, out in outputs:
+    outputs = [(_flag(name), Path(given[name])) for name in OUTPUTS if given.get(name)]
+    inputs = [(f"the input {_flag(name)} {value}", value) for name, value in given.items()
+              if isinstance(value, Path) and name not in OUTPUTS + NOT_INPUTS]
+    inputs += [(f"the {what} {path} (which it reads)", path) for what, path in (implied or {}).items()]
+    for out_flag, out in outputs:
+        if out.name in ("", ".."):  # `.`, `/`, `..`: a folder that holds others, never an output of its own
+            raise ValueError(f"{out_flag} {out}: names no file or folder of its own (give the output a name, e.g. "
+                             f"{out_flag} out)")
         o = out.resolve()
-        for in_name, src in inputs:
+        for input_named, src in inputs:
             s = src.resolve()
             same = o == s or (out.exists() and src.exists() and os.path.samefile(out, src))
             how = ("is" if same else "would contain" if o in s.parents else
                    "sits inside" if s in o.parents and src.is_dir() else "")
             if how:
-                raise ValueError(f"{_flag(out_name)} {out}: {how} the input {_flag(in_name)} {src}; writing it would "
-                                 "destroy what this command reads (choose an output outside its inputs)")
-    names = [str(o.resolve()) for _, o in outputs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"two outputs name the same path: {', '.join(f'--{n} {o}' for n, o in outputs)}")
+                raise ValueError(f"{out_flag} {out}: {how} {input_named}; writing it would destroy what this command "
+                                 "reads (choose an output outside its inputs)")
+    for i, (flag, out) in enumerate(outputs):
+        for other_flag, other in outputs[:i]:
+            if out.resolve() == other.resolve():
+                raise ValueError(f"{flag} {out}: is also {other_flag} (an output left out takes its default, e.g. "
+                                 "--info <out>.json); give each output its own path")
 
 
 def _flag(dest: str) -> str:
@@ -219,10 +246,16 @@ def _flag(dest: str) -> str:
 def _report(verb: str, kind: str, message: str) -> None:
     if os.environ.get("OMZOO_TRACEBACK"):
         traceback.print_exc()
-    first, *rest = message.strip().splitlines() or [""]
+    first, *rest = [_bounded(line) for line in message.strip().splitlines()] or [""]
     print(f"omzoo {verb}: {kind}: {first}", file=sys.stderr)
     for line in rest:  # multi-line messages (every bad image, an atc log tail) stay readable
         print(f"  {line}", file=sys.stderr)
+
+
+def _bounded(line: str, limit: int = 2000) -> str:
+    """One line of a message, cut at `limit` characters: a library quoting a huge value (a megabyte list) must not
+    make the error itself megabytes long."""
+    return line if len(line) <= limit else f"{line[:limit]}... (cut; {len(line)} characters)"
 
 
 def _rerun(argv: list[str], env: dict[str, str]) -> int:

@@ -11,7 +11,6 @@ records.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import sys
 import time
@@ -25,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from omzoo.backends.checks import Check, HostPlan, toolkit_check
-from omzoo.core.params import REFERENCE, ParamsError, typed
+from omzoo.core.params import REFERENCE, backend_options
 from omzoo.core.provenance import cpu_model, fingerprint_hash, read_fingerprint, usable_cores
 from omzoo.core.recipe import Recipe
 from omzoo.core.zoo import ModelSpec
@@ -73,24 +72,16 @@ class Backend(ABC):
 
     name: str = ""
     #: this backend's params.yaml section as a dataclass: its keys, their types and the one home of their defaults
+    #: (omzoo.core.params.BACKEND_SECTIONS holds it, so that every command checks it on load)
     Options: ClassVar[type | None] = None
     #: the keys of describe()'s `extra` that name the installed toolkit (providers, a CUDA build, a CANN root)
     FINGERPRINT_EXTRA: ClassVar[tuple[str, ...]] = ()
     #: the precisions (params.PRECISIONS) this backend can compile at all; check_precision() adds the host's limits
     PRECISIONS: ClassVar[tuple[str, ...]] = ("fp32",)
-    #: options this backend no longer has, and where their setting went: a params file still giving one fails in
-    #: one line saying so (rather than "unknown key")
-    MOVED_OPTIONS: ClassVar[dict[str, str]] = {}
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
-        given = dict(options or {})
-        moved = next((k for k in self.MOVED_OPTIONS if k in given), None)
-        if moved is not None:
-            raise ParamsError(f"{self.name}.{moved} has moved: {self.MOVED_OPTIONS[moved]}; remove it from the "
-                              f"`{self.name}:` section of params.yaml")
-        #: the section with every default filled in; an unknown or mistyped key fails here, naming it
-        self.options: dict[str, Any] = dataclasses.asdict(typed(self.Options, given, self.name)) if self.Options \
-            else given
+        #: the section with every default filled in; an unknown, moved or mistyped key fails here, naming it
+        self.options: dict[str, Any] = backend_options(self.name, self.Options, options or {}, self.name)
         #: the registry entry of the loaded artefact, options applied (given to load())
         self.spec: ModelSpec | None = None
         #: what compile() makes and load() runs: set from the stage (compile) or the artefact's meta.json (load)

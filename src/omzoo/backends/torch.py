@@ -30,9 +30,8 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,7 +39,7 @@ from omzoo.backends import nvidia
 from omzoo.backends.base import CompileSource
 from omzoo.backends.checks import DEVICE, Check, HostPlan, threads_check
 from omzoo.core.errors import BackendUnavailable
-from omzoo.core.params import Count
+from omzoo.core.params import TorchOptions
 from omzoo.core.provenance import cpu_model
 from omzoo.core.zoo import ModelSpec
 
@@ -94,28 +93,11 @@ def _cast_module(model: torch.nn.Module, dtype: torch.dtype, channels_last: bool
     return Cast()
 
 
-@dataclass(frozen=True)
-class TorchOptions:
-    """`torch:` (the backend's options; what each does: omzoo.backends.torch)."""
-
-    device: str = "auto"  # cuda when available, else cpu
-    channels_last: bool = True
-    compile: bool = False  # torch.compile
-    compile_mode: str = "default"
-    freezing: bool = True
-    dynamic: bool = True
-    cuda_graphs: bool | Literal["auto"] = "auto"  # "auto": on for CUDA
-    tf32: bool = False
-    threads: Count = 0  # 0 = torch's default
-
-
 class TorchBackend(nvidia.GpuBackend):
     name = "torch"
     Options = TorchOptions
     FINGERPRINT_EXTRA = ("cuda", "cudnn", "driver")
     PRECISIONS = tuple(_DTYPES)
-    MOVED_OPTIONS = {"precision": "the precision is the pipeline's `precisions:` list now (torch runs fp32, fp16 on "
-                                  "CUDA only, and bf16)"}
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)

@@ -11,10 +11,12 @@ refused unless the caller passes `trust=True` (the user's explicit opt-in for th
 
 Before anything is unpickled or inflated the file is checked: a regular file (omzoo.core.io.open_regular: a FIFO, a
 device or a folder is named as such) below MAX_CHECKPOINT_BYTES, and a zip archive only as torch.save writes one,
-members stored, not compressed, their declared sizes within the archive's (a 1 MB deflated member could inflate to
-1 GB). After it: string keys only, strided tensors with data (no meta or sparse ones), no key given both with and
-without `module.`, and each tensor's dtype one the model's can take (an int, bool or complex tensor is never cast
-into float weights).
+members stored, not compressed, each in bytes of the archive no other member names (a 1 MB deflated member could
+inflate to 1 GB; 300 entries naming one member's data would read it 300 times). After it: string keys only, strided
+tensors with data (no meta or sparse ones) and no more elements than their storage holds (a stride-0 view of 2 bytes
+can stand for 400 million elements), no key given both with and without `module.`, and each tensor's dtype one the
+model's can take (an int, bool or complex tensor is never cast into float weights). Keys and shapes are checked
+against the model before any tensor is cast.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ SAFE_GLOBALS: tuple[type, ...] = (argparse.Namespace,)
 _WRAPPER_KEYS = ("state_dict", "model")
 #: the largest checkpoint read (the published files: 50-350 MB)
 MAX_CHECKPOINT_BYTES = 4 << 30
+#: a zip member's local file header: signature, version, flags, method, time, date, crc, sizes, name and extra lengths
+_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
 
 
 class CheckpointError(ValueError):
@@ -72,8 +76,10 @@ def _refusal(message: str) -> str:
 
 
 def _check_archive(path: Path, f: io.BufferedReader) -> None:
-    """A zip checkpoint as torch.save writes it, checked before anything is inflated: every member stored (torch
-    never compresses), each member's declared size within the archive's own size."""
+    """A zip checkpoint as torch.save writes it, checked before anything is inflated or read: every member stored
+    (torch never compresses), each member's local header and data a range of the archive of its own (overlapping or
+    repeated members would let a small file name the same megabytes again and again), so that the members' sizes
+    together stay within the archive's own."""
     if f.read(4) != b"PK\x03\x04":
         f.seek(0)
         return
@@ -84,6 +90,7 @@ def _check_archive(path: Path, f: io.BufferedReader) -> None:
         members = zipfile.ZipFile(f).infolist()
     except (zipfile.BadZipFile, ValueError, OSError) as e:
         raise CheckpointError(f"{path}: cannot be read as a torch checkpoint (a broken zip archive: {e})") from None
+    ranges: list[tuple[int, int, str]] = []
     for m in members:
         if m.compress_type != zipfile.ZIP_STORED:
             raise CheckpointError(f"{path}: member {m.filename} is compressed (method {m.compress_type}); torch.save "
@@ -91,6 +98,22 @@ def _check_archive(path: Path, f: io.BufferedReader) -> None:
         if m.file_size > size or m.compress_size != m.file_size:
             raise CheckpointError(f"{path}: member {m.filename} declares {m.file_size} bytes in a {size}-byte "
                                   "archive; refusing it before reading")
+        f.seek(m.header_offset)
+        header = f.read(_LOCAL_HEADER.size)
+        if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+            raise CheckpointError(f"{path}: member {m.filename} has no local header at offset {m.header_offset}; "
+                                  "a broken zip archive")
+        name_len, extra_len = _LOCAL_HEADER.unpack(header)[-2:]
+        end = m.header_offset + _LOCAL_HEADER.size + name_len + extra_len + m.compress_size
+        if end > size:
+            raise CheckpointError(f"{path}: member {m.filename} ends at byte {end} of a {size}-byte archive; "
+                                  "refusing it before reading")
+        ranges.append((m.header_offset, end, m.filename))
+    ranges.sort()
+    for (_, end, first), (start, _, second) in zip(ranges, ranges[1:], strict=False):
+        if start < end:
+            raise CheckpointError(f"{path}: members {first} and {second} share bytes of the archive (overlapping or "
+                                  "repeated entries, which torch.save never writes); refusing it before reading")
     f.seek(0)
 
 
@@ -149,7 +172,23 @@ def read_checkpoint(path: str | Path, trust: bool = False) -> Loaded:
 
     `trust`: the user vouches for this file, so the full unpickler may read what the safe one refuses.
     """
-    path = Path(path)
+    loaded = _unwrap(Path(path), trust)
+    return Loaded(_as_float(loaded.state_dict), loaded.container, loaded.weights_only)
+
+
+def _as_float(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Floating tensors as float32 (a cast materialises a tensor: done only after its key, shape and storage passed)."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
+
+
+def _overlapping(v: torch.Tensor) -> bool:
+    """Whether `v` has more elements than its storage holds: a stride-0 or overlapping view, which a few bytes in
+    the file can make gigabytes of once materialised (torch.save never writes one for a model's weights)."""
+    return v.numel() * v.element_size() > v.untyped_storage().nbytes()
+
+
+def _unwrap(path: Path, trust: bool) -> Loaded:
+    """The file's state dict as stored (nothing cast or copied yet), its keys and tensors checked."""
     obj, weights_only = _deserialise(path, trust)
     if _is_state_dict(obj):
         sd, container = obj, "state_dict"
@@ -172,10 +211,14 @@ def read_checkpoint(path: str | Path, trust: bool = False) -> Loaded:
         if v.is_meta or v.layout != torch.strided:
             what = "a meta tensor (shape only, no data)" if v.is_meta else f"a {v.layout} tensor"
             raise CheckpointError(f"{path}: {key} is {what}; weights must be dense tensors with data")
+        if _overlapping(v):
+            raise CheckpointError(f"{path}: {key} has {v.numel()} elements over a storage of "
+                                  f"{v.untyped_storage().nbytes()} bytes (a stride-0 or overlapping view, which "
+                                  "torch.save never writes for weights); refusing it before it is materialised")
         k = key[len("module."):] if key.startswith("module.") else key
         if k in out:
             raise CheckpointError(f"{path}: holds both module.{k} and {k}; which one is the weight is unknown")
-        out[k] = v.float() if v.is_floating_point() else v
+        out[k] = v
     return Loaded(out, container, weights_only)
 
 
@@ -188,9 +231,10 @@ def _describe(keys: list[str], sd: Mapping[str, torch.Tensor], limit: int = 5) -
 def load_strict(model: torch.nn.Module, path: str | Path, trust: bool = False) -> Loaded:
     """Load `path` into `model`; only a missing `num_batches_tracked` is tolerated (old torch omits it).
 
-    Non-finite weights fail here too: they would only surface later as NaN logits or an unnamed export error.
+    Non-finite weights fail here too: they would only surface later as NaN logits or an unnamed export error. Keys,
+    shapes and dtypes are checked before any tensor is cast (a cast materialises it).
     """
-    loaded = read_checkpoint(path, trust)
+    loaded = _unwrap(Path(path), trust)
     sd = loaded.state_dict
     expected = model.state_dict()
     missing = [k for k in expected if k not in sd and not k.endswith(".num_batches_tracked")]
@@ -213,6 +257,8 @@ def load_strict(model: torch.nn.Module, path: str | Path, trust: bool = False) -
             shapes = [f"{k} file {tuple(sd[k].shape)} vs model {tuple(expected[k].shape)}" for k in mismatched[:5]]
             parts.append(f"shape mismatch {len(mismatched)}: " + ", ".join(shapes))
         raise CheckpointError("; ".join(parts))
+    sd = _as_float(sd)
+    loaded = Loaded(sd, loaded.container, loaded.weights_only)
     nonfinite = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if nonfinite:
         counts = [f"{k} {tuple(sd[k].shape)}: {int(sd[k].isnan().sum())} NaN, {int(sd[k].isinf().sum())} inf"

@@ -4,8 +4,9 @@ replaces or deletes only what it wrote itself.
 Every writer goes to a temporary name in the *same directory* (so the final ``os.replace`` is a
 rename on one file system, which POSIX makes atomic) and only replaces the target when the write
 finished without an exception. A killed process leaves at most a ``.tmp-`` file behind, never a
-truncated target, and the next write of the same target removes it (only names of our own form, only
-those of dead processes). A write that fails for lack of space names the target it could not write.
+truncated target, and the next write of the same target removes it (only names carrying omzoo's check-sum, only
+those of dead processes). A replaced file keeps its permission mode. A write that fails for lack of space names
+the target it could not write.
 
 The rules every verb follows (README "Security"):
 - Several files of one result are committed together (``atomic_files``: every file written to its temporary name
@@ -139,15 +140,17 @@ def atomic_files(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list[Path]
     for target in targets:
         check_file_output(target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_write_temps(target)
-    # pid + thread id: concurrent writers of one path never share a temp file. The target's suffix is kept
-    # at the end so suffix-appending writers (np.save adds ".npy") write exactly the yielded path.
-    temps = [t.with_name(f".{t.name}.tmp-{os.getpid()}-{threading.get_ident()}{t.suffix}") for t in targets]
+        remove_stale_temps(target)
+    # The target's suffix is kept at the end so suffix-appending writers (np.save adds ".npy") write exactly the
+    # yielded path.
+    temps = [t.with_name(f".{_temp_name(t.name, 'tmp')}{t.suffix}") for t in targets]
     try:
         yield temps
         for tmp, target in zip(temps, targets, strict=True):
             if not tmp.exists():
                 raise FileNotFoundError(f"nothing was written to the temporary file for {target}")
+            with contextlib.suppress(FileNotFoundError):  # a replaced file keeps its mode (a params.yaml of 640)
+                os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
         for tmp, target in zip(temps, targets, strict=True):
             os.replace(tmp, target)
     except BaseException as e:
@@ -184,18 +187,6 @@ def _naming_target(e: BaseException, temps: Mapping[Path, Path]) -> OSError | No
         target = next(iter(temps.values()))
         return OSError(e.errno, f"cannot write: {e.strerror or e}", str(target))
     return None
-
-
-def _remove_stale_write_temps(target: Path) -> None:
-    """Remove the temporary files of earlier writers of ``target`` that were killed (dead pids only): only names of
-    atomic_write's own form, ``.<name>.tmp-<pid>-<thread><suffix>``, and only regular files."""
-    own = re.compile(rf"\.{re.escape(target.name)}\.tmp-(\d+)-\d+{re.escape(target.suffix)}")
-    for sibling in target.parent.glob(f".{glob_escape(target.name)}.tmp-*"):
-        m = own.fullmatch(sibling.name)
-        if m is None or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
-            continue
-        if sibling.is_file() and not sibling.is_symlink():
-            sibling.unlink(missing_ok=True)
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
@@ -246,14 +237,37 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _temp_tag(name: str, kind: str, pid: int, thread: int) -> str:
+    """A check-sum of a temporary name's parts: only omzoo's writers make names that carry it, so stale-temp cleanup
+    never takes a user's file or folder that merely looks like one (``out.old-2023``, ``out.tmp-99999``)."""
+    return hashlib.sha256(f"omzoo temp\0{name}\0{kind}\0{pid}\0{thread}".encode()).hexdigest()[:12]
+
+
+def _temp_name(name: str, kind: str) -> str:
+    """``<name>.<kind>-<pid>-<thread>-<tag>``: this process's and thread's temporary (``tmp``) or retired (``old``)
+    name for ``name``; pid and thread keep concurrent writers of one path apart."""
+    pid, thread = os.getpid(), threading.get_ident()
+    return f"{name}.{kind}-{pid}-{thread}-{_temp_tag(name, kind, pid, thread)}"
+
+
 def remove_stale_temps(path: str | os.PathLike[str]) -> None:
-    """Remove ``<path>.tmp-<pid>`` / ``<path>.old-<pid>`` siblings left by killed runs (dead pids only)."""
+    """Remove what killed writers of ``path`` left beside it: atomic_files' temporary files
+    (``.<name>.tmp-...<suffix>``, regular files) and atomic_dir's folders (``<name>.tmp-...``/``<name>.old-...``,
+    carrying omzoo's marker). Only names whose check-sum omzoo made, only of dead processes."""
     target = Path(path)
     if not target.parent.is_dir():
         return
-    for sibling in target.parent.glob(f"{glob_escape(target.name)}.*-*"):
-        kind, _, pid = sibling.name[len(target.name) + 1 :].partition("-")
-        if kind in ("tmp", "old") and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+    name = re.escape(target.name)
+    own = re.compile(rf"(?P<file>\.)?{name}\.(?P<kind>tmp|old)-(?P<pid>\d+)-(?P<thread>\d+)-(?P<tag>[0-9a-f]{{12}})"
+                     rf"(?(file){re.escape(target.suffix)})")
+    for sibling in target.parent.glob(f"*{glob_escape(target.name)}.*-*"):
+        m = own.fullmatch(sibling.name)
+        if (m is None or m["tag"] != _temp_tag(target.name, m["kind"], int(m["pid"]), int(m["thread"]))
+                or int(m["pid"]) == os.getpid() or _pid_alive(int(m["pid"])) or sibling.is_symlink()):
+            continue
+        if m["file"] and m["kind"] == "tmp" and sibling.is_file():
+            sibling.unlink(missing_ok=True)
+        elif not m["file"] and sibling.is_dir() and owned(sibling):
             shutil.rmtree(sibling, ignore_errors=True)
 
 
@@ -311,29 +325,34 @@ def claim_folder(path: str | os.PathLike[str], kind: str) -> Path:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike[str], kind: str) -> Iterator[Path]:
-    """Yield an empty temporary directory ``<path>.tmp-<pid>``; swap it in for ``path`` on success.
+    """Yield a new temporary directory ``<path>.tmp-<pid>-<thread>-<tag>``; swap it in for ``path`` on success.
 
     An existing ``path`` is replaced only when ``check_replaceable`` allows it, so an output pointed at the user's
-    own folder fails before anything is written; the new folder is marked as omzoo's output of ``kind``.
+    own folder fails before anything is written. The temporary folder carries omzoo's marker (output ``kind``) from
+    the moment it is made, so the folder that replaces ``path`` is marked, and a killed run's temp is recognisably
+    omzoo's: stale cleanup (``remove_stale_temps``) takes only such folders, never a sibling that merely looks alike.
 
     A pre-existing ``path`` is replaced only after the body finished without an exception: it is renamed
-    to ``<path>.old-<pid>``, the new directory renamed onto ``path``, then the old one deleted. A process
+    to ``<path>.old-...``, the new directory renamed onto ``path``, then the old one deleted. A process
     killed inside the body leaves ``path`` exactly as it was (plus a ``.tmp-`` directory that the next run
     removes). Killed between the two renames -- a window of two syscalls -- ``path`` is briefly absent but
-    never half-written; the previous output survives as ``.old-<pid>``.
+    never half-written; the previous output survives as ``.old-...``.
     """
     target = Path(path)
     check_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(target)
-    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = target.with_name(_temp_name(target.name, "tmp"))
+    if tmp.is_dir() and not tmp.is_symlink() and owned(tmp):  # this pid's and thread's own, from a killed run
+        shutil.rmtree(tmp)
+    tmp.mkdir()  # never a folder that is there: that one would not be ours
+    mark(tmp, kind)  # marked from the start: a killed run's temp is recognisably omzoo's
     try:
         yield tmp
-        mark(tmp, kind)
-        old = target.with_name(f"{target.name}.old-{os.getpid()}")
+        if target.is_dir() and not any(target.iterdir()):  # an empty folder holds nothing to keep
+            target.rmdir()
         if target.exists():
+            old = target.with_name(_temp_name(target.name, "old"))
             os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)

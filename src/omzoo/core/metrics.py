@@ -155,6 +155,42 @@ def record(stage: Stage, values: Mapping[str, Any]) -> dict[str, Any]:
     return nest(out)
 
 
+#: the metrics that may be negative (a difference from the published figure); every other one is a count, a rate, a
+#: time, a share or a flag
+SIGNED = frozenset({"delta_top1", "delta_top5"})
+#: no metric comes near this (img/s, ms, counts); a value beyond it is a broken file, and would overflow a plot's axis
+MAX_MAGNITUDE = 1e15
+
+
+def checked(stage: Stage, data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A metrics file (or a row of one) as read for report, compare and plots, checked field by field: each key SCHEMA
+    declares a finite number (never a string, a flag or null) within MAX_MAGNITUDE, not negative unless SIGNED, an
+    integer where the schema writes one, and each throughput median inside its interval. A bad one is a ValueError
+    naming `where` (the file) and the key. Keys SCHEMA does not declare (another revision's older metrics) are left
+    alone."""
+    flat = flatten(data)
+    for name, v in flat.items():
+        m = BY_NAME.get((stage, name))
+        if m is None:
+            continue
+        x = number(v)
+        shown = repr(v) if len(repr(v)) <= 40 else f"{repr(v)[:30]}..."
+        if x is None:
+            raise ValueError(f"{where}: {name} is {shown} ({type(v).__name__}), not a finite number")
+        if x < 0 and name not in SIGNED:
+            raise ValueError(f"{where}: {name} is {shown}; it cannot be negative")
+        if abs(x) > MAX_MAGNITUDE:
+            raise ValueError(f"{where}: {name} is {shown}, beyond any value it can take ({MAX_MAGNITUDE:g})")
+        if m.digits == 0 and not x.is_integer():
+            raise ValueError(f"{where}: {name} is {shown}; it is a whole number")
+    for series in ("compute", "e2e"):
+        low, mid, high = (number(flat.get(f"throughput_{series}_{k}")) for k in ("ci_low", "ips", "ci_high"))
+        if None not in (low, mid, high) and not low <= mid <= high:  # type: ignore[operator]
+            raise ValueError(f"{where}: throughput_{series}_ips {mid} lies outside its interval "
+                             f"[{low}, {high}] (throughput_{series}_ci_low, _ci_high)")
+    return dict(data)
+
+
 def number(v: Any) -> float | None:
     """A metric value as a float, or None for what is not a finite number (missing, a string, NaN, a flag)."""
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):

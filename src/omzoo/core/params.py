@@ -7,7 +7,8 @@ file. The section dataclasses below are the one home of every default; params.ya
 (tests/test_params.py checks that the two agree). A mistake fails on load with one line naming the key: a key given
 twice (ruamel.yaml, the loader DVC reads params.yaml with, refuses duplicates), an unknown, misspelt or non-ASCII
 section or key, a value of the wrong type or outside its range (each section a dataclass validated by pydantic in
-strict mode: no "5" for 5, no string for a list), an unknown model, a model without a shard set, `infer.batch_size`
+strict mode: no "5" for 5, no string for a list), a model id or dataset key that is not a plain identifier
+(dvc.yaml pastes them into shell commands), an unknown model, a model without a shard set, `infer.batch_size`
 outside `batch_sizes`, a `toolkit.version` that YAML read as a number.
 """
 
@@ -30,6 +31,7 @@ from typing import Annotated, Any, Literal, TypeVar, get_args
 import pydantic
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, SequenceNode
 
 from omzoo.core import io, paths, zoo
 
@@ -197,6 +199,70 @@ class ToolkitConfig:
 
 
 @dataclass(frozen=True)
+class InferConfig:
+    """`infer:`."""
+
+    batch_size: Positive | None = None  # the compiled batch size infer runs; None: the first of batch_sizes
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """params.yaml `compare:` (BASE's, tightened by HEAD's)."""
+
+    min_effect: Seconds = 0.03  # the ratio interval must lie this far beyond 1 to count (below it: drift)
+    drift: Seconds = 0.08  # between two runs of one commit on one host; the interval is widened by it on both sides
+    max_accuracy_drop: Seconds = 0.0  # top-1 points HEAD may lose before the gate fails; 0: one image counts
+    min_rounds: Count = 5  # fewer kept rounds on either side: inconclusive
+    show_images: Count = 10  # changed images listed by name, per model
+
+
+# Each backend's section: its schema lives here, below the backends, so that every command checks every backend's
+# section on load (not only the backend it runs); the backend module names it as its Options.
+
+#: the choices of `onnxruntime.level` and `compile_level` (the keys of omzoo.backends.onnxruntime's _LEVELS)
+OrtLevel = Literal["disable", "basic", "extended", "all"]
+
+
+@dataclass(frozen=True)
+class OrtOptions:
+    """`onnxruntime:` (the backend's options)."""
+
+    providers: Literal["auto"] | list[str] = "auto"  # TensorRT/CUDA when the build has them, then CPU; or a list
+    threads: Count = 0  # 0 = one per core
+    level: OrtLevel = "all"  # graph optimisation at load: disable, basic, extended, all
+    compile_level: OrtLevel = "extended"  # the optimisations saved in the artefact, portable across machines
+
+
+@dataclass(frozen=True)
+class TorchOptions:
+    """`torch:` (the backend's options; what each does: omzoo.backends.torch)."""
+
+    device: str = "auto"  # cuda when available, else cpu
+    channels_last: bool = True
+    compile: bool = False  # torch.compile
+    compile_mode: str = "default"
+    freezing: bool = True
+    dynamic: bool = True
+    cuda_graphs: bool | Literal["auto"] = "auto"  # "auto": on for CUDA
+    tf32: bool = False
+    threads: Count = 0  # 0 = torch's default
+
+
+@dataclass(frozen=True)
+class AclOptions:
+    """`acl:` (the Ascend backend's options)."""
+
+    cann_home: str = ""  # "" = $ASCEND_TOOLKIT_HOME, else /usr/local/Ascend/ascend-toolkit/latest
+    python: str = ""  # the Python atc's operator compiler runs; "" = python3 on the CANN environment's PATH
+    soc_version: str = ""  # "" = "Ascend" + the npu-smi Name column
+    aipp: bool = True  # uint8 input, mean/std in AIPP; needs export.input_dtype float32
+    device_id: Count = 0
+    log: str = "error"
+    atc: str = "atc"
+    output_type: str = "FP32"  # logits stay fp32 whatever the last op computes in; "" omits the flag
+
+
+@dataclass(frozen=True)
 class DatasetEntry:
     """`datasets.<pixels>:`."""
 
@@ -214,17 +280,23 @@ class ModelEntry:
 
 
 #: the sections with a schema: their keys, types and defaults (checked whenever params are loaded)
-#: (a backend's section is its Backend.Options, checked where that backend is made: omzoo.backends.base;
-#: `compare:` is omzoo.results.rules.CompareConfig, checked where a comparison reads it)
 SECTIONS: dict[str, type] = {"toolkit": ToolkitConfig, "weights": WeightsConfig, "preprocess": PreprocessConfig,
-                             "export": ExportConfig, "bench": BenchConfig,
+                             "export": ExportConfig, "bench": BenchConfig, "compare": CompareConfig,
                              "report": ReportConfig, "abtest": AbtestConfig, "precision": PrecisionConfig}
+#: each backend's section and its schema (the backend's Options), checked whenever params are loaded, whichever
+#: backend runs; a backend not listed (a test's) has its section checked where it is made (omzoo.backends.base)
+BACKEND_SECTIONS: dict[str, type] = {"onnxruntime": OrtOptions, "torch": TorchOptions, "acl": AclOptions}
+#: backend options that are gone, dotted, and where their setting went: a file still giving one fails saying so
+MOVED: dict[str, str] = {
+    "acl.precision_mode": "the precision is the pipeline's `precisions:` list now (acl runs fp32, fp16, mixed and "
+                          "int8; atc's flag is chosen per CANN version)",
+    "torch.precision": "the precision is the pipeline's `precisions:` list now (torch runs fp32, fp16 on CUDA only, "
+                       "and bf16)"}
 #: every top-level key a params file may have: a misspelt one (`bnech:`) is an error, never silently ignored.
 #: The backends' sections are their names (tests/test_params.py checks this list against the backend registry); the
 #: configured backend's section is known whatever its name (a new backend is one module and one registry line).
-TOP_LEVEL: frozenset[str] = frozenset({*SECTIONS, "datasets", "models", "batch_sizes", "precisions", "infer", "backend",
-                                       "compare",
-                                       "onnxruntime", "torch", "acl"})
+TOP_LEVEL: frozenset[str] = frozenset({*SECTIONS, *BACKEND_SECTIONS, "datasets", "models", "batch_sizes", "precisions",
+                                       "infer", "backend"})
 
 #: Renamed keys, old dotted key -> new one (`*` stands for any one key, such as a model id). For one release a
 #: file or a -S that still uses the old name works, with a warning on stderr naming the file and both keys.
@@ -290,16 +362,35 @@ def typed(cls: type[T], values: Mapping[str, Any], where: str) -> T:
     (int, float, bool, str, list[str], unions, Literal choices, ranges) are the schema, so `min_iters: "5"`,
     `providers: TensorRT` or `level: fastest` fail here naming the key, not a benchmark later."""
     if not isinstance(values, Mapping):
-        raise ParamsError(f"{where} must be a mapping of keys, got {type(values).__name__} {values!r}")
+        raise ParamsError(f"{where} must be a mapping of keys, got {type(values).__name__} {_shown(repr(values))}")
     fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     unknown = sorted(str(k) for k in values if k not in fields)
     if unknown:
-        raise ParamsError(f"{where}: unknown key(s) {unknown}; known: {sorted(fields)}")
+        raise ParamsError(f"{where}: unknown key(s) {_shown(repr(unknown))}; known: {sorted(fields)}")
     try:
         text = json.dumps(dict(values), default=str, allow_nan=False)
         return _adapter(cls).validate_json(text, strict=True)
     except ValueError as e:  # pydantic.ValidationError is one; so is a NaN, which no key takes
         raise ParamsError(_schema_error(e, values, where)) from None
+
+
+def backend_options(name: str, cls: type | None, given: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Backend `name`'s section with every default filled in: a moved option fails saying where it went, an unknown
+    or mistyped key naming it (`cls` None: a backend without options takes the section as it is)."""
+    moved = next((k for k in given if f"{name}.{k}" in MOVED), None)
+    if moved is not None:
+        raise ParamsError(f"{where}.{moved} has moved: {MOVED[f'{name}.{moved}']}; remove it from the `{name}:` "
+                          "section of params.yaml")
+    return dataclasses.asdict(typed(cls, given, where)) if cls else dict(given)
+
+
+@functools.cache
+def _options_schema(model_id: str) -> type:
+    """`models.<id>.options` as a section: each option the registry declares, typed as its default is (a bool option
+    takes true or false, never the string "false", which Python reads as true)."""
+    fields = [(name, type(default), field(default_factory=functools.partial(copy.deepcopy, default)))
+              for name, default in zoo.get(model_id).options.items()]
+    return dataclasses.make_dataclass(f"{model_id}_options", fields, frozen=True)
 
 
 @functools.cache
@@ -324,14 +415,26 @@ def _schema_error(e: ValueError, values: Mapping[str, Any], where: str) -> str:
                                for err in errors if (err["loc"][:1] or ("",))[0] == key))
     got = values.get(key, errors[0].get("input")) if isinstance(key, str) else errors[0].get("input")
     name = f"{where}.{key}" if key != "" else where
-    return f"{name}: expected {' or '.join(wants)}, got {got!r} ({type(got).__name__})"
+    return f"{name}: expected {' or '.join(wants)}, got {_shown(repr(got))} ({type(got).__name__})"
+
+
+#: what a model id or a pixel recipe's name may be: dvc.yaml pastes them into the commands a shell runs
+IDENTIFIER = re.compile(r"[a-z0-9_]{1,64}")
+
+
+def _identifier(name: object, where: str) -> None:
+    """`name` (a key of `models:` or `datasets:`) is a plain identifier, or a ParamsError showing it, cut short."""
+    if not isinstance(name, str) or not IDENTIFIER.fullmatch(name):
+        shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + "..."
+        raise ParamsError(f"{where}: the key {shown} is not a plain identifier (at most 64 lower-case letters, "
+                          "digits and _): dvc.yaml pastes it into shell commands")
 
 
 def _check(p: Params) -> None:
     where = p.where
     unknown = sorted(str(k) for k in p.raw if k not in TOP_LEVEL and k != p.raw.get("backend"))
     if unknown:
-        raise ParamsError(f"{where}: unknown section(s) {unknown}; known: {sorted(TOP_LEVEL)}")
+        raise ParamsError(f"{where}: unknown section(s) {_shown(repr(unknown))}; known: {sorted(TOP_LEVEL)}")
     version = p.section("toolkit").get("version", "")
     if not isinstance(version, str):
         raise ParamsError(f"{where}: toolkit.version is the number {version!r}; YAML drops digits from numbers "
@@ -339,9 +442,16 @@ def _check(p: Params) -> None:
     for name, cls in SECTIONS.items():
         if name in p.raw:
             p.typed(cls, name)
+    for name, cls in BACKEND_SECTIONS.items():
+        if name in p.raw:
+            backend_options(name, cls, p.section(name), f"{where}: {name}")
+    p.typed(InferConfig, "infer")
     if not isinstance(p.raw.get("backend", ""), str):
-        raise ParamsError(f"{where}: backend must be a backend's name, got {p.raw['backend']!r}")
+        raise ParamsError(f"{where}: backend must be a backend's name, got {_shown(repr(p.raw['backend']))}")
     datasets = p.section("datasets")
+    for section, names in (("datasets", datasets), ("models", p.section("models"))):
+        for name in names:
+            _identifier(name, f"{where}: {section}")
     for pixels, entry in datasets.items():
         try:
             zoo.pixel_recipe(pixels)
@@ -371,31 +481,34 @@ def _check(p: Params) -> None:
             spec.with_options(entry.get("options"))
         except ValueError as e:
             raise ParamsError(f"{where}: {key}.options: {e}") from None
+        typed(_options_schema(model_id), entry.get("options") or {}, f"{where}: {key}.options")
     if "precisions" in p.raw:
         wanted = p.raw.get("precisions")
         if not isinstance(wanted, list) or not wanted:
-            raise ParamsError(f"{where}: precisions must be a non-empty list such as [fp32, int8], got {wanted!r}")
+            raise ParamsError(f"{where}: precisions must be a non-empty list such as [fp32, int8], "
+                              f"got {_shown(repr(wanted))}")
         bad = [x for x in wanted if x not in PRECISIONS]
         if bad:
-            raise ParamsError(f"{where}: precisions: unknown {bad}; choose from {list(PRECISIONS)}")
+            raise ParamsError(f"{where}: precisions: unknown {_shown(repr(bad))}; choose from {list(PRECISIONS)}")
         if len(set(wanted)) != len(wanted):
-            raise ParamsError(f"{where}: precisions lists a precision twice: {wanted}")
+            raise ParamsError(f"{where}: precisions lists a precision twice: {_shown(repr(wanted))}")
         if REFERENCE not in wanted:
             raise ParamsError(f"{where}: precisions must include {REFERENCE}, the reference every other precision's "
-                              f"agreement is measured against; got {wanted}")
+                              f"agreement is measured against; got {_shown(repr(wanted))}")
     if "batch_sizes" not in p.raw:
         return
     sizes = p.raw.get("batch_sizes")
     if not isinstance(sizes, list) or not sizes:
-        raise ParamsError(f"{where}: batch_sizes must be a non-empty list of positive integers, got {sizes!r}")
+        raise ParamsError(f"{where}: batch_sizes must be a non-empty list of positive integers, "
+                          f"got {_shown(repr(sizes))}")
     bad = [b for b in sizes if not _is_size(b)]
     if bad:
-        raise ParamsError(f"{where}: batch_sizes must be positive integers; bad: {bad}")
+        raise ParamsError(f"{where}: batch_sizes must be positive integers; bad: {_shown(repr(bad))}")
     if len(set(sizes)) != len(sizes):
-        raise ParamsError(f"{where}: batch_sizes lists a size twice: {sizes}")
-    infer_bs = p.section("infer").get("batch_size", sizes[0])
+        raise ParamsError(f"{where}: batch_sizes lists a size twice: {_shown(repr(sizes))}")
+    infer_bs = p.typed(InferConfig, "infer").batch_size or sizes[0]
     if infer_bs not in sizes:
-        raise ParamsError(f"{where}: infer.batch_size {infer_bs!r} must be one of batch_sizes {sizes} "
+        raise ParamsError(f"{where}: infer.batch_size {infer_bs!r} must be one of batch_sizes {_shown(repr(sizes))} "
                           "(infer runs that compiled artefact)")
 
 
@@ -499,7 +612,7 @@ def _overridden(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]
         parts = override_key(item).split(".")
         text = item.partition("=")[2]
         try:
-            value = _yaml().load(text) if text.strip() else ""
+            value = _load_yaml(text, f"-S {item}") if text.strip() else ""
         except YAMLError as e:
             raise ParamsError(f"-S {item}: the value is not valid YAML ({_yaml_problem(e)})") from None
         _parent(out, parts, create=True, where=f"-S {item}")[parts[-1]] = value
@@ -514,6 +627,35 @@ def _yaml() -> YAML:
     return loader
 
 
+def _load_yaml(text: str, where: str) -> Any:
+    """`text` as YAML, refused in one line naming the key where it uses an anchor, an alias or a merge key (`<<`):
+    params need none, and a few aliases of aliases expand a few kilobytes into gigabytes. Checked on the composed
+    node graph, where an alias is the node it names reached again, before anything is expanded."""
+    root = _yaml().compose(text)
+    seen: set[int] = set()
+    todo: list[tuple[Any, str]] = [(root, "")] if root is not None else []
+    while todo:
+        node, key = todo.pop()
+        what = ("an alias (*)" if id(node) in seen else "an anchor (&)" if getattr(node, "anchor", None) else
+                "a merge key (<<)" if node.tag == "tag:yaml.org,2002:merge" else "")
+        if what:
+            raise ParamsError(f"{where}: {key or 'the top level'} (line {node.start_mark.line + 1}) uses {what}; "
+                              "params files may not use YAML anchors, aliases or merge keys: write the value out")
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            todo += reversed([(n, f"{key}.{_shown(str(k.value), 40)}" if key else _shown(str(k.value), 40))
+                              for k, v in node.value for n in (k, v)])
+        elif isinstance(node, SequenceNode):
+            todo += reversed([(n, f"{key}[{i}]") for i, n in enumerate(node.value)])
+    return _yaml().load(text)
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """A value or key as a message quotes it, cut to `limit` characters: a message stays one short line, however big
+    the value a file holds."""
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
+
+
 def _yaml_problem(e: YAMLError) -> str:
     """ruamel's multi-line message as one line: where in the text, and what is wrong."""
     if isinstance(e, MarkedYAMLError) and e.problem_mark is not None:
@@ -523,7 +665,7 @@ def _yaml_problem(e: YAMLError) -> str:
 
 def _mapping(text: str, where: str) -> dict[str, Any]:
     try:
-        raw = _yaml().load(text) or {}
+        raw = _load_yaml(text, where) or {}
     except YAMLError as e:
         raise ParamsError(f"{where}: not valid YAML ({_yaml_problem(e)})") from None
     except RecursionError:

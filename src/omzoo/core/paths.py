@@ -17,6 +17,9 @@ REPORTS = Path("reports")
 PARAMS = Path("params.yaml")
 PREDICTIONS = "predictions.json"
 TOOLKIT = METRICS / "toolkit.json"  # the installed toolkit's fingerprint (the toolkit stage)
+#: written by the toolkit stage once params.yaml passed validation, its content constant: every dvc.yaml stage that
+#: pastes a params name into its command depends on it, so DVC validates params before any shell sees a name
+PARAMS_CHECKED = METRICS / "params.json"
 
 
 REFERENCE = "fp32"  # the precision the others are measured against (params.REFERENCE), and the one of old layouts

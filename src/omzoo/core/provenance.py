@@ -66,8 +66,13 @@ def fingerprint_file(fingerprint: dict[str, str]) -> bytes:
 def write_fingerprint(path: Path, fingerprint: dict[str, str]) -> bool:
     """Write the toolkit file only when its content changes (so its mtime and DVC's hash of it stay); True if
     written."""
-    data = fingerprint_file(fingerprint)
-    if path.is_file() and path.read_bytes() == data:
+    return write_if_changed(path, fingerprint_file(fingerprint))
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write `data` atomically unless `path` already holds it (its mtime and DVC's hash of it then stay); True if
+    written."""
+    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
         return False
     write_bytes_atomic(path, data)
     return True

@@ -43,7 +43,8 @@ class ModelSpec:
     reference_platform: str = "310P"  # the platform whose accuracy the guide's 1 % rule compares to
     #: atc --op_precision_mode entries the Ascend guide used (sMLP: Gelu high_performance)
     op_precision: dict[str, str] = field(default_factory=dict)
-    #: Keyword options the architecture factory accepts, with defaults (params.yaml may override)
+    #: Keyword options the architecture factory accepts, with defaults (params.yaml may override); each option's
+    #: declared type is its default's, checked strictly on load (omzoo.core.params)
     options: dict[str, Any] = field(default_factory=dict)
     #: Caveats shown next to the published figures in reports
     notes: str = ""

@@ -8,6 +8,8 @@ the rounding rules (truncated long side, half-to-even crop offsets) are delibera
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,10 @@ MAX_IMAGE_BYTES = 256 << 20
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 #: single-channel modes of more than 8 bits (16-bit PNG, TIFF): scaled to 8 bits, not clipped to white
 _WIDE_GREY = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+#: what Pillow warns about, while opening or converting an image, that leaves its pixels as decoded: metadata (EXIF and
+#: TIFF tags, XMP), the transparency convert("RGB") drops anyway, the base image of a malformed MPO or APNG, and the
+#: pixel limit, which load_rgb checks itself (the warning comes just before its own error)
+_HARMLESS = re.compile(r"EXIF|[Tt]ag |XMP|Metadata|[Tt]ransparency|MPO|APNG|exceeds limit")
 
 
 def load_rgb(path: str | os.PathLike[str]) -> Image.Image:
@@ -36,9 +42,22 @@ def load_rgb(path: str | os.PathLike[str]) -> Image.Image:
     composited); 16-bit grey is scaled to 8 bits (round(v / 257)), which Pillow's convert would clip to white.
     No draft mode or reduced decoding: those change pixels. The file is opened by ``open_regular`` (a FIFO or a
     device is refused, never read) and its size in bytes and pixels checked before decoding. A truncated,
-    undecodable or oversized file raises :class:`DataError` naming the file.
+    undecodable or oversized file raises :class:`DataError` naming the file. Pillow's warnings never reach stderr:
+    decoding runs under ``warnings.catch_warnings``; a harmless one (``_HARMLESS``) is dropped, any other makes the
+    image a problem, one line naming it.
     """
     path = Path(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        image = _decode(path)
+    odd = [" ".join(str(w.message).split()) for w in caught if not _HARMLESS.search(str(w.message))]
+    if odd:
+        raise DataError(f"{path}: the decoder warned: {odd[0][:200]} (its pixels are not trusted)")
+    return image
+
+
+def _decode(path: Path) -> Image.Image:
+    """load_rgb's decoding, warnings and all."""
     try:
         with open_regular(path, MAX_IMAGE_BYTES, "image file") as f, Image.open(f) as im:
             w, h = im.size

@@ -47,13 +47,12 @@ _RECIPE: Recipe | None = None
 
 def _init_worker(recipe: Recipe) -> None:
     """A worker ignores Ctrl-C: the terminal sends it to the whole process group, and the parent alone stops the
-    pool and says so in one line (no traceback per worker). It is born with SIGINT blocked (_pool), so no Ctrl-C can
-    reach it before it ignores them."""
+    pool and says so in one line (no traceback per worker). Until then it has the flag-only handler it was forked
+    with (_pool)."""
     global _RECIPE
     _RECIPE = recipe
     if multiprocessing.parent_process() is not None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _pixels_or_reason(path: Path) -> np.ndarray | str:
@@ -95,17 +94,21 @@ def _image_results(items: list[Item], recipe: Recipe, workers: int) -> Iterator[
 
 @contextlib.contextmanager
 def _pool(workers: int, recipe: Recipe) -> Iterator[Any]:
-    """A worker pool made with SIGINT blocked: a worker forked then starts with it blocked until its initializer
-    ignores it, and a Ctrl-C that lands meanwhile waits here and is raised once the pool exists (inside the `with`,
-    so the pool is torn down), never lost and never a worker's traceback."""
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    """A worker pool whose start no Ctrl-C can disturb. While the workers are forked, SIGINT only sets a flag: the
+    Python handler would otherwise raise in fork's after-fork hooks, where the KeyboardInterrupt is printed and
+    dropped (the run goes on and exits 0), or in a worker before its initializer ignores it (a worker's traceback).
+    A Ctrl-C caught so is raised once the pool exists, inside the `with`, so the pool is torn down."""
+    caught: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if callable(previous):  # not when started with Ctrl-C ignored: that choice is kept
+        signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
     try:
         pool = multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(recipe,))
-    except BaseException:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
     with pool:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)  # Python's default handler raises KeyboardInterrupt
         yield pool
 
 

@@ -9,15 +9,18 @@ Layouts (docs/datasets.md):
   evaluation order.
 - an unlabelled ``flat`` folder (no labels file, no class sub-folders): the user's own images for
   ``omzoo predict``, labels ``None``. Every file in it counts: one that is not an image (by extension) is a
-  problem, not silently left out. Hidden (dot) files are not the user's images and are ignored.
+  problem, not silently left out.
 
 Flat folders also read GIF (first frame) and JFIF/JPE (JPEG under other names), which Pillow decodes and
 users' photos come in; ImageFolder trees keep torchvision's extensions exactly, so they list what it lists.
 
 Label-file and layout problems are *collected* (``Dataset.problems``), never raised one at a time, so the
 caller can report every bad entry in one message -- or skip them (``skip_bad``). Problem entries
-are not in ``Dataset.items``; ``Dataset.size`` counts both. Nothing under the data folder is dropped unreported: a
-file that is not an image, one beside the class folders of an ImageFolder tree, a folder reached twice through a
+are not in ``Dataset.items``; ``Dataset.size`` counts both. Nothing under the data folder is dropped unreported, in
+any layout: every entry of a folder (``_entries``) is read or listed. A file that is not an image, one beside the
+class folders of an ImageFolder tree, a sub-folder of a labelled flat folder, anything beside the CIFAR-10 files (in
+the batches folder, or beside ``cifar-10-batches-py/`` in the folder given), a hidden (dot) file or folder (never a
+class: torchvision would count ``.ipynb_checkpoints`` and shift every class index), a folder reached twice through a
 symlink (a loop would list it forever) is a problem, never silently left out or listed twice. Labels are checked
 against the classes of the model that reads them (``num_classes``), read as ASCII digits only (``1_0`` and ``٣`` are
 not labels), and files are opened by omzoo.core.io.open_regular (a FIFO given as labels fails, it never blocks).
@@ -52,9 +55,19 @@ FLAT_EXTENSIONS = IMG_EXTENSIONS + (".gif", ".jfif", ".jpe")
 IMAGENET_CLASSES = 1000
 CIFAR_CLASSES = 10
 CIFAR_NUM_VIS = 3 * 32 * 32
+#: the CIFAR-10 python distribution's files: its batches folder (only test_batch and batches.meta are read; the training
+#: batches and readme are its own, not strays) and, beside that folder, the archive it came in
+CIFAR_FOLDER = "cifar-10-batches-py"
+CIFAR_FILES = frozenset({"test_batch", "batches.meta", "readme.html", *(f"data_batch_{k}" for k in range(1, 6))})
+CIFAR_BESIDE = frozenset({CIFAR_FOLDER, "cifar-10-python.tar.gz"})
+#: why a hidden entry is a problem
+HIDDEN = "hidden (its name starts with '.'): not read as an image or a class"
 #: the most a labels file or a CIFAR batch may weigh (the real ones: 0.6 MB and 31 MB)
 MAX_LABELS_BYTES = 64 << 20
 MAX_BATCH_BYTES = 1 << 30
+#: the most list items and dict entries a CIFAR batch may hold, each shared list or dict counted once (a real
+#: test_batch holds about 20000: 10000 labels and 10000 file names)
+MAX_BATCH_ENTRIES = 10_000_000
 
 
 @dataclass
@@ -144,20 +157,34 @@ def read_dataset(data: Path | str, labels: Path | str | None = None, num_classes
         item = Item(data.name, None, data)
         return Dataset("flat", data.parent, [item], None, files=[(data.name, _size(data))])
     if labels is None:
-        for candidate in (data, data / "cifar-10-batches-py"):
+        for candidate in (data, data / CIFAR_FOLDER):
             if _holds_batch(candidate):
-                return _read_cifar(candidate, num_classes)
+                return _read_cifar(candidate, num_classes, data)
     elif _holds_batch(data):
         raise DataError(f"{data}: a CIFAR-10 batch carries its own labels; do not pass --labels ({labels})")
+    entries = _entries(data)
     if labels is not None:
-        return _read_flat(data, labels, IMAGENET_CLASSES if num_classes is None else num_classes)
-    with os.scandir(data) as it:
-        # Dot-folders (.ipynb_checkpoints, .git) are not classes: torchvision would count them and shift
-        # every class index by one -- a silent accuracy disaster -- so they are ignored here.
-        class_dirs = sorted(e.name for e in it if e.is_dir() and not e.name.startswith("."))
+        return _read_flat(data, entries, labels, IMAGENET_CLASSES if num_classes is None else num_classes)
+    class_dirs = [name for name, is_dir in entries if is_dir and not _hidden(name)]
     if class_dirs:
-        return _read_imagefolder(data, class_dirs, num_classes)
-    return _read_flat(data, None, None)
+        return _read_imagefolder(data, entries, class_dirs, num_classes)
+    return _read_flat(data, entries, None, None)
+
+
+def _entries(folder: Path) -> list[tuple[str, bool]]:
+    """Every entry of `folder`, hidden ones included, as (name, whether it is a folder or a link to one), sorted by
+    name: each reader reads or lists all of them."""
+    with os.scandir(folder) as it:
+        return sorted((e.name, e.is_dir()) for e in it)
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _shown(name: str, is_dir: bool, prefix: str = "") -> str:
+    """How a problem names an entry: relative to the data folder, a folder with a trailing '/'."""
+    return f"{prefix}{name}/" if is_dir else f"{prefix}{name}"
 
 
 def _holds_batch(folder: Path) -> bool:
@@ -171,17 +198,16 @@ def _not_image(name: str) -> str:
     return f"not an image file (reads {', '.join(FLAT_EXTENSIONS)})"
 
 
-def _list_flat_files(data: Path) -> list[str]:
-    """Sorted names of the files in a flat folder, hidden ones left out."""
-    with os.scandir(data) as it:
-        return sorted(e.name for e in it if not e.name.startswith(".") and not e.is_dir())
-
-
-def _read_flat(data: Path, labels: Path | None, num_classes: int | None) -> Dataset:
-    names = _list_flat_files(data)
-    images = [(n, data / n) for n in names if _is_image(n, FLAT_EXTENSIONS)]
+def _read_flat(data: Path, entries: list[tuple[str, bool]], labels: Path | None, num_classes: int | None) -> Dataset:
+    """The images of a flat folder; every other entry (a non-image, a hidden entry, a sub-folder: the labels file
+    names the folder's own images) is a problem."""
+    images = [(n, data / n) for n, is_dir in entries
+              if not is_dir and not _hidden(n) and _is_image(n, FLAT_EXTENSIONS)]
     files = [(n, _size(p)) for n, p in images]
-    others = [(n, _not_image(n)) for n in names if not _is_image(n, FLAT_EXTENSIONS)]
+    others = [(_shown(n, is_dir), HIDDEN if _hidden(n) else
+               "a sub-folder of a flat folder of images: not read (the labels file names the folder's own images)"
+               if is_dir else _not_image(n))
+              for n, is_dir in entries if _hidden(n) or is_dir or not _is_image(n, FLAT_EXTENSIONS)]
     if labels is None:
         items = [Item(n, None, p) for n, p in images]
         return Dataset("flat", data, items, None, others, files=files)
@@ -269,7 +295,8 @@ def parse_label_file(
     return table, problems
 
 
-def _read_imagefolder(data: Path, classes: list[str], num_classes: int | None) -> Dataset:
+def _read_imagefolder(data: Path, entries: list[tuple[str, bool]], classes: list[str],
+                      num_classes: int | None) -> Dataset:
     """torchvision ``make_dataset`` order: classes sorted; per class ``sorted(os.walk(...))``, files sorted.
 
     What torchvision leaves out silently is a problem here: a file beside the class folders, a file in one that is
@@ -279,8 +306,9 @@ def _read_imagefolder(data: Path, classes: list[str], num_classes: int | None) -
         raise DataError(f"{data}: {len(classes)} class folders but the model has {num_classes} classes")
     items: list[Item] = []
     files: list[tuple[str, int]] = []
-    problems = [(n, f"a file beside the class folders ({', '.join(classes[:3])}...), in none of them")
-                for n in _list_flat_files(data)]
+    problems = [(_shown(n, is_dir), HIDDEN if _hidden(n) else
+                 f"a file beside the class folders ({', '.join(classes[:3])}...), in none of them")
+                for n, is_dir in entries if _hidden(n) or not is_dir]
     seen: set[tuple[int, int]] = set()
     for index, cls in enumerate(classes):
         walked: list[tuple[str, list[str]]] = []
@@ -293,14 +321,16 @@ def _read_imagefolder(data: Path, classes: list[str], num_classes: int | None) -
                 dirs.clear()
                 continue
             seen.add((info.st_dev, info.st_ino))
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            problems += [(Path(root, d).relative_to(data).as_posix() + "/", HIDDEN) for d in dirs if _hidden(d)]
+            dirs[:] = [d for d in dirs if not _hidden(d)]
             walked.append((root, fnames))
         for root, fnames in sorted(walked):
             for fname in sorted(fnames):
-                if fname.startswith("."):
-                    continue
                 path = Path(root) / fname
                 rel = path.relative_to(data).as_posix()
+                if _hidden(fname):
+                    problems.append((rel, HIDDEN))
+                    continue
                 if not _is_image(fname):
                     problems.append((rel, "not an image file of an ImageFolder tree (reads "
                                           f"{', '.join(IMG_EXTENSIONS)})"))
@@ -348,15 +378,39 @@ class _CifarUnpickler(pickle.Unpickler):
         return getattr(importlib.import_module(mod), attr)
 
 
-def _str_keys(obj: Any) -> Any:
-    """Python-2 ``str`` arrives as ``bytes`` (encoding='bytes') or ``str`` (latin1); normalise to ``str``."""
-    if isinstance(obj, bytes):
-        return obj.decode("latin1")
-    if isinstance(obj, dict):
-        return {_str_keys(k): (v if isinstance(v, np.ndarray) else _str_keys(v)) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_str_keys(v) for v in obj]
-    return obj
+def _str_keys(obj: Any, path: Path) -> Any:
+    """Python-2 ``str`` arrives as ``bytes`` (encoding='bytes') or ``str`` (latin1); normalise to ``str``.
+
+    A pickle may reference one list or dict many times (a 19 KB file can nest 40 levels of ``[L, L]``, 2**40 paths),
+    so each is converted once, and stays shared (or cyclic) in the result; and the entries walked are counted, so
+    a batch holding more than MAX_BATCH_ENTRIES is refused, naming the file, instead of exhausting memory."""
+    done: dict[int, Any] = {}
+    budget = MAX_BATCH_ENTRIES
+
+    def walk(o: Any) -> Any:
+        nonlocal budget
+        if isinstance(o, bytes):
+            return o.decode("latin1")
+        if not isinstance(o, (dict, list)):
+            return o
+        if id(o) in done:
+            return done[id(o)]
+        budget -= len(o)
+        if budget < 0:
+            raise DataError(f"{path}: not a readable CIFAR python batch: its lists and dicts hold more than "
+                            f"{MAX_BATCH_ENTRIES} entries (a real batch: about 20000)")
+        if isinstance(o, list):
+            items: list[Any] = []
+            done[id(o)] = items
+            items.extend([walk(v) for v in o])
+            return items
+        mapping: dict[Any, Any] = {}
+        done[id(o)] = mapping
+        for k, v in o.items():
+            mapping[walk(k)] = v if isinstance(v, np.ndarray) else walk(v)
+        return mapping
+
+    return walk(obj)
 
 
 def load_cifar_batch(path: Path) -> dict[str, Any]:
@@ -379,12 +433,24 @@ def load_cifar_batch(path: Path) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise DataError(f"{path}: expected a pickled dict, got {type(obj).__name__}")
     try:
-        return _str_keys(obj)
+        return _str_keys(obj, path)
     except RecursionError:
         raise DataError(f"{path}: not a readable CIFAR python batch: nested too deeply") from None
 
 
-def _read_cifar(folder: Path, num_classes: int | None) -> Dataset:
+def _cifar_strays(folder: Path, data: Path) -> list[tuple[str, str]]:
+    """Every entry of the batches folder that is not the distribution's and, when `data` is its parent, every entry of
+    `data` beside it (images, class folders): a folder holding cifar-10-batches-py/ is read as CIFAR-10, so what
+    else it holds is listed, never silently left out."""
+    levels = [(folder, CIFAR_FILES, f"{folder.relative_to(data).as_posix()}/" if folder != data else "",
+               "not a file of the CIFAR-10 batches folder (reads test_batch, batches.meta): not read")]
+    if folder != data:
+        levels.append((data, CIFAR_BESIDE, "", f"beside {CIFAR_FOLDER}/, which is read as CIFAR-10: not read"))
+    return [(_shown(n, is_dir, prefix), HIDDEN if _hidden(n) else reason)
+            for where, known, prefix, reason in levels for n, is_dir in _entries(where) if n not in known]
+
+
+def _read_cifar(folder: Path, num_classes: int | None, given: Path) -> Dataset:
     path = folder / "test_batch"
     batch = load_cifar_batch(path)
     data = batch.get("data")
@@ -401,7 +467,7 @@ def _read_cifar(folder: Path, num_classes: int | None) -> Dataset:
     class_names = None
     meta_path = folder / "batches.meta"
     files = [("test_batch", _size(path))]
-    if meta_path.is_file():
+    if meta_path.exists() or meta_path.is_symlink():  # a folder, FIFO or dangling link there is refused by name
         meta = load_cifar_batch(meta_path)
         names = meta.get("label_names")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -413,7 +479,7 @@ def _read_cifar(folder: Path, num_classes: int | None) -> Dataset:
     n_cls = num_classes if num_classes is not None else (len(class_names) if class_names else CIFAR_CLASSES)
 
     items: list[Item] = []
-    problems: list[tuple[str, str]] = []
+    problems = _cifar_strays(folder, given)
     for row, label in enumerate(labels):
         # Named like the original RAN preprocess output (image_{k}.bin); row k is evaluation position k.
         name = f"image_{row}"

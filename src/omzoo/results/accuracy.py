@@ -108,6 +108,11 @@ def compare_accuracy(base: str, head: str, model: str, cfg: CompareConfig,
     problems: list[str] = []
     for rev in (base, head):
         found, why = revisions.read_evidence(rev, path)
+        if isinstance(found, dict):
+            try:
+                metrics.checked("eval", found, f"{rev}:{path}")
+            except ValueError as e:  # unusable as evidence: named, and the gate fails closed on it
+                found, why = None, str(e).removeprefix(f"{rev}:{path}: ")
         sides[rev] = found if isinstance(found, dict) else None
         if declared is None or model in declared[rev]:
             if why or not isinstance(found, dict):

@@ -29,7 +29,7 @@ def bench_table(params: Params, root: Path, sizes: list[int], pattern: str) -> s
 
     rows = []
     for m, bs, p in [(m, bs, p) for m in matching_models(params, pattern) for bs in sizes for p in params.precisions]:
-        metrics = read_json(root / paths.bench_metrics(m, bs, p))
+        metrics = read_json(root / paths.bench_metrics(m, bs, p), "bench")
         info = read_json(root / paths.bench_info(m, bs, p))
         published = zoo.get(m).published_throughput
         ours = metrics.get("throughput_compute_ips")

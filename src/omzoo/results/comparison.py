@@ -1,5 +1,5 @@
 """The whole comparison of two revisions: speed verdicts, accuracy, the raw numbers, the params, the plot, the gate;
-written to <out>/compare.md and <out>/compare.json.
+written to <out>/compare.md and <out>/compare.json with the plot's files, all in one commit.
 
 Metrics, rounds, info files and the plot's CSV are committed (`cache: false`), so everything but the per-image
 predictions is read from git on any clone.
@@ -17,7 +17,7 @@ from omzoo.results.compare_markdown import markdown, summary_line
 from omzoo.results.diffs import metrics_diff, params_diff
 from omzoo.results.fingerprints import revision_fingerprint
 from omzoo.results.gate import gate, gate_line
-from omzoo.results.plots import render_plots
+from omzoo.results.plots import plot_files
 from omzoo.results.revisions import DvcError, check_revision, read_params
 from omzoo.results.rules import LEVEL, declared, points, rules
 from omzoo.results.verdicts import verdicts
@@ -48,16 +48,17 @@ def compare(base: str, head: str, out: Path, plots: bool = True, fail_on: str | 
     params = params_diff(base, head)
     reasons = gate(judged, accuracy, cfg.max_accuracy_drop, fail_on or "regression")
     md = markdown(base, head, ruling, judged, accuracy, rows, random, params, fail_on, reasons)
+    files: dict[Path, bytes] = {}  # the plot's, then the markdown and json: all committed together
     if plots:
         try:
-            page = render_plots([base, head], out)
-            md += ["", f"Throughput plot: {page} (offline HTML) and {out / 'throughput.png'}."]
+            files = plot_files([base, head], out)
+            md += ["", f"Throughput plot: {out / 'index.html'} (offline HTML) and {out / 'throughput.png'}."]
         except DvcError as e:  # a plot missing on one side must not hide the comparison
             warnings.append(str(e))
     if warnings:
         md += ["", "### Warnings", ""] + [f"- {w}" for w in warnings]
     text = "\n".join(md) + "\n"
-    write_files_atomic({out / "compare.md": text.encode(), out / "compare.json": json_bytes({
+    write_files_atomic({**files, out / "compare.md": text.encode(), out / "compare.json": json_bytes({
         "base": base, "head": head, "summary": summary_line(judged, accuracy),
         "method": "blocked", "rules": {**asdict(cfg), "level": LEVEL, "from": f"{base}:{paths.PARAMS}",
                                         "notes": ruling.notes},

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from omzoo.core import paths
-from omzoo.core.io import claim_folder, write_bytes_atomic
+from omzoo.core.io import claim_folder, write_files_atomic
 from omzoo.results import throughput
 from omzoo.results.revisions import DvcError, dvc_json
 
@@ -35,12 +35,12 @@ def plot_spec(revisions: list[str] | None) -> dict[str, Any]:
                    f"(has the report stage run and reports/throughput.csv been committed?): {' '.join(why)[:300]}")
 
 
-def plot_png(spec: dict[str, Any], path: Path) -> None:
+def plot_png(spec: dict[str, Any]) -> bytes:
     """The spec's data (each revision's reports/throughput.csv, tagged with `rev`) drawn as the report's figure:
     throughput vs batch size, a line per model and revision, the rounds' interval as error bars."""
     rows = [r for v in spec["data"]["values"] if (r := throughput.parse_row({"rev": "workspace", **v}))]
     revs = list(dict.fromkeys(r["rev"] for r in rows))
-    throughput.write_png(rows, path, f"{PLOT_ID}: {' vs '.join(revs)}")
+    return throughput.png_bytes(rows, f"{PLOT_ID}: {' vs '.join(revs)}")
 
 
 def _point_order(config: Any) -> tuple[str, int, str]:
@@ -55,7 +55,7 @@ def assert_offline(page: str, name: str) -> None:
         raise ValueError(f"{name}: loads {hit.group(0)!r}… from the network; it would not render offline")
 
 
-def static_html(spec: dict[str, Any], png: Path, title: str, interactive: str | None) -> str:
+def static_html(spec: dict[str, Any], png: bytes, title: str, interactive: str | None) -> str:
     """A script-free page: the PNG inlined, the data as a table, the Vega-Lite spec for reference."""
     enc = spec.get("encoding", {})
     xf, yf = enc.get("x", {}).get("field", ""), enc.get("y", {}).get("field", "")
@@ -63,7 +63,7 @@ def static_html(spec: dict[str, Any], png: Path, title: str, interactive: str | 
     values = sorted(spec["data"]["values"], key=lambda v: (_point_order(v.get(yf)), revs.index(str(v.get("rev")))))
     rows = "\n".join(f"<tr><td>{html.escape(str(v.get('rev', '')))}</td><td>{html.escape(str(v.get(yf)))}</td>"
                      f"<td style='text-align:right'>{html.escape(str(v.get(xf)))}</td></tr>" for v in values)
-    img = base64.b64encode(png.read_bytes()).decode()
+    img = base64.b64encode(png).decode()
     link = f'<p><a href="{html.escape(interactive)}">interactive version</a> (vega inlined, offline)</p>' \
         if interactive else ""
     return f"""<!DOCTYPE html>
@@ -99,18 +99,26 @@ def interactive_html(spec: dict[str, Any]) -> str | None:
     return vlc.vegalite_to_html(spec, vl_version=best, bundle=True) if best else None
 
 
-def render_plots(revisions: list[str] | None, out: Path) -> Path:
-    """Write <out>/throughput.png and <out>/index.html (plus interactive.html when possible); all offline."""
-    out = claim_folder(out, "plots")  # new, empty or omzoo's: a user's index.html is never overwritten
+def plot_files(revisions: list[str] | None, out: Path) -> dict[Path, bytes]:
+    """<out>/throughput.png and <out>/index.html (plus interactive.html when possible), all offline, not yet written:
+    the caller commits them in one write_files_atomic with the rest of its result (never a new PNG beside an old
+    page)."""
     spec = plot_spec(revisions)
-    png = out / "throughput.png"
-    plot_png(spec, png)
+    png = plot_png(spec)
+    files = {out / "throughput.png": png}
     title = f"omzoo {PLOT_ID}: " + (" vs ".join(revisions) if revisions else "workspace")
     interactive = interactive_html(spec)
     if interactive is not None:
         assert_offline(interactive, "interactive.html")
-        write_bytes_atomic(out / "interactive.html", interactive.encode())
+        files[out / "interactive.html"] = interactive.encode()
     page = static_html(spec, png, title, "interactive.html" if interactive else None)
     assert_offline(page, "index.html")
-    write_bytes_atomic(out / "index.html", page.encode())
+    files[out / "index.html"] = page.encode()
+    return files
+
+
+def render_plots(revisions: list[str] | None, out: Path) -> Path:
+    """Write the plot's files (plot_files) into `out`, all together; the page's path."""
+    out = claim_folder(out, "plots")  # new, empty or omzoo's: a user's index.html is never overwritten
+    write_files_atomic(plot_files(revisions, out))
     return out / "index.html"

@@ -15,24 +15,13 @@ from typing import Any, TypeVar
 
 from omzoo.core import metrics, paths
 from omzoo.core.metrics import Metric
-from omzoo.core.params import AbtestConfig, Params
+from omzoo.core.params import AbtestConfig, CompareConfig, Params
 from omzoo.results import revisions
 
 LEVEL = 0.95  # the ratio interval's target confidence (each row reports the coverage it reaches)
 ACCURACY: tuple[Metric, ...] = tuple(m for m in metrics.of("eval") if m.compared)
 TIMED: tuple[Metric, ...] = tuple(metrics.get("bench", n) for n in metrics.ROUND_METRICS)
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class CompareConfig:
-    """params.yaml `compare:` (BASE's, tightened by HEAD's)."""
-
-    min_effect: float = 0.03  # the ratio interval must lie this far beyond 1 to count (below it: drift)
-    drift: float = 0.08  # between two runs of one commit on one host; the interval is widened by it on both sides
-    max_accuracy_drop: float = 0.0  # top-1 points HEAD may lose before the gate fails; 0: one image counts
-    min_rounds: int = 5  # fewer kept rounds on either side: inconclusive
-    show_images: int = 10  # changed images listed by name, per model
 
 
 #: Which way each key is stricter; a HEAD value is taken only when it is the stricter one (min: a smaller value

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omzoo.core import paths
-from omzoo.core.io import atomic_write, write_bytes_atomic
+from omzoo.core.io import write_bytes_atomic
+from omzoo.core.metrics import checked, nest
 from omzoo.core.params import REFERENCE
 
 if TYPE_CHECKING:
@@ -62,16 +63,28 @@ def _csv_number(v: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
+#: the CSV's number columns and the metric (omzoo.core.metrics.SCHEMA) each one holds
+_METRIC_OF = {"batch_size": "bs", "throughput_compute_ips": "throughput_compute_ips",
+              "throughput_compute_ci_low": "throughput_compute_ci_low",
+              "throughput_compute_ci_high": "throughput_compute_ci_high", "throughput_e2e_ips": "throughput_e2e_ips",
+              "latency_p99_ms": "e2e_ms.p99", "contended": "contended"}
+
+
 def parse_row(values: dict[str, Any]) -> dict[str, Any] | None:
     """One CSV row read back (every cell a string, as `dvc plots` hands them over, docs/dvc.md §7) as the row
-    throughput_rows wrote; None for a row without a throughput. Other keys (`rev`) are kept."""
-    ips, bs = _csv_number(values.get("throughput_compute_ips")), _csv_number(values.get("batch_size"))
-    if ips is None or bs is None:
+    throughput_rows wrote; None for a row without a throughput. Other keys (`rev`) are kept. Each number is checked
+    as its metric is in a metrics file (omzoo.core.metrics.checked): a cell that is not one, a negative one or a
+    median outside its interval fails naming the revision's CSV, the row and the column."""
+    cells = {col: values[col] for col in _METRIC_OF if values.get(col) not in (None, "")}
+    if "throughput_compute_ips" not in cells or "batch_size" not in cells:
         return None
-    numbers = {k: _csv_number(values.get(k)) for k in ("throughput_compute_ci_low", "throughput_compute_ci_high",
-                                                     "throughput_e2e_ips", "latency_p99_ms")}
-    return {**values, **numbers, "batch_size": int(bs), "throughput_compute_ips": ips,
-            "contended": int(_csv_number(values.get("contended")) or 0)}
+    parsed = {col: x if (x := _csv_number(v)) is not None else v for col, v in cells.items()}
+    where = f"{values.get('rev', 'workspace')}:{paths.REPORTS / 'throughput.csv'} row {values.get('config')}"
+    checked("bench", nest({_METRIC_OF[col]: v for col, v in parsed.items()}), where)
+    numbers = {k: parsed.get(k) for k in ("throughput_compute_ci_low", "throughput_compute_ci_high",
+                                          "throughput_e2e_ips", "latency_p99_ms")}
+    return {**values, **numbers, "batch_size": int(parsed["batch_size"]),
+            "throughput_compute_ips": parsed["throughput_compute_ips"], "contended": int(parsed.get("contended", 0))}
 
 
 def figure(rows: list[dict[str, Any]], title: str = TITLE) -> Figure:
@@ -111,8 +124,13 @@ def figure(rows: list[dict[str, Any]], title: str = TITLE) -> Figure:
     return fig
 
 
+def png_bytes(rows: list[dict[str, Any]], title: str = TITLE) -> bytes:
+    """The figure as PNG bytes, for a caller that commits it together with the rest of its result."""
+    buf = io.BytesIO()
+    figure(rows, title).savefig(buf, format="png")
+    return buf.getvalue()
+
+
 def write_png(rows: list[dict[str, Any]], path: Path, title: str = TITLE) -> None:
-    """The figure as a PNG, for people who read the markdown (the report) or the offline page (compare)."""
-    fig = figure(rows, title)
-    with atomic_write(path) as tmp:
-        fig.savefig(tmp, format="png")
+    """The figure as a PNG, for people who read the markdown (the report)."""
+    write_bytes_atomic(path, png_bytes(rows, title))

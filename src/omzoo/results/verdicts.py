@@ -62,7 +62,10 @@ def read_side(rev: str, model: str, bs: int, declared: bool = True) -> Side:
                     if declared else "", where=where)
     if why or not isinstance(found, dict):
         return Side(missing="unreadable", problem=f"{where} {why or 'is not a JSON object'}", where=where)
-    headline = metrics.flatten(found)
+    try:
+        headline = metrics.flatten(metrics.checked("bench", found, where))
+    except ValueError as e:
+        return Side(missing="unreadable", problem=str(e), where=where)
     if headline.get(metrics.FAILED):
         return Side(headline, failed=True, missing="failed (out of memory)", where=where)
     evidence: dict[str, Any] = {}

@@ -17,6 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from omzoo.core import paths
 from omzoo.results.comparison import compare
 from omzoo.results.gate import FAIL_ON
 from omzoo.results.plots import render_plots
@@ -36,14 +37,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plots-only", action="store_true", help="render this workspace's throughput plot offline")
 
 
+
+def complete(args: argparse.Namespace) -> None:
+    """--out's default, filled in before the CLI checks the outputs."""
+    args.out = args.out or Path("reports/plots" if args.plots_only else "reports/compare")
+
+
+def inputs(args: argparse.Namespace) -> dict[str, Path]:
+    """What the workspace side reads (--plots-only, or no HEAD): its metrics, its plot data and its params file."""
+    if not args.plots_only and args.head not in (None, "workspace"):
+        return {}  # both sides are read from git
+    return {"metrics folder": paths.METRICS, "plot data": paths.REPORTS / "throughput.csv", "params file": paths.PARAMS}
+
+
 def run(args: argparse.Namespace) -> int:
     if args.plots_only:
-        page = render_plots(None, args.out or Path("reports/plots"))
+        page = render_plots(None, args.out)
         print(f"throughput plot (offline): {page}")
         return 0
     if not args.base:
         raise ValueError("usage: omzoo compare BASE [HEAD] [--out DIR] [--fail-on regression] (or --plots-only)")
-    result = compare(args.base, args.head or "workspace", args.out or Path("reports/compare"),
+    result = compare(args.base, args.head or "workspace", args.out,
                      plots=not args.no_plots, fail_on=args.fail_on)
     print(result.text, end="")
     for w in result.warnings:

@@ -57,12 +57,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--info", type=Path, help="write a JSON summary here (default: <out>.json)")
 
 
+
+def complete(args: argparse.Namespace) -> None:
+    """--info's default, <out>.json, filled in before the CLI checks the outputs (it must not be an input or --out)."""
+    args.info = args.info or args.out.with_suffix(".json")
+
+
 def run(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     cfg = params.typed(ExportConfig, "export")
     spec = params.spec(args.model)
     model = load_model(spec, args.checkpoint, args.trust_checkpoint)
-    with atomic_files([args.out, args.info or args.out.with_suffix(".json")]) as (out, info):  # both or neither
+    with atomic_files([args.out, args.info]) as (out, info):  # both or neither
         summary = export_onnx(model, spec, out, cfg.opset, cfg.input_dtype)
         info.write_bytes(json_bytes({"model": args.model, "options": spec.options, **summary}))
     print(f"{args.model}: {summary['nodes']} nodes, opset {cfg.opset}, {cfg.input_dtype} input -> {args.out}")

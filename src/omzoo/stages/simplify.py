@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from omzoo.core.io import atomic_files, atomic_write, json_bytes
-from omzoo.core.onnxgraph import input_info, ort_logits, random_input
+from omzoo.core.onnxgraph import input_info, load_onnx, ort_logits, random_input
 
 HELP = "simplify an ONNX file with onnxsim (batch kept dynamic), reporting node counts"
 
@@ -24,7 +24,7 @@ def simplify(src: Path, out: Path, check_batch: int = 2, seed: int = 0) -> dict[
     import onnxsim
 
     name, dims, dtype = input_info(src)
-    model = onnx.load(str(src))
+    model = load_onnx(src)
     before = len(model.graph.node)
     shape = [d or check_batch for d in dims]
     x = random_input(tuple(shape), dtype, seed)
@@ -52,8 +52,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--info", type=Path, help="write a JSON summary here (default: <out>.json)")
 
 
+
+def complete(args: argparse.Namespace) -> None:
+    """--info's default, <out>.json, filled in before the CLI checks the outputs (it must not be an input or --out)."""
+    args.info = args.info or args.out.with_suffix(".json")
+
+
 def run(args: argparse.Namespace) -> int:
-    with atomic_files([args.out, args.info or args.out.with_suffix(".json")]) as (out, info_file):  # both or neither
+    with atomic_files([args.out, args.info]) as (out, info_file):  # both or neither
         info = simplify(args.input, out)
         info_file.write_bytes(json_bytes(info))
     status = "simplified" if info["simplified"] else f"NOT simplified ({info['error']}); raw graph kept"

@@ -59,7 +59,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def complete(args: argparse.Namespace) -> None:
     """--checkpoint from params.yaml's `models.<model>.checkpoint` where it is not given (the pipeline's way: a path
-    pasted into dvc.yaml's command would be read by a shell), as a Path, or None for random weights."""
+    pasted into dvc.yaml's command would be read by a shell), as a Path, or None for random weights; --info's default,
+    so the CLI checks it as the output it is."""
+    args.info = args.info or args.out.with_suffix(".json")
     text = args.checkpoint
     if text is None:
         text = load_params(args.params).models.get(args.model, {}).get("checkpoint") or ""
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     cfg = params.typed(WeightsConfig, "weights")
     trusted = {str(h).lower() for h in cfg.trusted_checkpoints}
-    with atomic_files([args.out, args.info or args.out.with_suffix(".json")]) as (out, info_file):  # both or neither
+    with atomic_files([args.out, args.info]) as (out, info_file):  # both or neither
         info = materialise(params.spec(args.model), out, args.checkpoint, cfg.seed, args.trust_checkpoint, trusted)
         info_file.write_bytes(json_bytes(info))
     print(f"{args.model}: {info['weights']} weights -> {args.out}")

@@ -22,7 +22,6 @@ import subprocess
 import tempfile
 import time
 import weakref
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -62,8 +61,9 @@ from omzoo.backends.base import Backend, CompileSource, DeviceProcess
 from omzoo.backends.checks import Check, HostPlan
 from omzoo.core import zoo
 from omzoo.core.errors import BackendUnavailable, RestartInEnvironment
-from omzoo.core.io import sha256_file
-from omzoo.core.params import Count
+from omzoo.core.io import open_regular, sha256_file
+from omzoo.core.onnxgraph import load_onnx
+from omzoo.core.params import AclOptions
 
 SETUP_HINT = (
     "set acl.cann_home in params.yaml to the CANN toolkit directory (e.g. /usr/local/Ascend/ascend-toolkit/8.0.RC3; "
@@ -114,28 +114,12 @@ def _import_aclruntime() -> Any:
 # --------------------------------------------------------------------------- backend
 
 
-@dataclass(frozen=True)
-class AclOptions:
-    """`acl:` (the Ascend backend's options)."""
-
-    cann_home: str = ""  # "" = $ASCEND_TOOLKIT_HOME, else /usr/local/Ascend/ascend-toolkit/latest
-    python: str = ""  # the Python atc's operator compiler runs; "" = python3 on the CANN environment's PATH
-    soc_version: str = ""  # "" = "Ascend" + the npu-smi Name column
-    aipp: bool = True  # uint8 input, mean/std in AIPP; needs export.input_dtype float32
-    device_id: Count = 0
-    log: str = "error"
-    atc: str = "atc"
-    output_type: str = "FP32"  # logits stay fp32 whatever the last op computes in; "" omits the flag
-
-
 class AclBackend(Backend):
     """atc-compiled `.om` files run through aclruntime; one static `.om` per batch size, like the guides."""
 
     name = "acl"
     Options = AclOptions
     PRECISIONS = ("fp32", "fp16", "mixed", "int8")
-    MOVED_OPTIONS = {"precision_mode": "the precision is the pipeline's `precisions:` list now (acl runs fp32, fp16, "
-                                       "mixed and int8; atc's flag is chosen per CANN version)"}
     FINGERPRINT_EXTRA = ("cann_home", "cann_version_source", "atc", "atc_version", "atc_sha256", "driver_version",
                          "soc_version", "aipp", "output_type", "aclruntime_version", "ais_bench_version")
 
@@ -345,10 +329,9 @@ class AclBackend(Backend):
         """
         artefact = Path(artefact).absolute()
         problems = om_problems(artefact)
-        if not artefact.is_file():
-            problems.append("does not exist")
         if problems:
             raise ValueError(f"acl: aclruntime would refuse {artefact}: " + "; ".join(problems))
+        open_regular(artefact, what="compiled model").close()  # a FIFO or a device is named as such, never read
         home = os.path.realpath(self.cann_home())
         if os.environ.get(CANN_HOME_VAR) != home:
             raise RestartInEnvironment(f"acl: aclruntime must start in the environment of {home}'s set_env.sh; "
@@ -480,7 +463,7 @@ def _check_onnx_input(path: Path, spec: zoo.ModelSpec, aipp: bool) -> bool:
     AIPP on a uint8-input graph, which would normalise twice. True when the graph takes float32 (not uint8)."""
     import onnx
 
-    graph = onnx.load(str(path), load_external_data=False).graph
+    graph = load_onnx(path).graph
     initializers = {i.name for i in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initializers]
     if not inputs:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -21,15 +20,13 @@ from omzoo.backends.checks import DEVICE, Check, HostPlan, threads_check
 from omzoo.backends.nvidia import GpuBackend
 from omzoo.backends.onnxruntime.quantize import QDQ_GRAPH, convert_fp16, fp16_converter, quantize_int8
 from omzoo.core.errors import BackendUnavailable
-from omzoo.core.onnxgraph import as_input
-from omzoo.core.params import Count
+from omzoo.core.onnxgraph import as_input, load_onnx, onnx_bytes
+from omzoo.core.params import OrtOptions
 from omzoo.core.provenance import cpu_model
 from omzoo.core.zoo import ModelSpec
 
 _LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
            "all": "ORT_ENABLE_ALL"}
-#: the choices of `onnxruntime.level` and `compile_level` (the keys of _LEVELS)
-OrtLevel = Literal["disable", "basic", "extended", "all"]
 _ACCELERATED = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
@@ -78,16 +75,6 @@ def _checked_input(session: Any, artefact: Path, batch_size: int, spec: ModelSpe
 def _device(ort: Any, providers: list[str]) -> str:
     """Where the first provider runs: the GPU ORT reports for CUDA/TensorRT, else the CPU's name."""
     return f"{ort.get_device()} ({providers[0]})" if providers[0] in _ACCELERATED else cpu_model()
-
-
-@dataclass(frozen=True)
-class OrtOptions:
-    """`onnxruntime:` (the backend's options)."""
-
-    providers: Literal["auto"] | list[str] = "auto"  # TensorRT/CUDA when the build has them, then CPU; or a list
-    threads: Count = 0  # 0 = one per core
-    level: OrtLevel = "all"  # graph optimisation at load: disable, basic, extended, all
-    compile_level: OrtLevel = "extended"  # the optimisations saved in the artefact, portable across machines
 
 
 class OrtBackend(GpuBackend):
@@ -160,7 +147,7 @@ class OrtBackend(GpuBackend):
             raise ValueError("the onnxruntime backend compiles from an ONNX file; none was given")
         self.check_precision(src.precision)
         self.precision, self._record = src.precision, {}
-        model = onnx.load(str(onnx_path))
+        model = load_onnx(onnx_path)
         for value in (*model.graph.input, *model.graph.output):
             dim = value.type.tensor_type.shape.dim[0]
             dim.ClearField("dim_param")
@@ -183,7 +170,7 @@ class OrtBackend(GpuBackend):
         # optimisations are applied again at load time.
         so = self._session_options(self.options["compile_level"])
         so.optimized_model_filepath = str(artefact)
-        _ort().InferenceSession(str(graph), so, providers=self.providers())
+        _ort().InferenceSession(onnx_bytes(graph), so, providers=self.providers())
         fixed.unlink()
         if graph != fixed and self._record.get("quant_format") != "QDQ":  # only QDQ keeps the fp32 tensor names
             graph.unlink()
@@ -196,12 +183,11 @@ class OrtBackend(GpuBackend):
         is not an ONNX model, or the graph of another model, fails here with both.
         """
         self.spec = spec
-        if not Path(artefact).is_file():
-            raise FileNotFoundError(2, "no such ONNX file", str(artefact))
+        model = onnx_bytes(artefact)  # a FIFO or a device is named as such, never read
         so = self._session_options(self.options["level"])
         providers = self.providers()  # outside the try: a missing provider is BackendUnavailable, not a bad file
         try:
-            self.session = _ort().InferenceSession(str(artefact), so, providers=providers)
+            self.session = _ort().InferenceSession(model, so, providers=providers)
         except Exception as e:  # noqa: BLE001 - ORT raises its own classes, all derived from Exception only
             raise ValueError(f"{artefact}: ONNX Runtime cannot load it as a model ({_ort_reason(e)})") from None
         self._artefact = Path(artefact)

@@ -19,6 +19,7 @@ import numpy as np
 
 from omzoo.backends.onnxruntime import _ort, _ort_reason
 from omzoo.backends.onnxruntime.quantize import QDQ_GRAPH
+from omzoo.core.onnxgraph import load_onnx
 
 _FLOATS = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
            "tensor(bfloat16)": None}
@@ -37,19 +38,16 @@ def debug_graph(artefact: Path) -> Path:
 
 def node_outputs(graph: Path) -> list[tuple[str, str, str]]:
     """(node name, op type, output tensor) of every node, in the graph's order (ONNX stores nodes topologically)."""
-    import onnx
-
-    model = onnx.load(str(graph))
+    model = load_onnx(graph)
     return [(n.name or f"{n.op_type}_{i}", n.op_type, out) for i, n in enumerate(model.graph.node) for out in n.output
             if out]
 
 
 def _exposed(graph: Path) -> bytes:
     """The graph with every node output also a graph output (its type left to ORT's inference)."""
-    import onnx
     from onnx import helper
 
-    model = onnx.load(str(graph))
+    model = load_onnx(graph)
     have = {o.name for o in model.graph.output}
     for node in model.graph.node:
         for out in node.output:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from omzoo.backends.base import pad_batch
-from omzoo.core.onnxgraph import as_input
+from omzoo.core.onnxgraph import as_input, load_onnx
 from omzoo.core.zoo import ModelSpec
 
 #: the opset the quantized graph is converted to: per-channel QuantizeLinear/DequantizeLinear (`axis`) need 13
@@ -138,7 +138,7 @@ def quantize_int8(fixed: Path, out: Path, spec: ModelSpec, calibration: np.ndarr
 
     s = {**DEFAULTS, **{k: v for k, v in settings.items() if k in DEFAULTS}}
     pixels = checked_calibration(calibration, spec)
-    model = onnx.load(str(fixed))
+    model = load_onnx(fixed)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), QUANT_OPSET)
     if opset < QUANT_OPSET:
         model = version_converter.convert_version(model, QUANT_OPSET)
@@ -152,7 +152,7 @@ def quantize_int8(fixed: Path, out: Path, spec: ModelSpec, calibration: np.ndarr
         prepared = converted
         preprocess = f"none (quant_pre_process failed: {type(e).__name__}: {' '.join(str(e).split())[:200]})"
     reduce_range, reason = resolve_reduce_range(s["reduce_range"])
-    graph_input = onnx.load(str(prepared), load_external_data=False).graph.input[0]
+    graph_input = load_onnx(prepared).graph.input[0]
     dtype = onnx.helper.tensor_dtype_to_np_dtype(graph_input.type.tensor_type.elem_type)
     types = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
     try:
@@ -190,6 +190,6 @@ def convert_fp16(fixed: Path, out: Path) -> dict[str, Any]:
     convert = fp16_converter()
     if convert is None:
         raise ValueError("fp16 needs onnxruntime.transformers.float16, which this onnxruntime lacks")
-    onnx.save(convert(onnx.load(str(fixed)), keep_io_types=True), str(out))
+    onnx.save(convert(load_onnx(fixed), keep_io_types=True), str(out))
     return {"precision": "fp16", "converter": "onnxruntime.transformers.float16.convert_float_to_float16",
             "keep_io_types": True}
