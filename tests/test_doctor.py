@@ -84,10 +84,10 @@ def test_bad_options_fail_the_backend_line(tmp_path: Path, capsys: pytest.Captur
     assert "acl: log must be one of" in lines["backend"]
     assert "fix: fix the acl section of params.yaml" in lines["backend"]
     path = tmp_path / "repo" / "params.yaml"
-    path.write_text(path.read_text().replace("log: loud", "soc: x"))
-    assert cli.main(["doctor", "--params", str(path), "--backend", "acl"]) == 1
-    out = capsys.readouterr().out
-    assert "acl: unknown key(s) ['soc']" in out and "fix: fix the acl section of params.yaml" in out
+    path.write_text(path.read_text().replace("log: loud", "soc: x"))  # a misspelt key: refused when params load
+    assert cli.main(["doctor", "--params", str(path), "--backend", "acl"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("omzoo doctor: error:") and "acl: unknown key(s) ['soc']" in err[0], err
 
 
 def test_toolkit_version_is_checked_for_every_backend(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
