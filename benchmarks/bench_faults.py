@@ -264,16 +264,21 @@ def c3_labels(tmp: Path, s: Shared) -> Outcome:
 
 
 def c4_failed_bench(tmp: Path, s: Shared) -> Outcome:
-    key = f"{MODEL}-1"
-    r = s.compile_tiny(tmp, f"models/compiled/{key}")
+    from omzoo.core import paths
+
+    key = paths.key(MODEL, 1, paths.REFERENCE)
+    r = s.compile_tiny(tmp, f"models/compiled/{MODEL}/{key}")
     if r.returncode != 0:
         return False, f"compile failed: {short(r.stderr)}"
+    if omzoo(tmp, "toolkit", "--out", "metrics/toolkit.json", "--params", ROOT / "params.yaml").returncode:
+        return False, "toolkit failed"
     params(tmp, lambda p: p["bench"].update(min_iters="5"))
     for path in (f"metrics/bench/{key}.json", f"metrics/info/bench/{key}.json"):
         (tmp / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp / path).write_text('{"previous": "run"}\n')
     before = tree(tmp / "metrics")
-    cmd = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["bench"]["cmd"].replace("${key}", key)
+    cmd = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["bench"]["cmd"]
+    cmd = cmd.replace("${key}", key).replace("${item.model}", MODEL)
     r = run(["bash", "-c", cmd], tmp)
     kept = tree(tmp / "metrics") == before
     ok, got = one_line(r, "bench", "min_iters")
@@ -983,11 +988,11 @@ def r4_evaluate(tmp: Path, s: Shared) -> Outcome:
     if inferred(tmp, s).returncode:
         return False, "setup infer failed"
     (tmp / "w.json").write_text(json.dumps({"weights": "random", "seed": 0}))
-    (tmp / "info").mkdir()
+    (tmp / "info").write_text("a file where evaluate's info folder goes\n")
     r = omzoo(tmp, "evaluate", MODEL, "--infer", "infer", "--shards", "shards", "--weights", "w.json",
-              "--out", "m.json", "--info", "info")
+              "--out", "m", "--info", "info")
     ok, got = one_line(r, "evaluate", "info")
-    written = (tmp / "m.json").exists()
+    written = (tmp / "m").exists()
     return ok and not written, f"{got}; metrics {'WRITTEN' if written else 'absent'}"
 
 
@@ -1323,6 +1328,25 @@ def r9_wide(w: int, h: int) -> Callable[[Path, Shared], Outcome]:
     return case
 
 
+def r9_huge_batch(verb: str) -> Callable[[Path, Shared], Outcome]:
+    """A batch size typed with a few zeros too many: one line naming the flag or key, no TiB allocation."""
+    def case(tmp: Path, s: Shared) -> Outcome:
+        images(tmp / "photos", ["a.png", "b.png", "c.png"])
+        if verb == "predict":
+            r = omzoo(tmp, "predict", MODEL, "--onnx", s.tiny, "--data", "photos", "--out", "l.npy", "--bs",
+                      "1000000000", timeout=120)
+            return one_line(r, "predict", "--bs", "4096")
+        if verb == "compile":
+            r = omzoo(tmp, "compile", MODEL, "--bs", "5000", "--onnx", s.tiny, "--out", "c", "--params",
+                      ROOT / "params.yaml", timeout=120)
+            return one_line(r, "compile", "--bs", "4096")
+        raw = (ROOT / "params.yaml").read_text()
+        (tmp / "params.yaml").write_text(raw.replace("batch_sizes: [1, 8]", "batch_sizes: [1, 8, 100000000]"))
+        r = omzoo(tmp, "toolkit", "--out", "tk.json", "--params", "params.yaml", timeout=120)
+        return one_line(r, "toolkit", "batch_sizes", "100000000")
+    return case
+
+
 def r9_preprocess_wide(tmp: Path, s: Shared) -> Outcome:
     """The same 6000x1 PNG through preprocess (no model in the way): refused by name, quickly."""
     (tmp / "val").mkdir()
@@ -1353,14 +1377,16 @@ def r9_bomb_header(tmp: Path, s: Shared) -> Outcome:
 def r10_corrupt_metrics(text: str) -> Callable[[Path, Shared], Outcome]:
     """One bad file among the report's metrics: the message names it (and NaN is no number, never 'best')."""
     def case(tmp: Path, s: Shared) -> Outcome:
+        from omzoo.core import paths
+
         raw = yaml.safe_load((ROOT / "params.yaml").read_text())
         models = list(raw["models"])
         for m in models:
             for bs in raw["batch_sizes"]:
-                path = tmp / "metrics/bench" / f"{m}-{bs}.json"
+                path = tmp / paths.bench_metrics(m, bs)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps({"bs": bs, "throughput_compute_ips": 100.0 * bs}))
-        bad = tmp / f"metrics/bench/{models[2]}-8.json"
+        bad = tmp / paths.bench_metrics(models[2], 8)
         bad.write_text(text)
         r = omzoo(tmp, "report", "--root", tmp, "--out", "rep", "--params", ROOT / "params.yaml")
         return one_line(r, "report", bad.relative_to(tmp).as_posix())
@@ -1796,6 +1822,9 @@ ROUND2: list[tuple[str, str, Callable[[Path, Shared], Outcome]]] = [
                                                                                       "test_batch")],
     ("R9 a link to /dev/zero as --data zero.png", "refused as a character device, no hang", r9_fifo_arg("--data")),
     ("R9 a 103-byte 6000x1 PNG (predict)", "refused quickly, no 1.6 GB resize", r9_wide(6000, 1)),
+    ("R9 predict --bs 1000000000 on 3 images", "one line naming --bs, no 2.8 TiB padding", r9_huge_batch("predict")),
+    ("R9 compile --bs 5000", "one line naming --bs and the limit", r9_huge_batch("compile")),
+    ("R9 batch_sizes: [1, 8, 100000000]", "one line naming batch_sizes", r9_huge_batch("params")),
     ("R9 a 1x6000 PNG (predict)", "refused quickly", r9_wide(1, 6000)),
     ("R9 a 6000x1 PNG (preprocess)", "refused naming the resize", r9_preprocess_wide),
     ("R9 a PNG header declaring 100000x100000", "refused from the header", r9_bomb_header),

@@ -191,7 +191,7 @@ def test_an_override_of_the_backend_moves_what_compile_may_set(tmp_path: Path) -
 
 def test_a_size_flag_takes_positive_integers_only(tmp_path: Path) -> None:
     r = omzoo("compile", MODEL, "--bs", "0", "--out", tmp_path / "c")
-    assert r.returncode == 2 and "argument --bs: value must be a positive integer, got '0'" in r.stderr
+    assert r.returncode == 2 and "argument --bs: batch size must be a positive integer, got '0'" in r.stderr
 
 
 def test_dvc_pastes_only_identifier_values_into_commands() -> None:

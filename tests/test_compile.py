@@ -87,5 +87,6 @@ def test_compile_replaces_its_own_artefact_but_no_other_folder(tmp_path: Path, p
 def test_a_batch_size_that_is_not_a_positive_integer_is_refused(tmp_path: Path, params: Path, bs: str) -> None:
     r = omzoo(*_compile(tmp_path, params, tmp_path / "c", bs=bs))
     line = error_line(r, "compile")
-    assert r.returncode == 2 and line.endswith(f"argument --bs: value must be a positive integer, got '{bs}'"), line
+    want = f"argument --bs: batch size must be a positive integer, got '{bs}'"
+    assert r.returncode == 2 and line.endswith(want), line
     assert not (tmp_path / "c").exists()

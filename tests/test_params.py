@@ -16,6 +16,7 @@ import yaml
 from omzoo import cli
 from omzoo.backends.base import backend_names, get_backend
 from omzoo.core.params import (
+    MAX_BATCH_SIZE,
     RENAMED,
     SECTIONS,
     TOP_LEVEL,
@@ -24,6 +25,8 @@ from omzoo.core.params import (
     Params,
     ParamsError,
     PreprocessConfig,
+    batch_size,
+    batch_size_list,
     command,
     decimal,
     load_params,
@@ -57,7 +60,7 @@ def test_the_repository_params_are_valid() -> None:
     (lambda p: p["models"]["tresnet_m"].update(pixels="nope"), "models.tresnet_m.pixels is 'nope'"),
     (lambda p: p["models"]["ran92_cifar10"].update(options={"nearest_resise": True}),
      "unknown model option\\(s\\) \\['nearest_resise'\\]"),
-    (lambda p: p.update(batch_sizes=[1, 0]), "batch_sizes must be positive integers; bad: \\[0\\]"),
+    (lambda p: p.update(batch_sizes=[1, 0]), "batch_sizes must be positive integers up to 4096; bad: \\[0\\]"),
     (lambda p: p.update(batch_sizes=[1, "8"]), "bad: \\['8'\\]"),
     (lambda p: p["infer"].update(batch_size=4), "infer.batch_size 4 must be one of batch_sizes \\[1, 8\\]"),
     (lambda p: p["toolkit"].update(version=1.3), "toolkit.version is the number 1.3.*quote it"),
@@ -146,6 +149,23 @@ def test_one_positive_integer_rule() -> None:
             positive_int(bad, "--bs")
 
 
+def test_a_batch_size_is_bounded_wherever_it_is_given(tmp_path: Path) -> None:
+    """Buffers are allocated per batch: a flag, a list typed by hand and params.yaml all stop at MAX_BATCH_SIZE."""
+    assert batch_size(MAX_BATCH_SIZE) == MAX_BATCH_SIZE and batch_size_list("1, 4096") == [1, MAX_BATCH_SIZE]
+    with pytest.raises(ValueError, match=f"--bs must be at most {MAX_BATCH_SIZE}, got '1000000000'"):
+        batch_size("1000000000", "--bs")
+    with pytest.raises(ValueError, match=f"up to {MAX_BATCH_SIZE}"):
+        batch_size_list("1,8,5000")
+    raw = (ROOT / "params.yaml").read_text()
+    for text, key in (("batch_sizes: [1, 8, 100000000]", "batch_sizes"), ("batch_sizes: [1, 8, 5000]", "batch_sizes")):
+        path = tmp_path / "params.yaml"
+        path.write_text(raw.replace("batch_sizes: [1, 8]", text))
+        with pytest.raises(ParamsError, match=key):
+            load_params(path)
+    with pytest.raises(ParamsError, match="infer.batch_size"):
+        _load(ROOT / "params.yaml", "infer.batch_size=100000")
+
+
 def _load(path: Path, *overrides: str) -> Params:
     with command(overrides):
         return load_params(path)
@@ -168,7 +188,8 @@ def test_overrides_set_dotted_keys_with_yaml_values(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("override", "message"), [
     ("export.input_dtyp=float32", "with -S export.input_dtyp=float32: export: unknown key\\(s\\) \\['input_dtyp'\\]"),
     ("bench.min_iters='5'", "with -S bench.min_iters='5': bench.min_iters: expected an integer, got '5'"),
-    ("batch_sizes=[1,0]", "with -S batch_sizes=\\[1,0\\]: batch_sizes must be positive integers; bad: \\[0\\]"),
+    ("batch_sizes=[1,0]",
+     "with -S batch_sizes=\\[1,0\\]: batch_sizes must be positive integers up to 4096; bad: \\[0\\]"),
     ("toolkit.version=1.30", "toolkit.version is the number 1.3.*quote it"),
     ("models.resnet50.pixels=bilinear224", "models.resnet50: unknown model 'resnet50'"),
     ("export.opset", "-S 'export.opset': expected KEY=VALUE"),

@@ -72,12 +72,26 @@ def positive_int(value: int | str, what: str = "value") -> int:
     return number
 
 
+#: the largest batch size a flag or params.yaml may ask for: input and padding buffers are allocated per batch, so a
+#: typo such as `--bs 1000000000` is one line here, not a 2.8 TiB allocation (the guides measure up to 64)
+MAX_BATCH_SIZE = 4096
+
+
+def batch_size(value: int | str, what: str = "batch size") -> int:
+    """The one rule for a batch size: a positive integer (positive_int) of at most MAX_BATCH_SIZE."""
+    bs = positive_int(value, what)
+    if bs > MAX_BATCH_SIZE:
+        raise SizeError(f"{what} must be at most {MAX_BATCH_SIZE}, got {value!r}")
+    return bs
+
+
 def batch_size_list(text: str, what: str = "batch sizes") -> list[int]:
     """`32` or `1,8,32` typed by hand (spaces allowed; a size given twice counts once), in the order given."""
     try:
-        return list(dict.fromkeys(positive_int(part, what) for part in text.split(",")))
+        return list(dict.fromkeys(batch_size(part, what) for part in text.split(",")))
     except ValueError:
-        raise SizeError(f"{what} must be a positive integer or a list like 1,8,32, got {text!r}") from None
+        raise SizeError(f"{what} must be a positive integer up to {MAX_BATCH_SIZE} or a list like 1,8,32, got "
+                        f"{text!r}") from None
 
 
 def _is_size(value: Any) -> bool:
@@ -202,7 +216,8 @@ class ToolkitConfig:
 class InferConfig:
     """`infer:`."""
 
-    batch_size: Positive | None = None  # the compiled batch size infer runs; None: the first of batch_sizes
+    #: the compiled batch size infer runs; None: the first of batch_sizes
+    batch_size: Annotated[int, pydantic.Field(ge=1, le=MAX_BATCH_SIZE)] | None = None
 
 
 @dataclass(frozen=True)
@@ -501,9 +516,10 @@ def _check(p: Params) -> None:
     if not isinstance(sizes, list) or not sizes:
         raise ParamsError(f"{where}: batch_sizes must be a non-empty list of positive integers, "
                           f"got {_shown(repr(sizes))}")
-    bad = [b for b in sizes if not _is_size(b)]
+    bad = [b for b in sizes if not _is_size(b) or b > MAX_BATCH_SIZE]
     if bad:
-        raise ParamsError(f"{where}: batch_sizes must be positive integers; bad: {_shown(repr(bad))}")
+        raise ParamsError(f"{where}: batch_sizes must be positive integers up to {MAX_BATCH_SIZE}; bad: "
+                          f"{_shown(repr(bad))}")
     if len(set(sizes)) != len(sizes):
         raise ParamsError(f"{where}: batch_sizes lists a size twice: {_shown(repr(sizes))}")
     infer_bs = p.typed(InferConfig, "infer").batch_size or sizes[0]

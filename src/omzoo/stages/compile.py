@@ -13,14 +13,14 @@ from pathlib import Path
 
 from omzoo.backends.artefact import compile_artefact
 from omzoo.backends.base import backend_names
-from omzoo.core.params import PRECISIONS, REFERENCE, load_params, positive_int
+from omzoo.core.params import PRECISIONS, REFERENCE, batch_size, load_params
 
 HELP = f"compile a model for one batch size with the configured backend ({', '.join(backend_names())})"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model id from the registry")
-    p.add_argument("--bs", type=positive_int, required=True, help="batch size to compile for")
+    p.add_argument("--bs", type=batch_size, required=True, help="batch size to compile for")
     p.add_argument("--onnx", type=Path, help="the simplified ONNX file, for a backend that compiles ONNX")
     p.add_argument("--checkpoint", type=Path, help="the checkpoint, for a backend that runs the PyTorch model")
     p.add_argument("--precision", choices=PRECISIONS, default=REFERENCE, help="what to compile: one of `precisions:`")

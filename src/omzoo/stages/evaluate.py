@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from omzoo.core import zoo
-from omzoo.core.io import claim_folder, json_bytes, read_json, write_files_atomic
+from omzoo.core.io import check_replaceable, claim_folder, json_bytes, read_json, write_files_atomic
 from omzoo.core.metrics import agreement, fidelity, record, topk, topk_accuracy
 from omzoo.core.onnxgraph import reference_logits
 from omzoo.core.params import REFERENCE, positive_int
@@ -112,15 +112,18 @@ def run(args: argparse.Namespace) -> int:
     if args.reference:
         pixels = next(shards.iter_batches(args.fidelity_images))
         reference = (reference_logits(args.reference, pixels, zoo.get(args.model).recipe), len(pixels))
-    files: dict[Path, bytes] = {}
+    metrics_files: dict[str, bytes] = {}
+    info_files: dict[str, bytes] = {}
     fp32 = runs.get(REFERENCE)
     if fp32 is None and len(runs) > 1:
         raise FileNotFoundError(f"{args.infer}: no {REFERENCE} sub-folder, which the other precisions are measured "
                                 "against")
     # Folders of omzoo's own, as every folder output (README "Security"): new, empty or marked, never a user's folder
-    # written into (DVC ignores the marker there: .dvcignore). A precision no longer configured leaves its old
-    # file, which nothing reads (the report reads `precisions:`).
-    out, info_dir = claim_folder(args.out, "eval"), claim_folder(args.info, "eval-info")
+    # written into (DVC ignores the marker there: .dvcignore); checked now, made only once every number is known,
+    # so a failed evaluate leaves nothing behind. A precision no longer configured leaves its old file, which
+    # nothing reads (the report reads `precisions:`).
+    check_replaceable(args.out)
+    check_replaceable(args.info)
     for precision, (logits, infer_info) in runs.items():
         metrics = evaluate(args.model, logits, shards, weights, reference)
         info = {**provenance(args.model, infer_info["backend"], weights, shards), "precision": precision,
@@ -134,11 +137,13 @@ def run(args: argparse.Namespace) -> int:
             info["agreement_changed_images"] = [shards.names[i] for i in changed]
         if FINGERPRINT in infer_info:  # the toolkit the logits were computed under (infer checked it)
             info[FINGERPRINT] = infer_info[FINGERPRINT]
-        files[out / f"{precision}.json"] = json_bytes(metrics)
-        files[info_dir / f"{precision}.json"] = json_bytes(info)
+        metrics_files[f"{precision}.json"] = json_bytes(metrics)
+        info_files[f"{precision}.json"] = json_bytes(info)
         note = " (random weights: accuracy means nothing)" if metrics["random_weights"] else ""
         agree = f", agrees with fp32 on {metrics['agreement_top1']:.2f} %" if "agreement_top1" in metrics else ""
         print(f"{args.model} {precision}: top1 {metrics['top1']:.2f} top5 {metrics['top5']:.2f} on "
               f"{metrics['n_images']} images{agree}{note}")
-    write_files_atomic(files)  # every precision's pair together
+    out, info_dir = claim_folder(args.out, "eval"), claim_folder(args.info, "eval-info")
+    write_files_atomic({**{out / name: data for name, data in metrics_files.items()},  # every precision's pair
+                        **{info_dir / name: data for name, data in info_files.items()}})  # together
     return 0

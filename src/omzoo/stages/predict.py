@@ -21,7 +21,7 @@ from omzoo.core import zoo
 from omzoo.core.checkpoints import read_checkpoint, save_container
 from omzoo.core.io import save_npy_atomic
 from omzoo.core.metrics import check_finite, topk, topk_accuracy
-from omzoo.core.params import positive_int
+from omzoo.core.params import batch_size, positive_int
 from omzoo.data.preprocess import preprocess
 from omzoo.data.shards import ShardSet
 
@@ -84,7 +84,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-bad", action="store_true",
                    help="leave out files that cannot be read (listed on stderr) instead of stopping")
     p.add_argument("--out", type=Path, required=True, help="logits .npy to write")
-    p.add_argument("--bs", "--batch-size", dest="batch_size", type=positive_int, default=16,
+    p.add_argument("--bs", "--batch-size", dest="batch_size", type=batch_size, default=16,
                    help="images per batch (--batch-size is the old spelling)")
     p.add_argument("--workers", type=int, help="decoder processes (default: one per core)")
     p.add_argument("--top", type=positive_int, default=5, help="print the top-k classes of the first images")

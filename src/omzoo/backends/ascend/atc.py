@@ -9,8 +9,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from omzoo.core import paths
-from omzoo.core.params import positive_int
+from omzoo.core import params, paths
 from omzoo.core.recipe import Recipe
 
 ATC_SUCCESS = "ATC run success"
@@ -107,7 +106,7 @@ def atc_command(
 ) -> list[str]:
     """The static-shape atc argv of the Ascend ModelZoo guides; `.om` is appended to the prefix. `precision`: the
     whole precision flag (precision_flag()), "" for none."""
-    positive_int(batch_size, "batch size")
+    params.batch_size(batch_size, "batch size")
     c, h, w = input_size
     argv = [
         atc,
