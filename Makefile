@@ -150,7 +150,7 @@ bench-abtest: setup
 	"$$VENV/bin/python" benchmarks/bench_abtest.py
 
 .PHONY: bench-precision
-## int8 vs fp32 on this CPU: paired int8/fp32 throughput ratio beside top-1 agreement, every model at bs 1 and 8 (~25 min)
+## int8 vs fp32 on this CPU: paired int8/fp32 throughput ratio beside top-1 agreement, every model at bs 1 and 8 (~10 min quiet)
 bench-precision: setup
 	"$$VENV/bin/python" benchmarks/bench_precision.py
 
