@@ -24,8 +24,9 @@ weights), per-tensor vs per-channel, reduce_range on and off (the default, auto,
 
 Duration (2 cores, a quiet machine), measured: about 10 minutes for the default run (five models at bs 1 and 8, 10
 pairs of rounds of at least 1 s and 5 iterations each, plus the int8 calibrations and the agreement images per
-point), about 4.5 more for --variants at scnet50_v1d (12 min 52 s both together; 22 min on a loaded machine). `--model ran92_cifar10 --bs 1 --pairs 3 --images 16
---min-s 0.2` is a one-minute smoke run (with --variants --variants-model ran92_cifar10: about 5 minutes).
+point), about 4.5 more for --variants at scnet50_v1d (12 min 52 s both together; 22 min on a loaded machine).
+`--model ran92_cifar10 --bs 1 --pairs 3 --images 16 --min-s 0.2` is a one-minute smoke run (with --variants
+--variants-model ran92_cifar10: about 5 minutes).
 Results: benchmarks/results/precision-cpu.txt and .json (every number: settings, precision records, every pair).
 """
 
