@@ -24,9 +24,10 @@ def test_sizes(text: str, sizes: list[int]) -> None:
     assert batch_size_list(text, "BS") == sizes
 
 
-@pytest.mark.parametrize("text", ["0", "-1", "abc", "1,,8", "8.5", " "])
+@pytest.mark.parametrize("text", ["0", "-1", "abc", "1,,8", "8.5", " ", "1,5000"])
 def test_bad_sizes(text: str) -> None:
-    with pytest.raises(ValueError, match=f"BS must be a positive integer or a list like 1,8,32, got '{text}'"):
+    want = f"BS must be a positive integer up to 4096 or a list like 1,8,32, got '{text}'"
+    with pytest.raises(ValueError, match=want):
         batch_size_list(text, "BS")
 
 
