@@ -1038,14 +1038,19 @@ def r5_discovery(layout: str, skip_bad: bool) -> Callable[[Path, Shared], Outcom
             (photos_dir / "c.png").symlink_to(tmp / "gone.png")
             rows, listed = 2, ["c.png"]
         r, got_rows = predicted(tmp, s, *(["--skip-bad"] if skip_bad else []))
-        text = r.stdout + r.stderr
-        named = all(n in text for n in listed)
-        if skip_bad:
-            ok = r.returncode == 0 and got_rows == rows and named
-            return ok, f"exit {r.returncode}: {got_rows} rows (want {rows}); listed {listed}: {named}"
-        ok = r.returncode != 0 and named and "Traceback" not in text and got_rows is None
-        return ok, f"exit {r.returncode}: refused, every stray named: {named}; {last(r)}"
+        return strays_judged(r, r.stdout + r.stderr, got_rows, rows, listed, skip_bad)
     return case
+
+
+def strays_judged(r: subprocess.CompletedProcess[str], text: str, got_rows: int | None, rows: int, listed: list[str],
+                  skip_bad: bool) -> Outcome:
+    """Every stray named in `text`; with --skip-bad the run goes on with `rows` rows, without it stops (no rows)."""
+    named = all(n in text for n in listed)
+    if skip_bad:
+        ok = r.returncode == 0 and got_rows == rows and named
+        return ok, f"exit {r.returncode}: {got_rows} rows (want {rows}); listed {listed}: {named}"
+    ok = r.returncode != 0 and named and "Traceback" not in text and got_rows is None
+    return ok, f"exit {r.returncode}: refused, every stray named: {named}; {last(r)}"
 
 
 def r5_labelled_flat(tmp: Path, s: Shared) -> Outcome:
@@ -1638,12 +1643,7 @@ def r5_every_entry(layout: str, skip_bad: bool) -> Callable[[Path, Shared], Outc
                 rows, listed = 2, [".c.png"]
             r, got_rows = predicted(tmp, s, *(["--skip-bad"] if skip_bad else []))
             text = r.stdout + r.stderr
-        named = all(n in text for n in listed)
-        if skip_bad:
-            ok = r.returncode == 0 and got_rows == rows and named
-            return ok, f"exit {r.returncode}: {got_rows} rows (want {rows}); listed {listed}: {named}"
-        ok = r.returncode != 0 and named and "Traceback" not in text and got_rows is None
-        return ok, f"exit {r.returncode}: refused, every stray named: {named}; {last(r)}"
+        return strays_judged(r, text, got_rows, rows, listed, skip_bad)
     return case
 
 
