@@ -23,9 +23,12 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
+from omzoo.core.errors import shown
+
 #: verb -> module; each module has HELP, add_arguments(parser) and run(args), and NO_OVERRIDES (why it takes no
 #: -S) where it runs other stages that read params.yaml themselves; optionally complete(args) (paths params.yaml names,
-#: the outputs' defaults) and inputs(args) (what it reads that no argument names), both before check_outputs
+#: the outputs' defaults), INFO_BESIDE_OUT (--info defaults to <out>.json) and inputs(args) (what it reads that no
+#: argument names), all before check_outputs
 VERBS: dict[str, str] = {
     "sample-data": "omzoo.stages.sample_data",
     "toolkit": "omzoo.stages.toolkit",
@@ -130,8 +133,10 @@ def _main(argv: list[str]) -> int:
     try:
         with params.command(args.set_params):
             _check_overrides(verb, module, args, refused)
+            if getattr(module, "INFO_BESIDE_OUT", False) and args.info is None:  # so check_outputs sees it
+                args.info = args.out.with_suffix(".json")
             if hasattr(module, "complete"):  # the input paths params.yaml names (dvc.yaml never pastes them) and the
-                module.complete(args)        # outputs' defaults (<out>.json), so check_outputs sees every output
+                module.complete(args)        # outputs' defaults, so check_outputs sees every output
             check_outputs(args, implied_inputs(module, args))
             return int(module.run(args) or 0)
     except RestartInEnvironment as e:
@@ -246,16 +251,11 @@ def _flag(dest: str) -> str:
 def _report(verb: str, kind: str, message: str) -> None:
     if os.environ.get("OMZOO_TRACEBACK"):
         traceback.print_exc()
-    first, *rest = [_bounded(line) for line in message.strip().splitlines()] or [""]
+    # each line cut short: a library quoting a huge value must not make the error megabytes long
+    first, *rest = [shown(line, 2000) for line in message.strip().splitlines()] or [""]
     print(f"omzoo {verb}: {kind}: {first}", file=sys.stderr)
     for line in rest:  # multi-line messages (every bad image, an atc log tail) stay readable
         print(f"  {line}", file=sys.stderr)
-
-
-def _bounded(line: str, limit: int = 2000) -> str:
-    """One line of a message, cut at `limit` characters: a library quoting a huge value (a megabyte list) must not
-    make the error itself megabytes long."""
-    return line if len(line) <= limit else f"{line[:limit]}... (cut; {len(line)} characters)"
 
 
 def _rerun(argv: list[str], env: dict[str, str]) -> int:

@@ -194,6 +194,16 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     write_files_atomic({Path(path): data})
 
 
+def write_if_changed(path: str | os.PathLike[str], data: bytes) -> bool:
+    """Write `data` atomically unless `path` already holds it (its mtime and DVC's hash of it then stay); True if
+    written."""
+    target = Path(path)
+    if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
+        return False
+    write_bytes_atomic(target, data)
+    return True
+
+
 def write_files_atomic(files: Mapping[Path, bytes]) -> None:
     """Write every file of one result, then rename them all (``atomic_files``); each fsync'd, and read back, before
     any rename: a write cut short (a full disk) fails here and replaces nothing."""

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from omzoo.core.errors import shown
+
 Stage = Literal["eval", "bench"]
 Better = Literal["higher", "lower", ""]
 
@@ -174,15 +176,15 @@ def checked(stage: Stage, data: Mapping[str, Any], where: str) -> dict[str, Any]
         if m is None:
             continue
         x = number(v)
-        shown = repr(v) if len(repr(v)) <= 40 else f"{repr(v)[:30]}..."
+        quoted = shown(repr(v), 40)
         if x is None:
-            raise ValueError(f"{where}: {name} is {shown} ({type(v).__name__}), not a finite number")
+            raise ValueError(f"{where}: {name} is {quoted} ({type(v).__name__}), not a finite number")
         if x < 0 and name not in SIGNED:
-            raise ValueError(f"{where}: {name} is {shown}; it cannot be negative")
+            raise ValueError(f"{where}: {name} is {quoted}; it cannot be negative")
         if abs(x) > MAX_MAGNITUDE:
-            raise ValueError(f"{where}: {name} is {shown}, beyond any value it can take ({MAX_MAGNITUDE:g})")
+            raise ValueError(f"{where}: {name} is {quoted}, beyond any value it can take ({MAX_MAGNITUDE:g})")
         if m.digits == 0 and not x.is_integer():
-            raise ValueError(f"{where}: {name} is {shown}; it is a whole number")
+            raise ValueError(f"{where}: {name} is {quoted}; it is a whole number")
     for series in ("compute", "e2e"):
         low, mid, high = (number(flat.get(f"throughput_{series}_{k}")) for k in ("ci_low", "ips", "ci_high"))
         if None not in (low, mid, high) and not low <= mid <= high:  # type: ignore[operator]

@@ -34,6 +34,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, SequenceNode
 
 from omzoo.core import io, paths, zoo
+from omzoo.core.errors import shown
 
 T = TypeVar("T")
 
@@ -377,11 +378,11 @@ def typed(cls: type[T], values: Mapping[str, Any], where: str) -> T:
     (int, float, bool, str, list[str], unions, Literal choices, ranges) are the schema, so `min_iters: "5"`,
     `providers: TensorRT` or `level: fastest` fail here naming the key, not a benchmark later."""
     if not isinstance(values, Mapping):
-        raise ParamsError(f"{where} must be a mapping of keys, got {type(values).__name__} {_shown(repr(values))}")
+        raise ParamsError(f"{where} must be a mapping of keys, got {type(values).__name__} {shown(repr(values))}")
     fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     unknown = sorted(str(k) for k in values if k not in fields)
     if unknown:
-        raise ParamsError(f"{where}: unknown key(s) {_shown(repr(unknown))}; known: {sorted(fields)}")
+        raise ParamsError(f"{where}: unknown key(s) {shown(repr(unknown))}; known: {sorted(fields)}")
     try:
         text = json.dumps(dict(values), default=str, allow_nan=False)
         return _adapter(cls).validate_json(text, strict=True)
@@ -430,7 +431,7 @@ def _schema_error(e: ValueError, values: Mapping[str, Any], where: str) -> str:
                                for err in errors if (err["loc"][:1] or ("",))[0] == key))
     got = values.get(key, errors[0].get("input")) if isinstance(key, str) else errors[0].get("input")
     name = f"{where}.{key}" if key != "" else where
-    return f"{name}: expected {' or '.join(wants)}, got {_shown(repr(got))} ({type(got).__name__})"
+    return f"{name}: expected {' or '.join(wants)}, got {shown(repr(got))} ({type(got).__name__})"
 
 
 #: what a model id or a pixel recipe's name may be: dvc.yaml pastes them into the commands a shell runs
@@ -440,16 +441,15 @@ IDENTIFIER = re.compile(r"[a-z0-9_]{1,64}")
 def _identifier(name: object, where: str) -> None:
     """`name` (a key of `models:` or `datasets:`) is a plain identifier, or a ParamsError showing it, cut short."""
     if not isinstance(name, str) or not IDENTIFIER.fullmatch(name):
-        shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + "..."
-        raise ParamsError(f"{where}: the key {shown} is not a plain identifier (at most 64 lower-case letters, "
-                          "digits and _): dvc.yaml pastes it into shell commands")
+        raise ParamsError(f"{where}: the key {shown(repr(name), 60)} is not a plain identifier (at most 64 "
+                          "lower-case letters, digits and _): dvc.yaml pastes it into shell commands")
 
 
 def _check(p: Params) -> None:
     where = p.where
     unknown = sorted(str(k) for k in p.raw if k not in TOP_LEVEL and k != p.raw.get("backend"))
     if unknown:
-        raise ParamsError(f"{where}: unknown section(s) {_shown(repr(unknown))}; known: {sorted(TOP_LEVEL)}")
+        raise ParamsError(f"{where}: unknown section(s) {shown(repr(unknown))}; known: {sorted(TOP_LEVEL)}")
     version = p.section("toolkit").get("version", "")
     if not isinstance(version, str):
         raise ParamsError(f"{where}: toolkit.version is the number {version!r}; YAML drops digits from numbers "
@@ -460,9 +460,9 @@ def _check(p: Params) -> None:
     for name, cls in BACKEND_SECTIONS.items():
         if name in p.raw:
             backend_options(name, cls, p.section(name), f"{where}: {name}")
-    p.typed(InferConfig, "infer")
+    infer = p.typed(InferConfig, "infer")
     if not isinstance(p.raw.get("backend", ""), str):
-        raise ParamsError(f"{where}: backend must be a backend's name, got {_shown(repr(p.raw['backend']))}")
+        raise ParamsError(f"{where}: backend must be a backend's name, got {shown(repr(p.raw['backend']))}")
     datasets = p.section("datasets")
     for section, names in (("datasets", datasets), ("models", p.section("models"))):
         for name in names:
@@ -501,30 +501,30 @@ def _check(p: Params) -> None:
         wanted = p.raw.get("precisions")
         if not isinstance(wanted, list) or not wanted:
             raise ParamsError(f"{where}: precisions must be a non-empty list such as [fp32, int8], "
-                              f"got {_shown(repr(wanted))}")
+                              f"got {shown(repr(wanted))}")
         bad = [x for x in wanted if x not in PRECISIONS]
         if bad:
-            raise ParamsError(f"{where}: precisions: unknown {_shown(repr(bad))}; choose from {list(PRECISIONS)}")
+            raise ParamsError(f"{where}: precisions: unknown {shown(repr(bad))}; choose from {list(PRECISIONS)}")
         if len(set(wanted)) != len(wanted):
-            raise ParamsError(f"{where}: precisions lists a precision twice: {_shown(repr(wanted))}")
+            raise ParamsError(f"{where}: precisions lists a precision twice: {shown(repr(wanted))}")
         if REFERENCE not in wanted:
             raise ParamsError(f"{where}: precisions must include {REFERENCE}, the reference every other precision's "
-                              f"agreement is measured against; got {_shown(repr(wanted))}")
+                              f"agreement is measured against; got {shown(repr(wanted))}")
     if "batch_sizes" not in p.raw:
         return
     sizes = p.raw.get("batch_sizes")
     if not isinstance(sizes, list) or not sizes:
         raise ParamsError(f"{where}: batch_sizes must be a non-empty list of positive integers, "
-                          f"got {_shown(repr(sizes))}")
+                          f"got {shown(repr(sizes))}")
     bad = [b for b in sizes if not _is_size(b) or b > MAX_BATCH_SIZE]
     if bad:
         raise ParamsError(f"{where}: batch_sizes must be positive integers up to {MAX_BATCH_SIZE}; bad: "
-                          f"{_shown(repr(bad))}")
+                          f"{shown(repr(bad))}")
     if len(set(sizes)) != len(sizes):
-        raise ParamsError(f"{where}: batch_sizes lists a size twice: {_shown(repr(sizes))}")
-    infer_bs = p.typed(InferConfig, "infer").batch_size or sizes[0]
+        raise ParamsError(f"{where}: batch_sizes lists a size twice: {shown(repr(sizes))}")
+    infer_bs = infer.batch_size or sizes[0]
     if infer_bs not in sizes:
-        raise ParamsError(f"{where}: infer.batch_size {infer_bs!r} must be one of batch_sizes {_shown(repr(sizes))} "
+        raise ParamsError(f"{where}: infer.batch_size {infer_bs!r} must be one of batch_sizes {shown(repr(sizes))} "
                           "(infer runs that compiled artefact)")
 
 
@@ -659,17 +659,11 @@ def _load_yaml(text: str, where: str) -> Any:
                               "params files may not use YAML anchors, aliases or merge keys: write the value out")
         seen.add(id(node))
         if isinstance(node, MappingNode):
-            todo += reversed([(n, f"{key}.{_shown(str(k.value), 40)}" if key else _shown(str(k.value), 40))
+            todo += reversed([(n, f"{key}.{shown(str(k.value), 40)}" if key else shown(str(k.value), 40))
                               for k, v in node.value for n in (k, v)])
         elif isinstance(node, SequenceNode):
             todo += reversed([(n, f"{key}[{i}]") for i, n in enumerate(node.value)])
     return _yaml().load(text)
-
-
-def _shown(text: str, limit: int = 80) -> str:
-    """A value or key as a message quotes it, cut to `limit` characters: a message stays one short line, however big
-    the value a file holds."""
-    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
 
 
 def _yaml_problem(e: YAMLError) -> str:

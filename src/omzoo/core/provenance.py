@@ -14,7 +14,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from omzoo.core.io import write_bytes_atomic
+from omzoo.core.io import write_if_changed
 
 #: the info-file (and meta.json, infer.json) field that holds the hash of the fingerprint a result was made under
 FINGERPRINT = "toolkit_fingerprint"
@@ -67,15 +67,6 @@ def write_fingerprint(path: Path, fingerprint: dict[str, str]) -> bool:
     """Write the toolkit file only when its content changes (so its mtime and DVC's hash of it stay); True if
     written."""
     return write_if_changed(path, fingerprint_file(fingerprint))
-
-
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write `data` atomically unless `path` already holds it (its mtime and DVC's hash of it then stay); True if
-    written."""
-    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
-        return False
-    write_bytes_atomic(path, data)
-    return True
 
 
 def read_fingerprint(path: Path) -> tuple[str, dict[str, str]]:

@@ -187,6 +187,12 @@ def _shown(name: str, is_dir: bool, prefix: str = "") -> str:
     return f"{prefix}{name}/" if is_dir else f"{prefix}{name}"
 
 
+def _stray(name: str, is_dir: bool, reason: str, prefix: str = "") -> tuple[str, str]:
+    """An entry a layout does not read, as a problem: named as _shown names it, and why (HIDDEN for a dot entry,
+    whatever the layout, else `reason`)."""
+    return _shown(name, is_dir, prefix), HIDDEN if _hidden(name) else reason
+
+
 def _holds_batch(folder: Path) -> bool:
     """Whether `folder` holds a CIFAR `test_batch`: any entry of that name but a folder (a FIFO or a device there is
     then refused by the opener, by name, rather than read as an empty image folder)."""
@@ -204,9 +210,8 @@ def _read_flat(data: Path, entries: list[tuple[str, bool]], labels: Path | None,
     images = [(n, data / n) for n, is_dir in entries
               if not is_dir and not _hidden(n) and _is_image(n, FLAT_EXTENSIONS)]
     files = [(n, _size(p)) for n, p in images]
-    others = [(_shown(n, is_dir), HIDDEN if _hidden(n) else
-               "a sub-folder of a flat folder of images: not read (the labels file names the folder's own images)"
-               if is_dir else _not_image(n))
+    others = [_stray(n, is_dir, "a sub-folder of a flat folder of images: not read (the labels file names the "
+                     "folder's own images)" if is_dir else _not_image(n))
               for n, is_dir in entries if _hidden(n) or is_dir or not _is_image(n, FLAT_EXTENSIONS)]
     if labels is None:
         items = [Item(n, None, p) for n, p in images]
@@ -306,8 +311,7 @@ def _read_imagefolder(data: Path, entries: list[tuple[str, bool]], classes: list
         raise DataError(f"{data}: {len(classes)} class folders but the model has {num_classes} classes")
     items: list[Item] = []
     files: list[tuple[str, int]] = []
-    problems = [(_shown(n, is_dir), HIDDEN if _hidden(n) else
-                 f"a file beside the class folders ({', '.join(classes[:3])}...), in none of them")
+    problems = [_stray(n, is_dir, f"a file beside the class folders ({', '.join(classes[:3])}...), in none of them")
                 for n, is_dir in entries if _hidden(n) or not is_dir]
     seen: set[tuple[int, int]] = set()
     for index, cls in enumerate(classes):
@@ -446,7 +450,7 @@ def _cifar_strays(folder: Path, data: Path) -> list[tuple[str, str]]:
                "not a file of the CIFAR-10 batches folder (reads test_batch, batches.meta): not read")]
     if folder != data:
         levels.append((data, CIFAR_BESIDE, "", f"beside {CIFAR_FOLDER}/, which is read as CIFAR-10: not read"))
-    return [(_shown(n, is_dir, prefix), HIDDEN if _hidden(n) else reason)
+    return [_stray(n, is_dir, reason, prefix)
             for where, known, prefix, reason in levels for n, is_dir in _entries(where) if n not in known]
 
 

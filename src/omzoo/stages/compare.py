@@ -37,7 +37,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plots-only", action="store_true", help="render this workspace's throughput plot offline")
 
 
-
 def complete(args: argparse.Namespace) -> None:
     """--out's default, filled in before the CLI checks the outputs."""
     args.out = args.out or Path("reports/plots" if args.plots_only else "reports/compare")

@@ -25,6 +25,8 @@ from omzoo.core.params import ExportConfig, load_params
 from omzoo.core.zoo import ModelSpec
 
 HELP = "export a checkpoint to ONNX (opset from params, dynamic batch, float32 or uint8 input)"
+#: --info defaults to <out>.json (the CLI fills it in before it checks the outputs)
+INFO_BESIDE_OUT = True
 
 
 def export_onnx(model: torch.nn.Module, spec: ModelSpec, out: Path, opset: int = ExportConfig.opset,
@@ -55,12 +57,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="this file may run code: fully unpickle it if the safe unpickler refuses it (README Security)")
     p.add_argument("--out", type=Path, required=True, help="ONNX file to write")
     p.add_argument("--info", type=Path, help="write a JSON summary here (default: <out>.json)")
-
-
-
-def complete(args: argparse.Namespace) -> None:
-    """--info's default, <out>.json, filled in before the CLI checks the outputs (it must not be an input or --out)."""
-    args.info = args.info or args.out.with_suffix(".json")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -32,7 +32,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="*", help="model glob for --bench-table (default: all in params.yaml)")
 
 
-
 def inputs(args: argparse.Namespace) -> dict[str, Path]:
     """What it reads that no argument names: the metrics folder under --root (an --out there would be read back)."""
     return {"metrics folder": args.root / paths.METRICS}

@@ -12,6 +12,8 @@ from omzoo.core.io import atomic_files, atomic_write, json_bytes
 from omzoo.core.onnxgraph import input_info, load_onnx, ort_logits, random_input
 
 HELP = "simplify an ONNX file with onnxsim (batch kept dynamic), reporting node counts"
+#: --info defaults to <out>.json (the CLI fills it in before it checks the outputs)
+INFO_BESIDE_OUT = True
 
 
 def simplify(src: Path, out: Path, check_batch: int = 2, seed: int = 0) -> dict[str, Any]:
@@ -50,12 +52,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path, help="ONNX file from `omzoo export`")
     p.add_argument("--out", type=Path, required=True, help="simplified ONNX file to write")
     p.add_argument("--info", type=Path, help="write a JSON summary here (default: <out>.json)")
-
-
-
-def complete(args: argparse.Namespace) -> None:
-    """--info's default, <out>.json, filled in before the CLI checks the outputs (it must not be an input or --out)."""
-    args.info = args.info or args.out.with_suffix(".json")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from omzoo.backends.base import get_backend
 from omzoo.core import paths
-from omzoo.core.io import json_bytes
+from omzoo.core.io import json_bytes, write_if_changed
 from omzoo.core.params import load_params
-from omzoo.core.provenance import fingerprint_hash, write_fingerprint, write_if_changed
+from omzoo.core.provenance import fingerprint_hash, write_fingerprint
 
 HELP = "record the installed toolkit's fingerprint (backend, runtime and version, device, host CPU) when it changed"
 #: the content of `--checked`: constant, so that its stage's dependants never re-run because of it

@@ -21,6 +21,8 @@ from omzoo.core.params import WeightsConfig, load_params
 from omzoo.core.zoo import ModelSpec
 
 HELP = "write the model's checkpoint: verify and copy a published one, or write seeded random weights"
+#: --info defaults to <out>.json (the CLI fills it in before it checks the outputs)
+INFO_BESIDE_OUT = True
 
 
 def materialise(spec: ModelSpec, out: Path, checkpoint: Path | None, seed: int, trust: bool = False,
@@ -59,9 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def complete(args: argparse.Namespace) -> None:
     """--checkpoint from params.yaml's `models.<model>.checkpoint` where it is not given (the pipeline's way: a path
-    pasted into dvc.yaml's command would be read by a shell), as a Path, or None for random weights; --info's default,
-    so the CLI checks it as the output it is."""
-    args.info = args.info or args.out.with_suffix(".json")
+    pasted into dvc.yaml's command would be read by a shell), as a Path, or None for random weights."""
     text = args.checkpoint
     if text is None:
         text = load_params(args.params).models.get(args.model, {}).get("checkpoint") or ""
